@@ -1,0 +1,17 @@
+//! firelake-core: what every firelake component shares. Source definitions and the cleaner are
+//! pure (no I/O); storage and the catalog sit behind small interfaces.
+
+pub mod batch;
+pub mod catalog;
+pub mod clean;
+pub mod lake;
+pub mod layout;
+pub mod output;
+pub mod source;
+pub mod stream;
+pub mod time;
+
+pub use batch::{BatchBuilder, PartitionColumn, arrow_schema};
+pub use clean::{CleanRow, CleanValue, Cleaner, Rejection};
+pub use lake::{Lake, LakeError, PutOutcome};
+pub use source::{SourceDef, SourceError};

@@ -1,0 +1,56 @@
+//! firelake producer: record sources (the built-in sample generator; HTTP APIs and file replay
+//! come with their issues) and the publishers that put records on a stream. A tick fetches one
+//! batch from the source and publishes it; what cannot be published is an error, never dropped.
+
+pub mod publish;
+pub mod sample;
+
+pub use publish::{EmbeddedPublisher, OutgoingRecord, PublishError, Publisher};
+pub use sample::SampleGenerator;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firelake_core::Cleaner;
+
+/// Partition key of a record: its dedupe key (spreads shards, keeps one key on one shard), or
+/// a hash of its bytes when it has none.
+pub fn partition_key(cleaner: &Cleaner, raw: &[u8]) -> String {
+    cleaner.dedupe_key_of(raw).unwrap_or_else(|| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in raw {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    })
+}
+
+/// One tick's outcome.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub records: usize,
+    pub bytes: usize,
+}
+
+/// Publish one batch of raw records.
+pub async fn publish_batch(
+    cleaner: &Cleaner,
+    publisher: &dyn Publisher,
+    records: Vec<Vec<u8>>,
+) -> Result<TickReport, PublishError> {
+    let bytes = records.iter().map(Vec::len).sum();
+    let n = records.len();
+    let out = records
+        .into_iter()
+        .map(|r| OutgoingRecord {
+            partition_key: partition_key(cleaner, &r),
+            data: Bytes::from(r),
+        })
+        .collect();
+    publisher.publish(out).await?;
+    Ok(TickReport { records: n, bytes })
+}
+
+/// Shared handle type for publishers.
+pub type SharedPublisher = Arc<dyn Publisher>;

@@ -1,0 +1,60 @@
+//! Publishers: where a producer puts records. One interface, one implementation per stream
+//! (embedded here; Kinesis, Kafka and Firehose with their issues).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firelake_core::stream::EmbeddedStream;
+use futures::future::BoxFuture;
+
+#[derive(Debug, Clone)]
+pub struct OutgoingRecord {
+    pub partition_key: String,
+    pub data: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the stream is closed; {0} records not published")]
+    Closed(usize),
+}
+
+pub trait Publisher: Send + Sync {
+    /// Publish every record or fail: on `Ok` all of them are on the stream.
+    fn publish(&self, records: Vec<OutgoingRecord>) -> BoxFuture<'_, Result<(), PublishError>>;
+    fn describe(&self) -> String;
+}
+
+/// Publishes to the in-process stream (waits while it is full).
+pub struct EmbeddedPublisher {
+    stream: Arc<EmbeddedStream>,
+}
+
+impl EmbeddedPublisher {
+    pub fn new(stream: Arc<EmbeddedStream>) -> EmbeddedPublisher {
+        EmbeddedPublisher { stream }
+    }
+}
+
+impl Publisher for EmbeddedPublisher {
+    fn publish(&self, records: Vec<OutgoingRecord>) -> BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(async move {
+            if self.stream.is_closed() {
+                return Err(PublishError::Closed(records.len()));
+            }
+            self.stream
+                .put_records(
+                    records
+                        .into_iter()
+                        .map(|r| (r.partition_key, r.data))
+                        .collect(),
+                )
+                .await;
+            Ok(())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("embedded stream {:?}", self.stream.name())
+    }
+}

@@ -1,0 +1,258 @@
+//! `firelake`: one binary for local and operator use. Every flag has an environment variable
+//! twin (`FIRELAKE_*`), the same names the Lambdas read.
+
+mod convert;
+mod run;
+mod transform;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use firelake_core::{Lake, SourceDef};
+use firelake_firehose_transformer::Transformer;
+use firelake_stream_consumer::{ConsumerOptions, FlushLimits};
+
+#[derive(Parser)]
+#[command(
+    name = "firelake",
+    version,
+    about = "Streaming-first ingestion into a partitioned Parquet data lake"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct SourceArgs {
+    /// Source definition: a built-in name (users), a name found in --source-dir, or a .toml path.
+    #[arg(long, env = "FIRELAKE_SOURCE", default_value = "users")]
+    source: String,
+    /// Folder of source definitions (<name>.toml) that take precedence over the built-in ones.
+    #[arg(long, env = "FIRELAKE_SOURCE_DIR")]
+    source_dir: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    fn load(&self) -> Result<Arc<SourceDef>, firelake_core::SourceError> {
+        SourceDef::resolve(&self.source, self.source_dir.as_deref()).map(Arc::new)
+    }
+}
+
+#[derive(Args, Clone)]
+struct FlushArgs {
+    /// Flush a shard's buffer at this many records.
+    #[arg(long, env = "FIRELAKE_FLUSH_RECORDS", default_value_t = 500_000)]
+    flush_records: usize,
+    /// Flush a shard's buffer at this many MiB of raw records.
+    #[arg(long, env = "FIRELAKE_FLUSH_MB", default_value_t = 64)]
+    flush_mb: usize,
+    /// Flush a shard's buffer when its oldest record has waited this long (e.g. 60s, 500ms).
+    #[arg(long, env = "FIRELAKE_FLUSH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    flush_interval: Duration,
+}
+
+impl FlushArgs {
+    fn limits(&self) -> FlushLimits {
+        FlushLimits {
+            max_records: self.flush_records.max(1),
+            max_bytes: self.flush_mb.max(1) << 20,
+            max_age: self.flush_interval,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The main job on embedded defaults: sample source -> in-process stream -> ./lake.
+    Run {
+        /// How many records the sample source produces.
+        #[arg(long, env = "FIRELAKE_RECORDS", default_value_t = 20_000)]
+        records: u64,
+        /// Where the lake is: file://PATH, a plain path, or memory://.
+        #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
+        lake: String,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Seed of the sample generator (same seed, same records).
+        #[arg(long, env = "FIRELAKE_SEED", default_value_t = 42)]
+        seed: u64,
+        /// Share of corrupt records the sample source makes.
+        #[arg(long, env = "FIRELAKE_BAD_RATE", default_value_t = 0.03)]
+        bad_rate: f64,
+        /// Records per producer tick.
+        #[arg(long, env = "FIRELAKE_PER_TICK", default_value_t = 1000)]
+        per_tick: usize,
+        /// Shards of the embedded stream.
+        #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2)]
+        shards: usize,
+        /// Glue-shaped catalog database name (local file <lake>/_catalog/<db>.json).
+        #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
+        database: String,
+        #[command(flatten)]
+        flush: FlushArgs,
+    },
+    /// Clean a JSONL file into one Parquet file (p_date kept as a column).
+    Convert {
+        input: PathBuf,
+        output: PathBuf,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Arrival time of every record: ISO-8601 (2025-06-01T12:00:00.000Z) or epoch ms.
+        #[arg(
+            long,
+            env = "FIRELAKE_INGESTED_AT",
+            default_value = "2025-06-01T12:00:00.000Z"
+        )]
+        ingested_at: String,
+        /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any).
+        #[arg(long, env = "FIRELAKE_REJECTED")]
+        rejected: Option<PathBuf>,
+        /// Cleaning threads (default: the machine's cores).
+        #[arg(long, env = "FIRELAKE_THREADS")]
+        threads: Option<usize>,
+    },
+    /// Run the Firehose transformation handler on event files; print the responses as JSON.
+    Transform {
+        /// Event JSON files, or folders of them.
+        #[arg(long = "event", required = true, num_args = 1..)]
+        events: Vec<PathBuf>,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Print only the totals and the time spent in the handler.
+        #[arg(long)]
+        summary: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (e.g. 60s, 500ms, 5m)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit in {s:?}: use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_ingested_at(s: &str) -> Result<i64, String> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    firelake_core::time::parse_iso8601_ms(s).ok_or_else(|| {
+        format!("--ingested-at: expected e.g. 2025-06-01T12:00:00.000Z or epoch ms, got {s:?}")
+    })
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("firelake: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Run {
+            records,
+            lake,
+            source,
+            seed,
+            bad_rate,
+            per_tick,
+            shards,
+            database,
+            flush,
+        } => {
+            init_tracing("warn");
+            let def = source.load()?;
+            let lake = Lake::from_url(&lake)?;
+            let cfg = run::RunConfig {
+                records,
+                per_tick: per_tick.max(1),
+                seed,
+                bad_rate: bad_rate.clamp(0.0, 1.0),
+                shards: shards.max(1),
+                lake: lake.clone(),
+                database,
+                consumer: ConsumerOptions {
+                    limits: flush.limits(),
+                    ..Default::default()
+                },
+            };
+            let progress = indicatif::ProgressBar::new(records).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} records consumed [{bar:30}] {per_sec} {elapsed}",
+                )
+                .expect("valid template"),
+            );
+            let rt = tokio::runtime::Runtime::new()?;
+            let summary = rt.block_on(run::run(def.clone(), cfg, &progress))?;
+            run::print_summary(&def, &lake, &summary, &mut std::io::stdout());
+            if summary.produced != summary.records_in {
+                return Err("not every produced record was consumed".into());
+            }
+            Ok(())
+        }
+        Command::Convert {
+            input,
+            output,
+            source,
+            ingested_at,
+            rejected,
+            threads,
+        } => {
+            init_tracing("warn");
+            let def = source.load()?;
+            let at = parse_ingested_at(&ingested_at)?;
+            let rejected = rejected.unwrap_or_else(|| {
+                let mut p = output.clone().into_os_string();
+                p.push(".rejected.jsonl");
+                PathBuf::from(p)
+            });
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let line = convert::convert_and_report(&input, &output, &rejected, def, at, threads)?;
+            println!("{line}");
+            Ok(())
+        }
+        Command::Transform {
+            events,
+            source,
+            summary,
+        } => {
+            // Per-record rejection lines are the handler's CloudWatch logs; here they would
+            // drown the output, so they show only when RUST_LOG asks.
+            init_tracing("error");
+            let transformer = Transformer::new(source.load()?);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            transform::run(&transformer, &events, summary, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
+    }
+}

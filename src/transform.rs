@@ -1,0 +1,100 @@
+//! `firelake transform`: run the Firehose transformation handler on event files.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use firelake_firehose_transformer::{FirehoseEvent, Transformer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a Firehose transformation event: {source}")]
+    Event {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("no event files in {0}")]
+    NoEvents(PathBuf),
+}
+
+/// Event files: the given files, and the `*.json` files of given folders (sorted).
+pub fn event_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, TransformError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|source| TransformError::Io {
+                    path: p.clone(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .collect();
+            if files.is_empty() {
+                return Err(TransformError::NoEvents(p.clone()));
+            }
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn load(path: &Path) -> Result<FirehoseEvent, TransformError> {
+    let bytes = std::fs::read(path).map_err(|source| TransformError::Io {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| TransformError::Event {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Print each event's response JSON (one per line), or with `summary` only the totals. The
+/// timed part is what a Lambda invocation does: the handler and the response's serialisation
+/// (reading and parsing the event file is not timed, as in the Python peer's driver).
+pub fn run(
+    transformer: &Transformer,
+    paths: &[PathBuf],
+    summary: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), TransformError> {
+    let files = event_files(paths)?;
+    let (mut rows_in, mut ok, mut failed) = (0usize, 0usize, 0usize);
+    let mut timed = 0.0f64;
+    let stdout_err = |source| TransformError::Io {
+        path: "<stdout>".into(),
+        source,
+    };
+    for f in &files {
+        let event = load(f)?;
+        let t0 = Instant::now();
+        let (resp, stats) = transformer.transform(&event);
+        let json = serde_json::to_vec(&resp).expect("response serialises");
+        timed += t0.elapsed().as_secs_f64();
+        rows_in += stats.records;
+        ok += stats.ok;
+        failed += stats.failed;
+        if !summary {
+            out.write_all(&json).map_err(stdout_err)?;
+            out.write_all(b"\n").map_err(stdout_err)?;
+        }
+    }
+    if summary {
+        writeln!(
+            out,
+            "rows_in={rows_in} rows_out={ok} rejected={failed} seconds={timed:.3} rows_per_s={:.0} events={}",
+            if timed > 0.0 { rows_in as f64 / timed } else { 0.0 },
+            files.len()
+        )
+        .map_err(stdout_err)?;
+    }
+    Ok(())
+}

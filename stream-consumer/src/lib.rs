@@ -1,0 +1,15 @@
+//! firelake stream-consumer: read a stream, clean every record, buffer per shard and partition
+//! day, write Parquet (and rejected records) to the lake create-if-absent, register partitions,
+//! and only then checkpoint. Buffering is pure (`buffer`); I/O sits in `writer`, `checkpoint`
+//! and the per-stream loops.
+
+pub mod buffer;
+pub mod checkpoint;
+pub mod embedded;
+pub mod metrics;
+pub mod writer;
+
+pub use buffer::{FlushLimits, ShardBuffer};
+pub use embedded::{ConsumerOptions, consume_embedded};
+pub use metrics::ConsumerMetrics;
+pub use writer::LakeWriter;

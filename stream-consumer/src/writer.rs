@@ -1,0 +1,139 @@
+//! Writing a shard's flush to the lake: Parquet data files and rejected-record files, both
+//! create-if-absent under keys derived from their content's positions, then the partitions in
+//! the catalog. Only after this returns may the shard's checkpoint move.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use firelake_core::catalog::{Catalog, CatalogError, PartitionInfo, TableDef};
+use firelake_core::layout::{data_file_key, partition_prefix, rejected_file_key};
+use firelake_core::output::{ParquetError, parquet_bytes};
+use firelake_core::{Lake, LakeError, PartitionColumn, PutOutcome, SourceDef, arrow_schema, time};
+use tokio::sync::OnceCell;
+
+use crate::buffer::DayFlush;
+use crate::metrics::ConsumerMetrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("parquet encoding failed: {0}")]
+    Parquet(#[from] ParquetError),
+    #[error("encoding task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+pub struct LakeWriter {
+    lake: Lake,
+    catalog: Arc<dyn Catalog>,
+    def: Arc<SourceDef>,
+    schema: SchemaRef,
+    table_ready: OnceCell<()>,
+    registered: Mutex<HashSet<i32>>,
+    metrics: Arc<ConsumerMetrics>,
+}
+
+impl LakeWriter {
+    pub fn new(
+        lake: Lake,
+        catalog: Arc<dyn Catalog>,
+        def: Arc<SourceDef>,
+        metrics: Arc<ConsumerMetrics>,
+    ) -> LakeWriter {
+        LakeWriter {
+            schema: arrow_schema(&def, PartitionColumn::FolderOnly),
+            lake,
+            catalog,
+            def,
+            table_ready: OnceCell::new(),
+            registered: Mutex::new(HashSet::new()),
+            metrics,
+        }
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    pub fn metrics(&self) -> &Arc<ConsumerMetrics> {
+        &self.metrics
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>, rejected: bool) -> Result<(), WriteError> {
+        let n = bytes.len() as u64;
+        match self.lake.put_if_absent(key, Bytes::from(bytes)).await? {
+            PutOutcome::Created => {
+                let m = &self.metrics;
+                ConsumerMetrics::add(
+                    if rejected {
+                        &m.rejected_files
+                    } else {
+                        &m.files
+                    },
+                    1,
+                );
+                ConsumerMetrics::add(&m.bytes_written, n);
+            }
+            PutOutcome::AlreadyExisted => {
+                tracing::info!(key, "file already written by an earlier attempt; kept");
+                ConsumerMetrics::add(&self.metrics.files_existing, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Make a flush durable. Returns when every file is in the lake and every new partition
+    /// is in the catalog.
+    pub async fn write(&self, flushes: Vec<DayFlush>) -> Result<(), WriteError> {
+        let table = &self.def.table;
+        let pcol = &self.def.partition_column;
+        let mut new_days = Vec::new();
+        for f in flushes {
+            if let Some(batch) = f.batch {
+                let schema = self.schema.clone();
+                let bytes =
+                    tokio::task::spawn_blocking(move || parquet_bytes(schema, &[batch])).await??;
+                self.put(&data_file_key(table, pcol, f.day, &f.origin), bytes, false)
+                    .await?;
+                if !self.registered.lock().unwrap().contains(&f.day) {
+                    new_days.push(f.day);
+                }
+            }
+            if let Some(lines) = f.rejected {
+                self.put(
+                    &rejected_file_key(table, pcol, f.day, &f.origin),
+                    lines,
+                    true,
+                )
+                .await?;
+            }
+        }
+        if !new_days.is_empty() {
+            self.table_ready
+                .get_or_try_init(|| async {
+                    let location = format!("{}/", self.lake.url_of(table));
+                    self.catalog
+                        .ensure_table(&TableDef::for_source(&self.def, table, location))
+                        .await
+                })
+                .await?;
+            let parts: Vec<PartitionInfo> = new_days
+                .iter()
+                .map(|d| PartitionInfo {
+                    values: vec![time::format_day(*d)],
+                    location: format!("{}/", self.lake.url_of(&partition_prefix(table, pcol, *d))),
+                })
+                .collect();
+            let added = self.catalog.add_partitions(table, &parts).await?;
+            ConsumerMetrics::add(&self.metrics.partitions_added, added as u64);
+            self.registered.lock().unwrap().extend(new_days);
+        }
+        ConsumerMetrics::add(&self.metrics.flushes, 1);
+        Ok(())
+    }
+}
