@@ -125,69 +125,36 @@ impl Transformer {
     /// Answer every record of the event, exactly once and in order.
     pub fn transform(&self, event: &FirehoseEvent) -> (KinesisFirehoseResponse, TransformStats) {
         let def = self.cleaner.source();
-        let pcol = def.partition_column.clone();
+        let pcol = &def.partition_column;
         let mut stats = TransformStats {
             records: event.records.len(),
             ..Default::default()
         };
-        // What the response would weigh if every remaining record failed (echoing its data):
-        // an Ok answer is taken only while that worst case still fits, so the limit holds
-        // whatever the records turn into.
-        let mut reserve: usize = event.records.iter().map(failed_entry_size).sum();
-        let mut used = ENVELOPE_BYTES;
-        let mut out = Vec::with_capacity(event.records.len());
-        let mut row_json = Vec::with_capacity(2048);
-        for rec in &event.records {
-            let failed_size = failed_entry_size(rec);
-            reserve -= failed_size;
-            let answer = match BASE64.decode(rec.data.as_bytes()) {
-                Err(e) => Err(format!("data is not valid base64: {e}")),
-                Ok(raw) => {
-                    let arrival = rec
-                        .kinesis_record_metadata
-                        .as_ref()
-                        .and_then(|m| m.approximate_arrival_timestamp)
-                        .unwrap_or(rec.approximate_arrival_timestamp);
-                    match self.cleaner.clean(&raw, arrival) {
-                        Err(rejection) => Err(rejection.to_string()),
-                        Ok(row) => {
-                            row_json.clear();
-                            write_json_row(def, &row, &mut row_json);
-                            let day = time::format_day(row.p_date);
-                            let size = ok_entry_size(rec, row_json.len(), &pcol, &day);
-                            if used + size + reserve > RESPONSE_LIMIT_BYTES {
-                                stats.failed_for_size += 1;
-                                Err(format!(
-                                    "cleaned record would push the response over {RESPONSE_LIMIT_BYTES} bytes"
-                                ))
-                            } else {
-                                used += size;
-                                Ok((row_json.clone(), day))
-                            }
-                        }
-                    }
-                }
-            };
-            out.push(match answer {
-                Ok((data, day)) => {
+        let mut answers: Vec<Answer> = event.records.iter().map(|rec| self.answer(rec)).collect();
+        let mut total = ENVELOPE_BYTES
+            + event
+                .records
+                .iter()
+                .zip(&answers)
+                .map(|(rec, a)| a.size(rec, pcol))
+                .sum::<usize>();
+        if total > RESPONSE_LIMIT_BYTES {
+            total = fit_to_limit(event, &mut answers, pcol, total);
+        }
+        debug_assert!(total <= RESPONSE_LIMIT_BYTES);
+        let mut out = Vec::with_capacity(answers.len());
+        for (rec, a) in event.records.iter().zip(answers) {
+            out.push(match a.outcome {
+                Outcome::Ok { row, day } => {
                     stats.ok += 1;
-                    response_record(
-                        &rec.record_id,
-                        "Ok",
-                        data,
-                        HashMap::from([(pcol.clone(), day)]),
-                    )
+                    response_record(&rec.record_id, "Ok", row, HashMap::from([(pcol.clone(), day)]))
                 }
-                Err(reason) => {
+                Outcome::Failed { reason, for_size } => {
                     stats.failed += 1;
-                    used += failed_size;
+                    stats.failed_for_size += usize::from(for_size);
                     // The reason only: the record's content never reaches the logs.
                     tracing::warn!(record_id = %rec.record_id, %reason, "record rejected: ProcessingFailed");
-                    // Echo the original bytes (base64 as received when it cannot be decoded).
-                    let original = BASE64
-                        .decode(rec.data.as_bytes())
-                        .unwrap_or_else(|_| rec.data.as_bytes().to_vec());
-                    response_record(&rec.record_id, "ProcessingFailed", original, HashMap::new())
+                    response_record(&rec.record_id, "ProcessingFailed", a.echo, HashMap::new())
                 }
             });
         }
@@ -195,6 +162,124 @@ impl Transformer {
         resp.records = out;
         (resp, stats)
     }
+
+    fn answer(&self, rec: &FirehoseRecord) -> Answer {
+        let raw = match BASE64.decode(rec.data.as_bytes()) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Echo what came, so nothing is lost even when it is not base64.
+                return Answer::failed(
+                    format!("data is not valid base64: {e}"),
+                    rec.data.as_bytes().to_vec(),
+                );
+            }
+        };
+        let arrival = rec
+            .kinesis_record_metadata
+            .as_ref()
+            .and_then(|m| m.approximate_arrival_timestamp)
+            .unwrap_or(rec.approximate_arrival_timestamp);
+        match self.cleaner.clean(&raw, arrival) {
+            Err(rejection) => Answer::failed(rejection.to_string(), raw),
+            Ok(row) => {
+                let mut json = Vec::with_capacity(raw.len());
+                write_json_row(self.cleaner.source(), &row, &mut json);
+                let day = time::format_day(row.p_date);
+                Answer {
+                    outcome: Outcome::Ok { row: json, day },
+                    echo: raw,
+                }
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Ok { row: Vec<u8>, day: String },
+    Failed { reason: String, for_size: bool },
+}
+
+struct Answer {
+    outcome: Outcome,
+    /// The original record, echoed in a ProcessingFailed answer.
+    echo: Vec<u8>,
+}
+
+impl Answer {
+    fn failed(reason: String, echo: Vec<u8>) -> Answer {
+        Answer {
+            outcome: Outcome::Failed {
+                reason,
+                for_size: false,
+            },
+            echo,
+        }
+    }
+
+    /// Serialized size in the response (an upper bound), separator included.
+    fn size(&self, rec: &FirehoseRecord, pcol: &str) -> usize {
+        // {"recordId":..,"result":..,"data":"..","metadata":{"partitionKeys":{..}}},
+        let fixed = 12 + 10 + 8 + 2 + 29 + 2 + 1 + json_str_len(&rec.record_id);
+        match &self.outcome {
+            Outcome::Ok { row, day } => {
+                fixed + 4 + b64_len(row.len()) + 3 + json_str_len(pcol) + json_str_len(day)
+            }
+            Outcome::Failed { .. } => fixed + 18 + b64_len(self.echo.len()) + 2,
+        }
+    }
+}
+
+/// Bring an over-limit response under the limit, losing nothing: first answer
+/// `ProcessingFailed` (echoing the original) for the records whose cleaned form is larger than
+/// their original, largest growth first; then, if the request itself was that large, leave the
+/// echo out of the largest failed answers (Firehose keeps its own copy of every failed record
+/// for its error output). Returns the new total.
+fn fit_to_limit(
+    event: &FirehoseEvent,
+    answers: &mut [Answer],
+    pcol: &str,
+    mut total: usize,
+) -> usize {
+    let mut growth: Vec<(usize, usize)> = Vec::new();
+    for (i, (rec, a)) in event.records.iter().zip(answers.iter_mut()).enumerate() {
+        if matches!(a.outcome, Outcome::Ok { .. }) {
+            let ok = a.size(rec, pcol);
+            let failed = Answer::failed(String::new(), std::mem::take(&mut a.echo));
+            let fail_size = failed.size(rec, pcol);
+            a.echo = failed.echo;
+            if ok > fail_size {
+                growth.push((ok - fail_size, i));
+            }
+        }
+    }
+    growth.sort_unstable_by(|a, b| b.cmp(a));
+    for (g, i) in growth {
+        if total <= RESPONSE_LIMIT_BYTES {
+            return total;
+        }
+        answers[i].outcome = Outcome::Failed {
+            reason: format!(
+                "cleaned record would push the response over {RESPONSE_LIMIT_BYTES} bytes"
+            ),
+            for_size: true,
+        };
+        total -= g;
+    }
+    let mut echoes: Vec<(usize, usize)> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a.outcome, Outcome::Failed { .. }))
+        .map(|(i, a)| (a.echo.len(), i))
+        .collect();
+    echoes.sort_unstable_by(|a, b| b.cmp(a));
+    for (len, i) in echoes {
+        if total <= RESPONSE_LIMIT_BYTES {
+            break;
+        }
+        answers[i].echo = Vec::new();
+        total -= b64_len(len);
+    }
+    total
 }
 
 /// `{"records":[]}` and separators.
@@ -206,22 +291,6 @@ fn json_str_len(s: &str) -> usize {
 
 fn b64_len(n: usize) -> usize {
     n.div_ceil(3) * 4
-}
-
-/// Serialized size of a ProcessingFailed answer (echoing the original data) plus a comma.
-fn failed_entry_size(rec: &FirehoseRecord) -> usize {
-    // {"recordId":..,"result":"ProcessingFailed","data":"..","metadata":{"partitionKeys":{}}},
-    let data = if BASE64.decode(rec.data.as_bytes()).is_ok() {
-        rec.data.len()
-    } else {
-        b64_len(rec.data.len())
-    };
-    json_str_len(&rec.record_id) + data + 90
-}
-
-fn ok_entry_size(rec: &FirehoseRecord, payload: usize, pcol: &str, day: &str) -> usize {
-    // {"recordId":..,"result":"Ok","data":"..","metadata":{"partitionKeys":{"p_date":".."}}},
-    json_str_len(&rec.record_id) + b64_len(payload) + json_str_len(pcol) + json_str_len(day) + 80
 }
 
 fn response_record(
