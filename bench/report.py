@@ -15,7 +15,7 @@ import sys
 
 # (title, ours, peer, min rows/s ratio, max RSS ratio ours/peer, max own RSS MiB)
 PAIRS = [
-    ("convert vs DuckDB --threads 1", "convert", "duckdb", 3.0, 0.25, None),
+    ("convert (its default: all cores) vs DuckDB --threads 1", "convert", "duckdb", 3.0, 0.25, None),
     ("transform handler vs Python Lambda", "transform", "lambda", 15.0, None, 64.0),
 ]
 
@@ -29,14 +29,15 @@ def summary(run, label):
 
 
 def gnu_time(run, label):
-    """(wall seconds, peak RSS MiB) from `time -v`."""
+    """(wall seconds, user+sys CPU seconds, peak RSS MiB) from `time -v`."""
     txt = open(os.path.join(run, label + ".time")).read()
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", txt).group(1)
     secs = 0.0
     for part in wall.split(":"):
         secs = secs * 60 + float(part)
+    cpu = sum(float(re.search(r"%s time \(seconds\): (\S+)" % k, txt).group(1)) for k in ("User", "System"))
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", txt).group(1))
-    return secs, rss_kb / 1024.0
+    return secs, cpu, rss_kb / 1024.0
 
 
 def verdict(ok):
@@ -51,23 +52,23 @@ def main():
           % (os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3])))
     print("expected from the generator: rows_in=%d rows_out=%d rejected=%d" % want)
     print()
-    hdr = "%-12s %12s %10s %10s %10s %-s"
-    print(hdr % ("program", "rows/s", "seconds", "wall s", "RSS MiB", "rows_in/out/rejected"))
+    hdr = "%-12s %12s %10s %10s %10s %10s %-s"
+    print(hdr % ("program", "rows/s", "seconds", "wall s", "CPU s", "RSS MiB", "rows_in/out/rejected"))
     figs = {}
     bad_counts = []
     for label in ("duckdb", "convert", "lambda", "transform"):
         s = summary(run, label)
-        wall, rss = gnu_time(run, label)
+        wall, cpu, rss = gnu_time(run, label)
         counts = (int(s["rows_in"]), int(s["rows_out"]), int(s["rejected"]))
-        figs[label] = (float(s["rows_per_s"]), wall, rss)
+        figs[label] = (float(s["rows_per_s"]), wall, cpu, rss)
         flag = "" if counts == want else "  <-- differs from the generator's expectation"
         if flag:
             bad_counts.append(label)
-        print(hdr % (label, "{:,.0f}".format(float(s["rows_per_s"])), s["seconds"], "%.2f" % wall, "%.1f" % rss,
+        print(hdr % (label, "{:,.0f}".format(float(s["rows_per_s"])), s["seconds"], "%.2f" % wall, "%.2f" % cpu, "%.1f" % rss,
                      "%d/%d/%d%s" % (counts + (flag,))))
     print()
     for title, ours, peer, want_speed, want_rss_ratio, want_rss in PAIRS:
-        (o_rps, o_wall, o_rss), (p_rps, p_wall, p_rss) = figs[ours], figs[peer]
+        (o_rps, o_wall, o_cpu, o_rss), (p_rps, p_wall, p_cpu, p_rss) = figs[ours], figs[peer]
         speed, rss_ratio = o_rps / p_rps, o_rss / p_rss
         print("%s:" % title)
         print("  rows/s (own figures)   ours %12s  peer %12s  ratio %6.2fx   goal >= %gx: %s"
@@ -80,6 +81,9 @@ def main():
         print("  peak RSS MiB           ours %12.1f  peer %12.1f  ratio %6.3f    %s" % (o_rss, p_rss, rss_ratio, rss_goal))
         print("  whole-process wall s   ours %12.2f  peer %12.2f  peer/ours %5.2fx"
               % (o_wall, p_wall, p_wall / o_wall if o_wall else float("inf")))
+        # CPU shows whether a speed-up comes from using more cores than the peer
+        print("  whole-process CPU s    ours %12.2f  peer %12.2f  peer/ours %5.2fx"
+              % (o_cpu, p_cpu, p_cpu / o_cpu if o_cpu else float("inf")))
     if bad_counts:
         print("\ncounts differ from the generator's expectation for: %s" % ", ".join(bad_counts))
         sys.exit(1)

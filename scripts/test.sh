@@ -34,3 +34,6 @@ cargo build --workspace --locked --all-targets
 
 echo "== cargo test"
 cargo test --workspace --locked "$@"
+
+echo "== Firehose Lambda binary under cargo lambda watch"
+bash tests/lambda_watch.sh

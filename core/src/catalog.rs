@@ -172,8 +172,8 @@ impl CatalogState {
         let mut added = 0;
         for p in parts {
             let key = p.values.join("/");
-            if !entry.partitions.contains_key(&key) {
-                entry.partitions.insert(key, p.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = entry.partitions.entry(key) {
+                slot.insert(p.clone());
                 added += 1;
             }
         }
@@ -365,8 +365,8 @@ mod tests {
             values: vec!["2025-06-01".into()],
             location: "file:///lake/users/p_date=2025-06-01/".into(),
         };
-        assert_eq!(cat.add_partitions("users", &[p.clone()]).await.unwrap(), 1);
-        assert_eq!(cat.add_partitions("users", &[p.clone()]).await.unwrap(), 0);
+        assert_eq!(cat.add_partitions("users", std::slice::from_ref(&p)).await.unwrap(), 1);
+        assert_eq!(cat.add_partitions("users", std::slice::from_ref(&p)).await.unwrap(), 0);
         assert_eq!(cat.partitions("users").await.unwrap(), vec![p]);
         let stored = cat.table("users").await.unwrap().unwrap();
         assert_eq!(stored.columns.len(), 24);
