@@ -21,16 +21,7 @@ BENCH=$SHARED/bench
 cd "$REPO"
 
 echo "== setup"
-# Same venv and stamp logic as scripts/test.sh (the peers need duckdb + pyarrow).
-VENV=$REPO/.venv REQ=$REPO/tests/requirements.txt
-STAMP=$VENV/.requirements.sha256
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-WANT=$(sha256sum "$REQ" | cut -d' ' -f1)
-if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
-    echo "$WANT" > "$STAMP"
-fi
-PY=$VENV/bin/python
+source "$REPO/scripts/python-env.sh"   # the peers need duckdb + pyarrow
 # GNU time gives the peak RSS ("Maximum resident set size").
 if [ ! -x /usr/bin/time ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time </dev/null

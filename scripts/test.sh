@@ -7,15 +7,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
 echo "== python venv"
-# Idempotent: pip runs only when the venv is new or the pins changed (stamp = hash).
-VENV=$REPO/.venv REQ=$REPO/tests/requirements.txt
-STAMP=$VENV/.requirements.sha256
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-WANT=$(sha256sum "$REQ" | cut -d' ' -f1)
-if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
-    echo "$WANT" > "$STAMP"
-fi
+source "$REPO/scripts/python-env.sh"
 "$VENV/bin/python" -c 'import duckdb, pyarrow; print("duckdb", duckdb.__version__, "pyarrow", pyarrow.__version__)'
 
 export FIRELAKE_PYTHON=$VENV/bin/python
