@@ -125,6 +125,10 @@ enum Command {
         /// Print only the totals and the time spent in the handler.
         #[arg(long)]
         summary: bool,
+        /// Threads that clean one event's records (default: the machine's cores, as in a
+        /// Lambda, where it is the function's vCPUs).
+        #[arg(long, env = "FIRELAKE_THREADS")]
+        threads: Option<usize>,
     },
 }
 
@@ -243,11 +247,14 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             events,
             source,
             summary,
+            threads,
         } => {
             // Per-record rejection lines are the handler's CloudWatch logs; here they would
             // drown the output, so they show only when RUST_LOG asks.
             init_tracing("error");
-            let transformer = Transformer::new(source.load()?);
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let transformer = Transformer::new(source.load()?).with_threads(threads);
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             transform::run(&transformer, &events, summary, &mut out)?;

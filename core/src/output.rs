@@ -61,8 +61,8 @@ pub fn write_json_row(def: &SourceDef, row: &CleanRow<'_>, out: &mut Vec<u8>) {
         match v {
             CleanValue::Null => out.extend_from_slice(b"null"),
             CleanValue::Str(s) => write_json_str(s, out),
-            CleanValue::I32(x) => out.extend_from_slice(itoa_buf(*x as i64).as_bytes()),
-            CleanValue::I64(x) => out.extend_from_slice(itoa_buf(*x).as_bytes()),
+            CleanValue::I32(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
+            CleanValue::I64(x) => out.extend_from_slice(itoa::Buffer::new().format(*x).as_bytes()),
             CleanValue::F64(x) => {
                 // serde_json prints the shortest text that reads back as the same f64.
                 let _ = serde_json::to_writer(&mut *out, x);
@@ -80,17 +80,18 @@ pub fn write_json_row(def: &SourceDef, row: &CleanRow<'_>, out: &mut Vec<u8>) {
     out.push(b',');
     write_json_str(&def.partition_column, out);
     out.extend_from_slice(b":\"");
-    out.extend_from_slice(time::format_day(row.p_date).as_bytes());
+    ts.clear();
+    time::push_day(row.p_date, &mut ts);
+    out.extend_from_slice(ts.as_bytes());
     out.extend_from_slice(b"\"}\n");
 }
 
-fn itoa_buf(v: i64) -> String {
-    v.to_string()
-}
-
 fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    // Fast path: nothing to escape.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Fast path: nothing to escape. A fold without early exit, so the scan vectorises.
+    let needs_escape = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !needs_escape {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');

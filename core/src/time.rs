@@ -56,8 +56,44 @@ pub fn day_of_ms(ms: i64) -> i32 {
 
 /// `YYYY-MM-DD` of a day number.
 pub fn format_day(day: i32) -> String {
-    let (y, m, d) = civil_from_days(day as i64);
-    format!("{y:04}-{m:02}-{d:02}")
+    let mut s = String::with_capacity(10);
+    push_day(day, &mut s);
+    s
+}
+
+/// Digits written by hand: `format!` padding was a visible cost in the per-record paths.
+fn push_digits(out: &mut String, v: i64, width: usize) {
+    if v < 0 {
+        out.push('-');
+    }
+    let v = v.unsigned_abs();
+    let mut buf = [b'0'; 20];
+    let mut n = v;
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    out.push_str(std::str::from_utf8(&buf[start..]).expect("ASCII digits"));
+}
+
+fn push_civil(out: &mut String, day: i64) {
+    let (y, m, d) = civil_from_days(day);
+    push_digits(out, y, 4);
+    out.push('-');
+    push_digits(out, m as i64, 2);
+    out.push('-');
+    push_digits(out, d as i64, 2);
+}
+
+/// Append `YYYY-MM-DD` of a day number.
+pub fn push_day(day: i32, out: &mut String) {
+    push_civil(out, day as i64);
 }
 
 /// Parse `YYYY-MM-DD` into a day number.

@@ -1,5 +1,6 @@
 //! `bootstrap` of the Firehose transformation Lambda. Config: `FIRELAKE_SOURCE` (default
-//! `users`), `FIRELAKE_SOURCE_DIR` (optional folder of source definitions), `RUST_LOG`.
+//! `users`), `FIRELAKE_SOURCE_DIR` (optional folder of source definitions), `FIRELAKE_THREADS`
+//! (default: the function's vCPUs), `RUST_LOG`.
 
 use firelake_firehose_transformer::{FirehoseEvent, Transformer, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
