@@ -2,6 +2,7 @@
 //! twin (`FIRELAKE_*`), the same names the Lambdas read.
 
 mod convert;
+mod replay;
 mod run;
 mod transform;
 
@@ -130,6 +131,8 @@ enum Command {
         #[arg(long, env = "FIRELAKE_THREADS")]
         threads: Option<usize>,
     },
+    /// Replay batch files (CSV, JSON lines, Parquet; gzip/zstd) into a stream, resumably.
+    Replay(replay::ReplayArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -260,6 +263,10 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             transform::run(&transformer, &events, summary, &mut out)?;
             std::io::Write::flush(&mut out)?;
             Ok(())
+        }
+        Command::Replay(args) => {
+            init_tracing("warn");
+            replay::run(args)
         }
     }
 }

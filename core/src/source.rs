@@ -11,7 +11,17 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// Source definitions shipped inside the binaries, so Lambdas and `firelake run` need no files.
-pub const BUILTIN_SOURCES: &[(&str, &str)] = &[("users", include_str!("../../sources/users.toml"))];
+pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
+    ("users", include_str!("../../sources/users.toml")),
+    (
+        "order_lines",
+        include_str!("../../sources/order_lines.toml"),
+    ),
+    (
+        "spacex_launches",
+        include_str!("../../sources/spacex_launches.toml"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -33,6 +43,12 @@ pub enum SourceError {
         name: String,
         builtin: String,
         dir: String,
+    },
+    #[error("source {source_name}: p_date cannot come from {column:?}: {message}")]
+    PartitionFrom {
+        source_name: String,
+        column: String,
+        message: String,
     },
 }
 
@@ -238,6 +254,38 @@ impl SourceDef {
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The same source with `p_date` taken from another timestamp column, e.g. an event-time
+    /// column for a backfill (`firelake replay --event-time`), so history lands on the day it
+    /// belongs to. The column must be a `timestamp_ms` column of the source; a record whose
+    /// value there is null is placed on its arrival day, as the cleaner does for any source.
+    pub fn with_partition_from(mut self, column: &str) -> Result<SourceDef, SourceError> {
+        let err = |message: String| SourceError::PartitionFrom {
+            source_name: self.name.clone(),
+            column: column.to_string(),
+            message,
+        };
+        let timestamps = self
+            .columns
+            .iter()
+            .filter(|c| c.column_type == ColumnType::TimestampMs)
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self.column_index(column) {
+            Some(i) if self.columns[i].column_type == ColumnType::TimestampMs => {
+                self.partition_from = i;
+                Ok(self)
+            }
+            Some(i) => Err(err(format!(
+                "its type is {}, not timestamp_ms (timestamp_ms columns: {timestamps})",
+                self.columns[i].column_type.name()
+            ))),
+            None => Err(err(format!(
+                "no such column (timestamp_ms columns: {timestamps})"
+            ))),
+        }
     }
 }
 
@@ -666,6 +714,45 @@ arrival = true
         );
         let e = err_of(&text);
         assert!(e.contains("inside /id"), "{e}");
+    }
+
+    #[test]
+    fn partition_from_can_be_overridden_with_a_timestamp_column() {
+        let text = format!(
+            "{MINIMAL}\n[[columns]]\nname = \"happened_at\"\npointer = \"/ts\"\ntype = \"timestamp_ms\"\n"
+        );
+        let def = SourceDef::parse(&text, "src.toml").unwrap();
+        assert_eq!(def.columns[def.partition_from].name, "at");
+        let moved = def.clone().with_partition_from("happened_at").unwrap();
+        assert_eq!(moved.columns[moved.partition_from].name, "happened_at");
+        let e = def
+            .clone()
+            .with_partition_from("id")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"id\"") && e.contains("type is string") && e.contains("at, happened_at"),
+            "{e}"
+        );
+        let e = def.with_partition_from("nope").unwrap_err().to_string();
+        assert!(e.contains("no such column"), "{e}");
+    }
+
+    #[test]
+    fn builtin_batch_and_api_sources_parse() {
+        let lines = SourceDef::resolve("order_lines", None).unwrap();
+        assert_eq!(lines.dedupe_key, vec!["order_id", "product_id"]);
+        assert_eq!(lines.columns[lines.partition_from].name, "ordered_at");
+        assert!(lines.fetch.is_none());
+        let launches = SourceDef::resolve("spacex_launches", None).unwrap();
+        assert_eq!(launches.dedupe_key, vec!["launch_id"]);
+        assert!(
+            launches
+                .fetch
+                .as_ref()
+                .is_some_and(|f| f.url.starts_with("https://"))
+        );
+        assert!(launches.with_partition_from("launched_at").is_ok());
     }
 
     #[test]

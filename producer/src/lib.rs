@@ -3,6 +3,7 @@
 //! batch from the source and publishes it; what cannot be published is an error, never dropped.
 
 pub mod publish;
+pub mod replay;
 pub mod sample;
 
 pub use publish::{EmbeddedPublisher, OutgoingRecord, PublishError, Publisher};

@@ -1,0 +1,411 @@
+//! `firelake replay`: batch files -> a stream, through the same publishers, cleaner and layout
+//! as live data. `--to embedded` runs the stream-consumer in this process and writes the lake
+//! given by `--lake`, as `firelake run` does; brokers (`kinesis://`, `kafka://`) plug in as
+//! publishers behind `PublisherTarget`.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use firelake_core::catalog::{Catalog, CatalogError, LocalCatalog, MemoryCatalog};
+use firelake_core::stream::EmbeddedStream;
+use firelake_core::{Cleaner, Lake, SourceDef};
+use firelake_producer::replay::{
+    BatchLimits, ConsumerTask, EmbeddedTarget, Format, InputFile, ReplayPlan, ReplayReport,
+    ReplayWatch, replay, resolve_inputs,
+};
+use firelake_stream_consumer::{ConsumerMetrics, ConsumerOptions, LakeWriter, consume_embedded};
+
+use crate::{FlushArgs, SourceArgs};
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Input files: paths or globs (quote globs so the shell leaves them): CSV with a header
+    /// line, JSON lines, or Parquet; .gz and .zst compressed text files too.
+    #[arg(required = true, num_args = 1..)]
+    paths: Vec<String>,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Where to publish: embedded (in-process stream + stream-consumer into --lake);
+    /// kinesis://STREAM and kafka://HOST:PORT/TOPIC come with their publishers.
+    #[arg(long, env = "FIRELAKE_REPLAY_TO", default_value = "embedded")]
+    to: String,
+    /// The lake the embedded stream-consumer writes: file://PATH, a plain path, or memory://.
+    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
+    lake: String,
+    /// Records per second at most, e.g. 5000/s (default: as fast as the target takes them).
+    #[arg(long, env = "FIRELAKE_REPLAY_RATE", value_parser = parse_rate)]
+    rate: Option<NonZeroU32>,
+    /// Input format for every file (default: from each name: .csv, .jsonl/.ndjson, .parquet).
+    #[arg(long, env = "FIRELAKE_REPLAY_FORMAT", value_parser = parse_format)]
+    format: Option<Format>,
+    /// Take p_date from this timestamp_ms column instead of the source's [partition] from
+    /// (backfills land on the day each record belongs to). Embedded target only: a remote
+    /// consumer partitions by its own source definition.
+    #[arg(long, env = "FIRELAKE_EVENT_TIME")]
+    event_time: Option<String>,
+    /// Continue the replay the progress file describes (from its start if there is none).
+    #[arg(long, env = "FIRELAKE_REPLAY_RESUME")]
+    resume: bool,
+    /// The progress file (default: firelake-replay-<source>-<hash of target and inputs>.json
+    /// in the working directory).
+    #[arg(long, env = "FIRELAKE_REPLAY_PROGRESS_FILE")]
+    progress_file: Option<PathBuf>,
+    /// Rejected rows with file, line and reason, as JSON lines (default: beside the progress
+    /// file, <progress file>.rejected.jsonl).
+    #[arg(long, env = "FIRELAKE_REPLAY_REJECTED")]
+    rejected: Option<PathBuf>,
+    /// Shards of the embedded stream.
+    #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2)]
+    shards: usize,
+    /// Glue-shaped catalog database name (local file <lake>/_catalog/<db>.json).
+    #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
+    database: String,
+    #[command(flatten)]
+    flush: FlushArgs,
+}
+
+fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
+    let n = s.trim().strip_suffix("/s").unwrap_or(s.trim());
+    n.parse::<NonZeroU32>()
+        .map_err(|_| format!("--rate: expected records per second, e.g. 5000/s, got {s:?}"))
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| format!("--format: csv, jsonl or parquet, not {s:?}"))
+}
+
+/// Where `--to` points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StreamTarget {
+    Embedded,
+    Kinesis(String),
+    Kafka(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayCliError {
+    #[error(
+        "--to {0:?}: unknown stream; use embedded, kinesis://STREAM or kafka://HOST:PORT/TOPIC"
+    )]
+    UnknownStream(String),
+    #[error(
+        "--to {0}: the {1} publisher is not in this build yet; replay into embedded meanwhile (the replay plugs into any publisher)"
+    )]
+    PublisherMissing(String, &'static str),
+    #[error(
+        "--event-time applies to --to embedded only: a {0} consumer partitions by its own source definition; set [partition] from there"
+    )]
+    EventTimeRemote(String),
+}
+
+impl StreamTarget {
+    fn parse(s: &str) -> Result<StreamTarget, ReplayCliError> {
+        match s.split_once("://") {
+            None if s == "embedded" => Ok(StreamTarget::Embedded),
+            Some(("embedded", "")) => Ok(StreamTarget::Embedded),
+            Some(("kinesis", rest)) if !rest.is_empty() => Ok(StreamTarget::Kinesis(s.into())),
+            Some(("kafka", rest)) if !rest.is_empty() => Ok(StreamTarget::Kafka(s.into())),
+            _ => Err(ReplayCliError::UnknownStream(s.into())),
+        }
+    }
+
+    /// How the progress file names it.
+    fn name(&self) -> String {
+        match self {
+            StreamTarget::Embedded => "embedded".into(),
+            StreamTarget::Kinesis(u) | StreamTarget::Kafka(u) => u.clone(),
+        }
+    }
+}
+
+/// `firelake-replay-<source>-<hash>.json`: one progress file per (target, inputs), so
+/// different replays in one folder never share one.
+fn default_progress_file(source: &str, target: &str, inputs: &[InputFile]) -> PathBuf {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(target.as_bytes());
+    for i in inputs {
+        eat(b"\n");
+        eat(i.path.as_os_str().as_encoded_bytes());
+    }
+    PathBuf::from(format!("firelake-replay-{source}-{h:016x}.json"))
+}
+
+/// What the embedded consumer did.
+struct LakeOutcome {
+    metrics: Arc<ConsumerMetrics>,
+    partitions: Vec<String>,
+    catalog: String,
+}
+
+pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let target = StreamTarget::parse(&args.to)?;
+    let mut def = (*args.source.load()?).clone();
+    if let Some(column) = &args.event_time {
+        if target != StreamTarget::Embedded {
+            return Err(ReplayCliError::EventTimeRemote(target.name()).into());
+        }
+        def = def.with_partition_from(column)?;
+    }
+    let def = Arc::new(def);
+    let inputs = resolve_inputs(&args.paths, args.format)?;
+    let total_bytes: u64 = inputs.iter().map(|i| i.size).sum();
+    let progress_file = args
+        .progress_file
+        .clone()
+        .unwrap_or_else(|| default_progress_file(&def.name, &target.name(), &inputs));
+    let rejects_file = args.rejected.clone().unwrap_or_else(|| {
+        let mut p = progress_file.clone().into_os_string();
+        p.push(".rejected.jsonl");
+        PathBuf::from(p)
+    });
+    let plan = ReplayPlan {
+        cleaner: Arc::new(Cleaner::new(def.clone())),
+        inputs,
+        target: target.name(),
+        rate: args.rate,
+        limits: BatchLimits::default(),
+        progress_file,
+        rejects_file,
+        resume: args.resume,
+    };
+    let lake = match target {
+        StreamTarget::Embedded => Lake::from_url(&args.lake)?,
+        StreamTarget::Kinesis(ref u) => {
+            // Plug-in point: PublisherTarget::new(Arc::new(KinesisPublisher::new(..))).
+            return Err(ReplayCliError::PublisherMissing(u.clone(), "Kinesis").into());
+        }
+        StreamTarget::Kafka(ref u) => {
+            return Err(ReplayCliError::PublisherMissing(u.clone(), "Kafka").into());
+        }
+    };
+    let files = plan.inputs.len();
+    let watch = Arc::new(ReplayWatch::default());
+    let bar = progress_bar(total_bytes);
+    let rt = tokio::runtime::Runtime::new()?;
+    let (report, outcome) = rt.block_on(async {
+        let ticker = tokio::spawn(tick_progress(bar.clone(), watch.clone()));
+        let result = replay_embedded(def.clone(), plan, &lake, &args, watch).await;
+        ticker.abort();
+        result
+    })?;
+    bar.finish_and_clear();
+    print_summary(
+        &def,
+        &lake,
+        files,
+        &report,
+        &outcome,
+        &mut std::io::stdout(),
+    );
+    Ok(())
+}
+
+async fn replay_embedded(
+    def: Arc<SourceDef>,
+    plan: ReplayPlan,
+    lake: &Lake,
+    args: &ReplayArgs,
+    watch: Arc<ReplayWatch>,
+) -> Result<(ReplayReport, LakeOutcome), Box<dyn std::error::Error>> {
+    let limits = args.flush.limits();
+    let shards = args.shards.max(1);
+    // Room for every shard's unflushed buffer twice over, or puts would wait on a flush that
+    // only the buffer's age could trigger.
+    let capacity = (2 * shards * limits.max_bytes).max(64 << 20);
+    let stream = Arc::new(EmbeddedStream::new(&def.name, shards, capacity));
+    let catalog: Arc<dyn Catalog> = match lake.local_root() {
+        Some(root) => Arc::new(LocalCatalog::beside_lake(root, &args.database)),
+        None => Arc::new(MemoryCatalog::default()),
+    };
+    let metrics = Arc::new(ConsumerMetrics::default());
+    let writer = Arc::new(LakeWriter::new(
+        lake.clone(),
+        catalog.clone(),
+        def.clone(),
+        metrics.clone(),
+    ));
+    let consumer = tokio::spawn(consume_embedded(
+        stream.clone(),
+        plan.cleaner.clone(),
+        writer,
+        ConsumerOptions {
+            limits,
+            consumer_name: "firelake-replay".into(),
+            ..Default::default()
+        },
+    ));
+    let consumer: ConsumerTask = Box::pin(async move {
+        match consumer.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    let mut target = EmbeddedTarget::new(stream, consumer);
+    let report = replay(plan, &mut target, watch).await?;
+    let partitions = match catalog.partitions(&def.table).await {
+        Ok(parts) => parts.into_iter().map(|p| p.values.join("/")).collect(),
+        Err(CatalogError::NoTable(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok((
+        report,
+        LakeOutcome {
+            metrics,
+            partitions,
+            catalog: catalog.describe(),
+        },
+    ))
+}
+
+/// A bar over the input bytes with rate and ETA; drawn only on a terminal.
+fn progress_bar(total_bytes: u64) -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(total_bytes).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .expect("valid template"),
+    )
+}
+
+async fn tick_progress(bar: indicatif::ProgressBar, watch: Arc<ReplayWatch>) {
+    let started = Instant::now();
+    loop {
+        let records = watch.records.load(Ordering::Relaxed);
+        let rate = records as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_position(watch.bytes_read.load(Ordering::Relaxed));
+        bar.set_message(format!(
+            "{records} records ({rate:.0}/s), {} rejected",
+            watch.rejected.load(Ordering::Relaxed)
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn print_summary(
+    def: &SourceDef,
+    lake: &Lake,
+    files: usize,
+    r: &ReplayReport,
+    outcome: &LakeOutcome,
+    out: &mut dyn std::io::Write,
+) {
+    let _ = writeln!(
+        out,
+        "firelake replay: {files} files -> embedded stream -> {} (source {}, p_date from {})",
+        lake.url(),
+        def.name,
+        def.columns[def.partition_from].name
+    );
+    if r.already_complete {
+        let _ = writeln!(
+            out,
+            "  already complete per {}: nothing replayed\n\
+             \x20 records        0 published ({} over every run)\n\
+             \x20 rejected       0 ({} over every run)",
+            r.progress_file.display(),
+            r.total_published,
+            r.total_rejected
+        );
+        return;
+    }
+    let resumed = match r.resumed_at {
+        Some(at) if at.file < files => format!(
+            " (resumed in file {} at line {}, row {})",
+            at.file + 1,
+            at.line,
+            at.row
+        ),
+        Some(_) => " (resumed after the last file)".into(),
+        None => String::new(),
+    };
+    let m = &outcome.metrics;
+    let _ = writeln!(
+        out,
+        "\x20 files          {files}{resumed}\n\
+         \x20 rows           {}\n\
+         \x20 records        {} published ({} over every run)\n\
+         \x20 rejected       {} (file, line and reason in {})\n\
+         \x20 bytes          {} read, {} published\n\
+         \x20 seconds        {:.2}\n\
+         \x20 rate           {:.0} records/s\n\
+         \x20 progress       {} (complete)\n\
+         \x20 lake rows      {} (records in {}, rejected {}, kept under {}/_rejected/)\n\
+         \x20 lake files     {} Parquet, {} rejected-record files\n\
+         \x20 partitions     {} in the catalog ({}): {}",
+        r.rows,
+        r.records,
+        r.total_published,
+        r.rejected,
+        r.rejects_file.display(),
+        r.bytes_read,
+        r.bytes_published,
+        r.seconds,
+        r.records_per_s(),
+        r.progress_file.display(),
+        ConsumerMetrics::get(&m.rows_out),
+        ConsumerMetrics::get(&m.records_in),
+        ConsumerMetrics::get(&m.rejected),
+        def.table,
+        ConsumerMetrics::get(&m.files),
+        ConsumerMetrics::get(&m.rejected_files),
+        outcome.partitions.len(),
+        outcome.catalog,
+        summarize_days(&outcome.partitions),
+    );
+}
+
+/// A long list of days as first .. last.
+fn summarize_days(days: &[String]) -> String {
+    match days {
+        [] => "none".into(),
+        [a, .., b] if days.len() > 6 => format!("{a} .. {b}"),
+        _ => days.join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_urls_parse_and_unknown_schemes_are_errors() {
+        assert_eq!(
+            StreamTarget::parse("embedded").unwrap(),
+            StreamTarget::Embedded
+        );
+        assert_eq!(
+            StreamTarget::parse("embedded://").unwrap(),
+            StreamTarget::Embedded
+        );
+        assert_eq!(
+            StreamTarget::parse("kinesis://orders").unwrap(),
+            StreamTarget::Kinesis("kinesis://orders".into())
+        );
+        assert!(matches!(
+            StreamTarget::parse("kafka://127.0.0.1:9092/orders"),
+            Ok(StreamTarget::Kafka(_))
+        ));
+        for bad in ["pulsar://x", "kinesis://", "orders", ""] {
+            let e = StreamTarget::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("unknown stream"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("5000/s").unwrap().get(), 5000);
+        assert_eq!(parse_rate("12").unwrap().get(), 12);
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+}
