@@ -21,6 +21,9 @@ fi
 export FIRELAKE_SHARED=$(cd "$FIRELAKE_SHARED" && pwd)
 echo "FIRELAKE_SHARED=$FIRELAKE_SHARED"
 
+echo "== local AWS emulators"
+source "$REPO/tests/emulators.sh"
+
 echo "== cargo build"
 cargo build --workspace --locked --all-targets
 

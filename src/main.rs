@@ -1,6 +1,8 @@
 //! `firelake`: one binary for local and operator use. Every flag has an environment variable
 //! twin (`FIRELAKE_*`), the same names the Lambdas read.
 
+mod compact;
+mod consume;
 mod convert;
 mod replay;
 mod run;
@@ -131,6 +133,84 @@ enum Command {
         #[arg(long, env = "FIRELAKE_THREADS")]
         threads: Option<usize>,
     },
+    /// Producer ticks: the source's HTTP API (or the sample generator) -> a stream.
+    Produce {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Where records go: kinesis://STREAM.
+        #[arg(long, env = "FIRELAKE_TO")]
+        to: String,
+        /// Overrides the source definition's URL (tests, mirrors).
+        #[arg(long, env = "FIRELAKE_SOURCE_URL")]
+        source_url: Option<String>,
+        /// Ticks to run.
+        #[arg(long, env = "FIRELAKE_TICKS", default_value_t = 1)]
+        ticks: u64,
+        /// Time between ticks (e.g. 60s).
+        #[arg(long, env = "FIRELAKE_EVERY", default_value = "60s", value_parser = parse_duration)]
+        every: Duration,
+        /// Each tick publishes this many records of the built-in sample generator instead
+        /// of calling the source's API.
+        #[arg(long, env = "FIRELAKE_SAMPLE_RECORDS")]
+        sample_records: Option<usize>,
+        #[arg(long, env = "FIRELAKE_SEED", default_value_t = 42)]
+        seed: u64,
+        /// Lake for dead letters (`_dead_letter/`) and the saved source position (`_producer/`).
+        #[arg(long, env = "FIRELAKE_STATE", default_value = "file://./lake")]
+        state: String,
+        /// How long a publish may retry before what is left is dead-lettered.
+        #[arg(long, env = "FIRELAKE_PUBLISH_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+        publish_deadline: Duration,
+        /// HTTP timeout per call.
+        #[arg(long, env = "FIRELAKE_HTTP_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+        http_timeout: Duration,
+        /// At most this many API calls per second.
+        #[arg(long, env = "FIRELAKE_MAX_CALLS_PER_S")]
+        max_calls_per_s: Option<std::num::NonZeroU32>,
+        /// At most this many records per second.
+        #[arg(long, env = "FIRELAKE_MAX_RECORDS_PER_S")]
+        max_records_per_s: Option<std::num::NonZeroU32>,
+    },
+    /// Stream -> lake (+ catalog): clean, buffer per shard and day, write Parquet, checkpoint.
+    Consume {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The stream: kinesis://STREAM.
+        #[arg(long, env = "FIRELAKE_FROM")]
+        from: String,
+        /// The lake: s3://BUCKET/PREFIX, file://PATH or memory://.
+        #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
+        lake: String,
+        /// The catalog: glue://DATABASE, file://PATH.json, memory:// (default: the local
+        /// catalog of a local lake).
+        #[arg(long, env = "FIRELAKE_CATALOG")]
+        catalog: Option<String>,
+        /// Database name of the local catalog.
+        #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
+        database: String,
+        /// Where a shard without a checkpoint starts: trim_horizon, latest, at_timestamp:MS.
+        #[arg(long, env = "FIRELAKE_START", default_value = "trim_horizon")]
+        start: firelake_stream_consumer::kinesis::StartPosition,
+        /// Names the checkpoints (consumers with one name share the work).
+        #[arg(long, env = "FIRELAKE_CONSUMER", default_value = "firelake")]
+        consumer: String,
+        /// Stop after this long without new records (default: run forever).
+        #[arg(long, env = "FIRELAKE_EXIT_WHEN_IDLE", value_parser = parse_duration)]
+        exit_when_idle: Option<Duration>,
+        /// Records per GetRecords call (at most 10000).
+        #[arg(long, env = "FIRELAKE_READ_BATCH", default_value_t = 10_000)]
+        read_batch: usize,
+        /// Print CloudWatch embedded-metric-format lines after each flush.
+        #[arg(long, env = "FIRELAKE_EMF")]
+        emf: bool,
+        #[command(flatten)]
+        flush: FlushArgs,
+    },
+    /// Promote raw days into the curated table <table>_curated: merge small files, dedupe by
+    /// the source's key, write a new generation, switch the catalog partition to it.
+    Compact(compact::CompactArgs),
+    /// List a table's catalog partitions with their locations, file counts and sizes.
+    Catalog(compact::CatalogCommandArgs),
     /// Replay batch files (CSV, JSON lines, Parquet; gzip/zstd) into a stream, resumably.
     Replay(replay::ReplayArgs),
 }
@@ -263,6 +343,119 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             transform::run(&transformer, &events, summary, &mut out)?;
             std::io::Write::flush(&mut out)?;
             Ok(())
+        }
+        Command::Produce {
+            source,
+            to,
+            source_url,
+            ticks,
+            every,
+            sample_records,
+            seed,
+            state,
+            publish_deadline,
+            http_timeout,
+            max_calls_per_s,
+            max_records_per_s,
+        } => {
+            init_tracing("info");
+            let def = source.load()?;
+            let retry = firelake_producer::retry::RetryPolicy {
+                deadline: publish_deadline,
+                ..Default::default()
+            };
+            let cfg = firelake_producer::ticks::ProduceConfig {
+                to,
+                ticks,
+                every,
+                http: firelake_producer::http::HttpSourceOptions {
+                    url: source_url,
+                    timeout: http_timeout,
+                    retry,
+                    max_calls_per_s,
+                    max_records_per_s,
+                },
+                sample_records,
+                seed,
+                retry,
+                state: Lake::from_url(&state)?,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let s = rt
+                .block_on(firelake_producer::ticks::produce(def, cfg))
+                .map_err(|e| -> Box<dyn std::error::Error> { e })?;
+            println!(
+                "produced records={} bytes={} ticks={} failed_ticks={}",
+                s.records, s.bytes, s.ticks, s.failed_ticks
+            );
+            if s.failed_ticks > 0 {
+                return Err(format!("{} of {} ticks failed (see the log; undelivered records are in the dead-letter location)", s.failed_ticks, s.ticks).into());
+            }
+            Ok(())
+        }
+        Command::Consume {
+            source,
+            from,
+            lake,
+            catalog,
+            database,
+            start,
+            consumer,
+            exit_when_idle,
+            read_batch,
+            emf,
+            flush,
+        } => {
+            init_tracing("info");
+            let def = source.load()?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let started_ms = firelake_core::stream::now_ms();
+            let metrics = rt.block_on(async {
+                let lake = Lake::from_url(&lake)?;
+                let catalog = consume::catalog_for(catalog.as_deref(), &lake, &database).await?;
+                let cfg = consume::ConsumeConfig {
+                    from,
+                    lake,
+                    catalog,
+                    start,
+                    common: ConsumerOptions {
+                        limits: flush.limits(),
+                        read_batch,
+                        exit_when_idle,
+                        consumer_name: consumer,
+                    },
+                    emf,
+                };
+                consume::consume(def, cfg).await
+            })?;
+            use firelake_stream_consumer::ConsumerMetrics as M;
+            // Start to the last durable write, less the wait for more records before stopping:
+            // the time the consumer needed to make everything durable.
+            let last = M::get(&metrics.last_durable_ms) as i64;
+            let active = if last > 0 {
+                (last - started_ms - M::get(&metrics.idle_wait_ms) as i64) as f64 / 1000.0
+            } else {
+                0.0
+            };
+            println!(
+                "consumed records_in={} rows_out={} rejected={} files={} rejected_files={} bytes={} partitions_added={} active_seconds={active:.3}",
+                M::get(&metrics.records_in),
+                M::get(&metrics.rows_out),
+                M::get(&metrics.rejected),
+                M::get(&metrics.files),
+                M::get(&metrics.rejected_files),
+                M::get(&metrics.bytes_written),
+                M::get(&metrics.partitions_added),
+            );
+            Ok(())
+        }
+        Command::Compact(args) => {
+            init_tracing("warn");
+            compact::run_compact(args)
+        }
+        Command::Catalog(args) => {
+            init_tracing("warn");
+            compact::run_catalog(args)
         }
         Command::Replay(args) => {
             init_tracing("warn");

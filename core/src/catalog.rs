@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,10 @@ pub enum CatalogError {
         "unsupported catalog URL {0:?}: use file://PATH or memory:// (glue://DB with the AWS path)"
     )]
     UnsupportedUrl(String),
+    #[error(
+        "catalog {0}: Glue catalogs come with the AWS path and are not in this build; use the local catalog (leave --catalog out, or file://PATH.json)"
+    )]
+    GlueNotAvailable(String),
     #[error("table {0} is not in the catalog")]
     NoTable(String),
     #[error("catalog service error: {0}")]
@@ -124,6 +128,14 @@ pub trait Catalog: Send + Sync {
         table: &'a str,
         partitions: &'a [PartitionInfo],
     ) -> BoxFuture<'a, Result<usize, CatalogError>>;
+    /// Create the partition, or point the existing one at `partition.location` (Glue
+    /// BatchCreatePartition for a new one, UpdatePartition for an existing one): how the
+    /// compactor makes a new generation visible in one step. Returns the location it had.
+    fn set_partition<'a>(
+        &'a self,
+        table: &'a str,
+        partition: &'a PartitionInfo,
+    ) -> BoxFuture<'a, Result<Option<String>, CatalogError>>;
     fn partitions<'a>(
         &'a self,
         table: &'a str,
@@ -132,6 +144,28 @@ pub trait Catalog: Send + Sync {
     -> BoxFuture<'a, Result<Option<TableDef>, CatalogError>>;
     /// Where it is, for people.
     fn describe(&self) -> String;
+}
+
+/// The catalog a `--catalog` flag names. Left out: the local file beside a `file://` lake
+/// (`<lake>/_catalog/<database>.json`), or memory for a lake without a folder. `file://PATH`:
+/// that local JSON file. `glue://DB` comes with the AWS path.
+pub fn open_catalog(
+    url: Option<&str>,
+    lake_root: Option<&Path>,
+    database: &str,
+) -> Result<Arc<dyn Catalog>, CatalogError> {
+    match url {
+        None => Ok(match lake_root {
+            Some(root) => Arc::new(LocalCatalog::beside_lake(root, database)),
+            None => Arc::new(MemoryCatalog::default()),
+        }),
+        Some(u) if u.starts_with("glue://") => Err(CatalogError::GlueNotAvailable(u.into())),
+        Some("memory://") => Ok(Arc::new(MemoryCatalog::default())),
+        Some(u) => match u.strip_prefix("file://") {
+            Some(path) if !path.is_empty() => Ok(Arc::new(LocalCatalog::new(path, database))),
+            _ => Err(CatalogError::UnsupportedUrl(u.into())),
+        },
+    }
 }
 
 /// The catalog's content, as the local file stores it.
@@ -180,6 +214,21 @@ impl CatalogState {
         Ok(added)
     }
 
+    fn set_partition(
+        &mut self,
+        table: &str,
+        part: &PartitionInfo,
+    ) -> Result<Option<String>, CatalogError> {
+        let entry = self
+            .tables
+            .get_mut(table)
+            .ok_or_else(|| CatalogError::NoTable(table.into()))?;
+        Ok(entry
+            .partitions
+            .insert(part.values.join("/"), part.clone())
+            .map(|old| old.location))
+    }
+
     fn partitions(&self, table: &str) -> Result<Vec<PartitionInfo>, CatalogError> {
         Ok(self
             .tables
@@ -211,6 +260,13 @@ impl Catalog for MemoryCatalog {
         partitions: &'a [PartitionInfo],
     ) -> BoxFuture<'a, Result<usize, CatalogError>> {
         Box::pin(async move { self.state.lock().unwrap().add_partitions(table, partitions) })
+    }
+    fn set_partition<'a>(
+        &'a self,
+        table: &'a str,
+        partition: &'a PartitionInfo,
+    ) -> BoxFuture<'a, Result<Option<String>, CatalogError>> {
+        Box::pin(async move { self.state.lock().unwrap().set_partition(table, partition) })
     }
     fn partitions<'a>(
         &'a self,
@@ -332,6 +388,13 @@ impl Catalog for LocalCatalog {
     ) -> BoxFuture<'a, Result<usize, CatalogError>> {
         Box::pin(async move { self.update(|s| s.add_partitions(table, partitions)) })
     }
+    fn set_partition<'a>(
+        &'a self,
+        table: &'a str,
+        partition: &'a PartitionInfo,
+    ) -> BoxFuture<'a, Result<Option<String>, CatalogError>> {
+        Box::pin(async move { self.update(|s| s.set_partition(table, partition)) })
+    }
     fn partitions<'a>(
         &'a self,
         table: &'a str,
@@ -365,8 +428,18 @@ mod tests {
             values: vec!["2025-06-01".into()],
             location: "file:///lake/users/p_date=2025-06-01/".into(),
         };
-        assert_eq!(cat.add_partitions("users", std::slice::from_ref(&p)).await.unwrap(), 1);
-        assert_eq!(cat.add_partitions("users", std::slice::from_ref(&p)).await.unwrap(), 0);
+        assert_eq!(
+            cat.add_partitions("users", std::slice::from_ref(&p))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            cat.add_partitions("users", std::slice::from_ref(&p))
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(cat.partitions("users").await.unwrap(), vec![p]);
         let stored = cat.table("users").await.unwrap().unwrap();
         assert_eq!(stored.columns.len(), 24);
@@ -375,5 +448,39 @@ mod tests {
             cat.add_partitions("nope", &[]).await,
             Err(CatalogError::NoTable(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn set_partition_creates_then_repoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let def = SourceDef::resolve("users", None).unwrap();
+        let local = LocalCatalog::beside_lake(dir.path(), "firelake");
+        let memory = MemoryCatalog::default();
+        for cat in [&local as &dyn Catalog, &memory] {
+            let t =
+                TableDef::for_source(&def, "users_curated", "file:///lake/users_curated/".into());
+            cat.ensure_table(&t).await.unwrap();
+            let gen1 = PartitionInfo {
+                values: vec!["2025-06-01".into()],
+                location: "file:///lake/users_curated/_generations/p_date=2025-06-01/g1/".into(),
+            };
+            let gen2 = PartitionInfo {
+                location: gen1.location.replace("g1", "g2"),
+                ..gen1.clone()
+            };
+            assert_eq!(
+                cat.set_partition("users_curated", &gen1).await.unwrap(),
+                None
+            );
+            assert_eq!(
+                cat.set_partition("users_curated", &gen2).await.unwrap(),
+                Some(gen1.location.clone())
+            );
+            assert_eq!(cat.partitions("users_curated").await.unwrap(), vec![gen2]);
+            assert!(matches!(
+                cat.set_partition("nope", &gen1).await,
+                Err(CatalogError::NoTable(_))
+            ));
+        }
     }
 }

@@ -2,11 +2,13 @@
 //! AWS path, `s3://`) locations. Writes of data files are create-if-absent, so a replayed
 //! write of the same key is a no-op and two writers can never clobber each other.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -14,7 +16,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
-    #[error("unsupported lake URL {0:?}: use file://PATH, a plain path, or memory://")]
+    #[error(
+        "unsupported lake URL {0:?}: use s3://BUCKET/PREFIX, file://PATH, a plain path, or memory://"
+    )]
     UnsupportedUrl(String),
     #[error("cannot create the lake folder {path}: {source}")]
     CreateDir {
@@ -53,8 +57,12 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// `file://./lake`, `file:///abs/path`, `./lake` (a plain path) or `memory://`.
+    /// `s3://bucket/prefix`, `file://./lake`, `file:///abs/path`, `./lake` (a plain path) or
+    /// `memory://`.
     pub fn from_url(url: &str) -> Result<Lake, LakeError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            return s3_lake(url, rest);
+        }
         if url == "memory://" || url.starts_with("memory://") {
             return Ok(Lake {
                 store: Arc::new(InMemory::new()),
@@ -176,6 +184,211 @@ impl Lake {
             Err(e) => Err(Self::err(key)(e)),
         }
     }
+
+    /// Bytes `range` of the object at `key` (Parquet footers and column chunks).
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, LakeError> {
+        self.store
+            .get_range(&ObjectPath::from(key), range)
+            .await
+            .map_err(Self::err(key))
+    }
+
+    /// Several byte ranges of one object; the store may coalesce nearby ranges into one read.
+    pub async fn get_ranges(
+        &self,
+        key: &str,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Bytes>, LakeError> {
+        self.store
+            .get_ranges(&ObjectPath::from(key), ranges)
+            .await
+            .map_err(Self::err(key))
+    }
+
+    /// A streaming writer for `key` (`tokio::io::AsyncWrite`): it buffers up to `capacity`
+    /// bytes, switches to a multipart upload beyond that, and makes the object appear only
+    /// when it is shut down, so no reader ever sees a partial object. Memory stays at about
+    /// `capacity` times the upload concurrency, whatever the object's size.
+    pub fn upload(&self, key: &str, capacity: usize) -> BufWriter {
+        BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key), capacity)
+            .with_max_concurrency(2)
+    }
+
+    /// The folders directly under `prefix` (one level, as keys), sorted: e.g. the partition
+    /// folders of a table without listing their files.
+    pub async fn list_folders(&self, prefix: &str) -> Result<Vec<String>, LakeError> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&ObjectPath::from(prefix)))
+            .await
+            .map_err(Self::err(prefix))?;
+        let mut out: Vec<String> = listing
+            .common_prefixes
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Delete every object under the folder `prefix`; returns how many were listed. On a local
+    /// lake the folder itself goes too: it may hold the staging file of an upload that was
+    /// killed mid-way, which listings never show, and empty folders would linger.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, LakeError> {
+        let objects = self.list(prefix).await?;
+        for o in &objects {
+            self.delete(&o.key).await?;
+        }
+        if let Some(root) = &self.local_root {
+            let dir = root.join(prefix.trim_matches('/'));
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(LakeError::CreateDir {
+                        path: dir,
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(objects.len())
+    }
+
+    /// The key of a URL inside this lake (the inverse of [`Lake::url_of`]); `None` for a URL
+    /// elsewhere. A trailing `/` (folder locations) is dropped.
+    pub fn key_of_url(&self, url: &str) -> Option<String> {
+        let rest = url.strip_prefix(self.url.trim_end_matches('/'))?;
+        let key = rest.strip_prefix('/')?.trim_end_matches('/');
+        Some(key.to_string())
+    }
+}
+
+/// An S3 lake. Configuration comes from the standard AWS environment (credentials, region) and,
+/// like the AWS SDK, `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` point it at another endpoint
+/// (path-style requests, plain HTTP allowed for local emulators). Writes are conditional
+/// (If-None-Match / If-Match), which S3 supports.
+fn s3_lake(url: &str, rest: &str) -> Result<Lake, LakeError> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(LakeError::UnsupportedUrl(url.into()));
+    }
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+    if let Ok(endpoint) = endpoint {
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint);
+    }
+    let store = builder.build().map_err(|source| LakeError::Store {
+        key: url.to_string(),
+        source,
+    })?;
+    let prefix = prefix.trim_matches('/');
+    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    };
+    Ok(Lake {
+        store,
+        url: format!(
+            "s3://{bucket}{}{prefix}",
+            if prefix.is_empty() { "" } else { "/" }
+        ),
+        local_root: None,
+    })
+}
+
+/// The version of an object a conditional update expects to replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    e_tag: Option<String>,
+    version: Option<String>,
+}
+
+/// What a conditional write found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionedPut {
+    Written(ObjectVersion),
+    /// Someone else wrote the object since the expected version (or created it first).
+    Conflict,
+}
+
+impl Lake {
+    /// The object at `key` with its version, for a later `put_versioned`.
+    pub async fn get_versioned(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, ObjectVersion)>, LakeError> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(r) => {
+                let v = ObjectVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
+                let bytes = r.bytes().await.map_err(Self::err(key))?;
+                Ok(Some((bytes, v)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Self::err(key)(e)),
+        }
+    }
+
+    /// Write `key` only if it is still at `expected` (or, with `None`, absent): two writers
+    /// can never both advance the same object (checkpoints).
+    pub async fn put_versioned(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        expected: Option<&ObjectVersion>,
+    ) -> Result<VersionedPut, LakeError> {
+        let mode = match expected {
+            None => PutMode::Create,
+            Some(v) => PutMode::Update(object_store::UpdateVersion {
+                e_tag: v.e_tag.clone(),
+                version: v.version.clone(),
+            }),
+        };
+        let opts = PutOptions {
+            mode,
+            ..Default::default()
+        };
+        let bytes_for_retry = bytes.clone();
+        match self
+            .store
+            .put_opts(&ObjectPath::from(key), PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(r) => Ok(VersionedPut::Written(ObjectVersion {
+                e_tag: r.e_tag,
+                version: r.version,
+            })),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(VersionedPut::Conflict),
+            // The local file store has no conditional update: compare, then replace. Local
+            // lakes are for one machine, where this check is enough.
+            Err(object_store::Error::NotImplemented { .. }) if expected.is_some() => {
+                let current = self.get_versioned(key).await?.map(|(_, v)| v);
+                if current.as_ref() != expected {
+                    return Ok(VersionedPut::Conflict);
+                }
+                let r = self
+                    .store
+                    .put(&ObjectPath::from(key), PutPayload::from(bytes_for_retry))
+                    .await
+                    .map_err(Self::err(key))?;
+                Ok(VersionedPut::Written(ObjectVersion {
+                    e_tag: r.e_tag,
+                    version: r.version,
+                }))
+            }
+            Err(e) => Err(Self::err(key)(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +427,95 @@ mod tests {
             assert_eq!(listed.len(), 1);
             assert_eq!(listed[0].key, k);
             assert_eq!(listed[0].size, 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn ranges_uploads_folders_and_prefix_deletes() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "memory://".to_string(),
+            format!("file://{}/lake", dir.path().display()),
+        ] {
+            let lake = Lake::from_url(&url).unwrap();
+            let mut w = lake.upload("t/g/1/a.bin", 4);
+            w.write_all(b"0123456789").await.unwrap();
+            assert!(
+                lake.get("t/g/1/a.bin").await.unwrap().is_none(),
+                "visible only when done"
+            );
+            w.shutdown().await.unwrap();
+            assert_eq!(
+                lake.get_range("t/g/1/a.bin", 2..5).await.unwrap(),
+                Bytes::from_static(b"234")
+            );
+            let parts = lake
+                .get_ranges("t/g/1/a.bin", &[0..1, 8..10])
+                .await
+                .unwrap();
+            assert_eq!(
+                parts,
+                vec![Bytes::from_static(b"0"), Bytes::from_static(b"89")]
+            );
+            lake.put("t/g/2/b.bin", Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+            lake.put("t/h.bin", Bytes::from_static(b"x")).await.unwrap();
+            assert_eq!(
+                lake.list_folders("t/g").await.unwrap(),
+                vec!["t/g/1", "t/g/2"]
+            );
+            assert_eq!(lake.delete_prefix("t/g/1").await.unwrap(), 1);
+            assert_eq!(lake.list_folders("t/g").await.unwrap(), vec!["t/g/2"]);
+            assert_eq!(lake.list("t").await.unwrap().len(), 2);
+            let u = lake.url_of("t/g/2");
+            assert_eq!(lake.key_of_url(&format!("{u}/")).as_deref(), Some("t/g/2"));
+            assert_eq!(lake.key_of_url("file:///elsewhere/t"), None);
+            if let Some(root) = lake.local_root() {
+                assert!(!root.join("t/g/1").exists(), "the folder goes too");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn versioned_puts_let_one_writer_advance() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            "memory://".to_string(),
+            format!("file://{}", dir.path().display()),
+        ] {
+            let lake = Lake::from_url(&url).unwrap();
+            let k = "_checkpoints/c/s.json";
+            let VersionedPut::Written(v1) = lake
+                .put_versioned(k, Bytes::from_static(b"1"), None)
+                .await
+                .unwrap()
+            else {
+                panic!("first create must win")
+            };
+            assert_eq!(
+                lake.put_versioned(k, Bytes::from_static(b"x"), None)
+                    .await
+                    .unwrap(),
+                VersionedPut::Conflict
+            );
+            let VersionedPut::Written(_) = lake
+                .put_versioned(k, Bytes::from_static(b"2"), Some(&v1))
+                .await
+                .unwrap()
+            else {
+                panic!("update from the current version must win")
+            };
+            // A second writer still holding v1 loses.
+            assert_eq!(
+                lake.put_versioned(k, Bytes::from_static(b"3"), Some(&v1))
+                    .await
+                    .unwrap(),
+                VersionedPut::Conflict
+            );
+            let (b, _) = lake.get_versioned(k).await.unwrap().unwrap();
+            assert_eq!(b, Bytes::from_static(b"2"));
         }
     }
 

@@ -2,9 +2,14 @@
 //! come with their issues) and the publishers that put records on a stream. A tick fetches one
 //! batch from the source and publishes it; what cannot be published is an error, never dropped.
 
+pub mod dead_letter;
+pub mod http;
+pub mod kinesis;
 pub mod publish;
 pub mod replay;
+pub mod retry;
 pub mod sample;
+pub mod ticks;
 
 pub use publish::{EmbeddedPublisher, OutgoingRecord, PublishError, Publisher};
 pub use sample::SampleGenerator;

@@ -17,6 +17,21 @@ pub struct OutgoingRecord {
 pub enum PublishError {
     #[error("the stream is closed; {0} records not published")]
     Closed(usize),
+    #[error(
+        "{count} records could not be delivered and were written to {dead_letter} ({first_reason})"
+    )]
+    Undelivered {
+        count: usize,
+        dead_letter: String,
+        first_reason: String,
+    },
+    #[error(
+        "{count} undelivered records could not be written to the dead-letter location either: {source}"
+    )]
+    DeadLetterFailed {
+        count: usize,
+        source: firelake_core::LakeError,
+    },
 }
 
 pub trait Publisher: Send + Sync {

@@ -40,7 +40,11 @@ pub enum ConsumeError {
     #[error("writing to the lake failed: {0}")]
     Write(#[from] WriteError),
     #[error("checkpoint: {0}")]
-    Checkpoint(#[from] firelake_core::LakeError),
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error("reading checkpoints: {0}")]
+    Lake(#[from] firelake_core::LakeError),
+    #[error(transparent)]
+    Kinesis(#[from] crate::kinesis::KinesisError),
 }
 
 struct ShardState {

@@ -6,6 +6,8 @@
 pub mod buffer;
 pub mod checkpoint;
 pub mod embedded;
+pub mod kinesis;
+pub mod lambda;
 pub mod metrics;
 pub mod writer;
 

@@ -14,6 +14,11 @@ pub struct ConsumerMetrics {
     pub flushes: AtomicU64,
     /// Files found already written (a replay after a crash), not written again.
     pub files_existing: AtomicU64,
+    /// When the last flush became durable (epoch ms; 0 before the first).
+    pub last_durable_ms: AtomicU64,
+    /// How long the consumer waited for more records before it stopped (`--exit-when-idle`),
+    /// so throughput figures can leave the wait out.
+    pub idle_wait_ms: AtomicU64,
 }
 
 impl ConsumerMetrics {

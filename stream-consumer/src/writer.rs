@@ -134,6 +134,10 @@ impl LakeWriter {
             self.registered.lock().unwrap().extend(new_days);
         }
         ConsumerMetrics::add(&self.metrics.flushes, 1);
+        self.metrics.last_durable_ms.store(
+            firelake_core::stream::now_ms().max(0) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 }

@@ -1,0 +1,378 @@
+//! Deduplication by the source's key, keeping the row with the latest arrival time (ties: the
+//! first occurrence in plan order). Pure: the merge feeds it decoded key columns.
+//!
+//! Pass 1 reads only the key and time columns and records, per row, (128-bit hash of the key,
+//! time, global row number); sorting those by (hash, time descending, row) puts each key's
+//! winner first, and the winners go into a bitmap of the day's rows. Pass 2 streams every
+//! column and keeps the rows whose bit is set. Memory: 32 bytes per row of one hash bucket
+//! plus one bit per row of the day. When a day's rows would pass the memory budget, pass 1
+//! splits the hash space into buckets: every key row is spilled to its bucket's file on local
+//! disk, and the buckets are read back and decided one at a time, so memory stays flat however
+//! large the day (disk: 32 bytes a row, for the length of pass 1).
+
+use arrow::array::{
+    Array, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::buffer::BooleanBuffer;
+use arrow::datatypes::DataType;
+
+/// One row of pass 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRow {
+    pub hash: u128,
+    /// Arrival time in ms (`i64::MIN` when null: any real time wins over it).
+    pub at: i64,
+    /// Global row number within the day (file order, then row order).
+    pub row: u64,
+}
+
+impl KeyRow {
+    /// Its size in a spill file.
+    pub const BYTES: usize = 32;
+
+    pub fn to_bytes(&self) -> [u8; KeyRow::BYTES] {
+        let mut out = [0u8; KeyRow::BYTES];
+        out[..16].copy_from_slice(&self.hash.to_le_bytes());
+        out[16..24].copy_from_slice(&self.at.to_le_bytes());
+        out[24..].copy_from_slice(&self.row.to_le_bytes());
+        out
+    }
+
+    pub fn from_bytes(b: &[u8; KeyRow::BYTES]) -> KeyRow {
+        KeyRow {
+            hash: u128::from_le_bytes(b[..16].try_into().expect("16 bytes")),
+            at: i64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
+            row: u64::from_le_bytes(b[24..].try_into().expect("8 bytes")),
+        }
+    }
+}
+
+/// Memory per row of pass 1.
+pub const KEY_ROW_BYTES: u64 = std::mem::size_of::<KeyRow>() as u64;
+
+/// How many hash buckets keep pass 1 within `budget_bytes` for `rows` rows.
+pub fn buckets_for(rows: u64, budget_bytes: u64) -> u64 {
+    let per_bucket = (budget_bytes / KEY_ROW_BYTES).max(1);
+    rows.div_ceil(per_bucket).max(1)
+}
+
+/// The bucket of a key hash (its high bits, independent of the low bits sorting uses).
+pub fn bucket_of(hash: u128, buckets: u64) -> u64 {
+    if buckets <= 1 {
+        0
+    } else {
+        ((hash >> 64) as u64) % buckets
+    }
+}
+
+/// A typed view of one key column, so hashing does not downcast per row.
+enum KeyColumn<'a> {
+    Str(&'a StringArray),
+    I32(&'a Int32Array),
+    I64(&'a Int64Array),
+    F64(&'a Float64Array),
+    Bool(&'a BooleanArray),
+    Ts(&'a TimestampMillisecondArray),
+}
+
+impl<'a> KeyColumn<'a> {
+    fn of(a: &'a dyn Array) -> KeyColumn<'a> {
+        let any = a.as_any();
+        match a.data_type() {
+            DataType::Utf8 => KeyColumn::Str(any.downcast_ref().expect("utf8")),
+            DataType::Int32 => KeyColumn::I32(any.downcast_ref().expect("int32")),
+            DataType::Int64 => KeyColumn::I64(any.downcast_ref().expect("int64")),
+            DataType::Float64 => KeyColumn::F64(any.downcast_ref().expect("float64")),
+            DataType::Boolean => KeyColumn::Bool(any.downcast_ref().expect("bool")),
+            DataType::Timestamp(_, _) => KeyColumn::Ts(any.downcast_ref().expect("timestamp ms")),
+            // Batches are conformed to the source's schema first, which has only these types.
+            other => unreachable!("key column of type {other} in a conformed batch"),
+        }
+    }
+
+    /// Append row `i` unambiguously: a null tag, or a value tag and the value (strings with
+    /// their length, so ("ab","c") and ("a","bc") differ).
+    fn append(&self, i: usize, buf: &mut Vec<u8>) {
+        macro_rules! fixed {
+            ($a:expr) => {
+                if $a.is_null(i) {
+                    buf.push(0)
+                } else {
+                    buf.push(1);
+                    buf.extend_from_slice(&$a.value(i).to_le_bytes());
+                }
+            };
+        }
+        match self {
+            KeyColumn::Str(a) => {
+                if a.is_null(i) {
+                    buf.push(0)
+                } else {
+                    let v = a.value(i).as_bytes();
+                    buf.push(1);
+                    buf.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(v);
+                }
+            }
+            KeyColumn::I32(a) => fixed!(a),
+            KeyColumn::I64(a) => fixed!(a),
+            KeyColumn::F64(a) => fixed!(a),
+            KeyColumn::Bool(a) => {
+                if a.is_null(i) {
+                    buf.push(0)
+                } else {
+                    buf.extend_from_slice(&[1, a.value(i) as u8]);
+                }
+            }
+            KeyColumn::Ts(a) => fixed!(a),
+        }
+    }
+}
+
+/// The 128-bit hash of each row's key (`key` are column indices of `batch`). A null key value
+/// is a value like any other: rows whose keys are both null are duplicates.
+pub fn hash_keys(batch: &RecordBatch, key: &[usize], out: &mut Vec<u128>) {
+    out.clear();
+    let cols: Vec<KeyColumn> = key
+        .iter()
+        .map(|i| KeyColumn::of(batch.column(*i).as_ref()))
+        .collect();
+    // The common case, one string column: hash the value itself (null: a hash with another
+    // seed, which no value's hash equals).
+    if let [KeyColumn::Str(a)] = cols.as_slice() {
+        let null = twox_hash::XxHash3_128::oneshot_with_seed(1, b"");
+        out.extend((0..a.len()).map(|i| {
+            if a.is_null(i) {
+                null
+            } else {
+                twox_hash::XxHash3_128::oneshot(a.value(i).as_bytes())
+            }
+        }));
+        return;
+    }
+    let mut buf = Vec::with_capacity(64);
+    for i in 0..batch.num_rows() {
+        buf.clear();
+        for c in &cols {
+            c.append(i, &mut buf);
+        }
+        out.push(twox_hash::XxHash3_128::oneshot(&buf));
+    }
+}
+
+/// The arrival times of a conformed batch's time column (`i64::MIN` for null).
+pub fn arrival_times(batch: &RecordBatch, column: usize, out: &mut Vec<i64>) {
+    out.clear();
+    let a = batch
+        .column(column)
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .expect("the arrival column is timestamp_ms");
+    if a.null_count() == 0 {
+        out.extend_from_slice(a.values());
+    } else {
+        out.extend(a.iter().map(|v| v.unwrap_or(i64::MIN)));
+    }
+}
+
+/// The rows of a day that survive: one bit per row.
+#[derive(Debug, Clone)]
+pub struct Winners {
+    bits: Vec<u64>,
+    rows: u64,
+    kept: u64,
+}
+
+impl Winners {
+    /// No row kept yet.
+    pub fn none(rows: u64) -> Winners {
+        Winners {
+            bits: vec![0; rows.div_ceil(64) as usize],
+            rows,
+            kept: 0,
+        }
+    }
+
+    /// Mark the winner of each key among `rows` (one bucket's rows: every row of a key is in
+    /// the same bucket). Sorts `rows` in place.
+    pub fn select(&mut self, rows: &mut [KeyRow]) {
+        rows.sort_unstable_by(|a, b| {
+            a.hash
+                .cmp(&b.hash)
+                .then(b.at.cmp(&a.at))
+                .then(a.row.cmp(&b.row))
+        });
+        let mut last: Option<u128> = None;
+        for r in rows.iter() {
+            if last != Some(r.hash) {
+                last = Some(r.hash);
+                let (w, b) = ((r.row / 64) as usize, r.row % 64);
+                debug_assert!(self.bits[w] & (1 << b) == 0);
+                self.bits[w] |= 1 << b;
+                self.kept += 1;
+            }
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Rows kept (distinct keys).
+    pub fn kept(&self) -> u64 {
+        self.kept
+    }
+
+    pub fn contains(&self, row: u64) -> bool {
+        self.bits[(row / 64) as usize] & (1 << (row % 64)) != 0
+    }
+
+    /// The filter for rows `offset..offset+len`, or `None` when all of them are kept.
+    pub fn mask(&self, offset: u64, len: usize) -> Option<BooleanArray> {
+        let buffer = BooleanBuffer::collect_bool(len, |i| self.contains(offset + i as u64));
+        if buffer.count_set_bits() == len {
+            None
+        } else {
+            Some(BooleanArray::new(buffer, None))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+
+    fn batch(ids: &[Option<&str>], n: &[Option<i32>]) -> RecordBatch {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Utf8, true),
+                Field::new("n", DataType::Int32, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(ids.to_vec())),
+                Arc::new(Int32Array::from(n.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn equal_keys_hash_equal_and_composites_are_unambiguous() {
+        let b = batch(
+            &[Some("ab"), Some("a"), Some("ab"), None, None, Some("")],
+            &[Some(1), Some(1), Some(1), None, None, None],
+        );
+        let mut one = Vec::new();
+        hash_keys(&b, &[0], &mut one);
+        assert_eq!(one[0], one[2]);
+        assert_ne!(one[0], one[1]);
+        assert_eq!(one[3], one[4], "null keys are equal to each other");
+        assert_ne!(one[3], one[5], "null is not the empty string");
+        let mut two = Vec::new();
+        hash_keys(&b, &[0, 1], &mut two);
+        assert_eq!(two[0], two[2]);
+        assert_ne!(two[0], one[0]);
+        // ("ab", 1) vs ("a", 1): the length prefix keeps them apart.
+        assert_ne!(two[0], two[1]);
+        // A key hashes the same in a batch with nulls and in one without.
+        let with_null = one.clone();
+        let no_nulls = batch(&[Some("x"), Some("ab"), Some("x")], &[None, None, None]);
+        hash_keys(&no_nulls, &[0], &mut one);
+        assert_eq!(one[0], one[2]);
+        assert_eq!(one[1], with_null[0]);
+        let mut two_again = Vec::new();
+        hash_keys(&batch(&[Some("ab")], &[Some(1)]), &[0, 1], &mut two_again);
+        assert_eq!(two_again[0], two[0]);
+    }
+
+    #[test]
+    fn latest_wins_and_ties_go_to_the_first_occurrence() {
+        let mut w = Winners::none(7);
+        let k = |h: u128, at: i64, row: u64| KeyRow { hash: h, at, row };
+        let mut rows = vec![
+            k(1, 10, 0),
+            k(2, 50, 1),
+            k(1, 30, 2), // key 1: latest
+            k(2, 50, 3), // key 2: tie with row 1 -> row 1
+            k(3, i64::MIN, 4),
+            k(3, 0, 5), // key 3: a real time beats a null one
+            k(1, 20, 6),
+        ];
+        w.select(&mut rows);
+        let kept: Vec<u64> = (0..7).filter(|r| w.contains(*r)).collect();
+        assert_eq!(kept, [1, 2, 5]);
+        assert_eq!(w.kept(), 3);
+        let m = w.mask(0, 4).unwrap();
+        assert_eq!(
+            m.iter().map(|b| b.unwrap()).collect::<Vec<_>>(),
+            [false, true, true, false]
+        );
+        assert!(w.mask(1, 2).is_none(), "all kept: no filter needed");
+    }
+
+    #[test]
+    fn buckets_split_the_work_not_the_keys() {
+        assert_eq!(buckets_for(1_000_000, 32 << 20), 1);
+        assert_eq!(buckets_for(10_000_000, 32 << 20), 10);
+        assert_eq!(buckets_for(0, 32 << 20), 1);
+        // Every row of a key lands in the same bucket, and buckets are used evenly.
+        let b = batch(
+            &(0..4000)
+                .map(|i| Some(["a", "b", "c", "d"][i % 4]))
+                .collect::<Vec<_>>(),
+            &vec![None; 4000],
+        );
+        let mut h = Vec::new();
+        hash_keys(&b, &[0], &mut h);
+        for (i, x) in h.iter().enumerate() {
+            assert_eq!(bucket_of(*x, 3), bucket_of(h[i % 4], 3));
+        }
+        let ids: Vec<String> = (0..30_000).map(|i| format!("user-{i}")).collect();
+        let b = batch(
+            &ids.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>(),
+            &vec![None; 30_000],
+        );
+        hash_keys(&b, &[0], &mut h);
+        let mut counts = [0u32; 3];
+        for x in &h {
+            counts[bucket_of(*x, 3) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|c| (9_000..11_000).contains(c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn key_rows_round_trip_through_spill_bytes() {
+        let k = KeyRow {
+            hash: u128::MAX - 7,
+            at: -5,
+            row: 1 << 40,
+        };
+        assert_eq!(KeyRow::from_bytes(&k.to_bytes()), k);
+        assert_eq!(KEY_ROW_BYTES as usize, KeyRow::BYTES);
+    }
+
+    #[test]
+    fn arrival_times_treat_null_as_oldest() {
+        let b = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            )])),
+            vec![Arc::new(
+                TimestampMillisecondArray::from(vec![Some(3), None]).with_timezone("UTC"),
+            )],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        arrival_times(&b, 0, &mut out);
+        assert_eq!(out, [3, i64::MIN]);
+    }
+}

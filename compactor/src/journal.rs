@@ -1,0 +1,120 @@
+//! The journal of a run: one small JSON object per run and day, rewritten at each step, so a
+//! run killed at any point is finished or rolled back by the next one.
+//!
+//! | state       | what is true                                               | recovery              |
+//! |-------------|------------------------------------------------------------|-----------------------|
+//! | `planned`   | inputs and bins fixed; output files may be partly written  | roll back: delete the generation, then the journal |
+//! | `written`   | every output written and verified (rows = distinct rows)   | commit if the catalog still points where the run found it (or already at this generation); else roll back |
+//! | `committed` | the catalog points at this generation                      | delete the previous generation once its grace period is over |
+//! | `cleaned`   | the previous generation and its journal are gone           | none (kept: it records what the generation was made from) |
+//!
+//! The journal is written before the first output file and deleted after the last one, so no
+//! generation folder ever exists without a journal that says what to do with it.
+
+use bytes::Bytes;
+use firelake_core::Lake;
+use serde::{Deserialize, Serialize};
+
+use crate::CompactError;
+use crate::plan::{Bin, RawFile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalState {
+    Planned,
+    Written,
+    Committed,
+    Cleaned,
+}
+
+/// An output file of a generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub key: String,
+    pub size: u64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    pub run_id: String,
+    pub state: JournalState,
+    pub source: String,
+    pub raw_table: String,
+    pub curated_table: String,
+    pub partition_column: String,
+    /// `YYYY-MM-DD`
+    pub day: String,
+    /// The dedupe key columns, empty when the run kept every row.
+    pub dedupe_key: Vec<String>,
+    pub target_bytes: u64,
+    /// The generation folder (a key) and its URL (the catalog location).
+    pub generation: String,
+    pub location: String,
+    /// The partition's location when the run was planned (`None`: no curated partition yet).
+    pub previous_location: Option<String>,
+    /// The folder of the previous generation, when it is one of ours (the only thing cleanup
+    /// deletes).
+    pub previous_generation: Option<String>,
+    pub inputs: Vec<RawFile>,
+    pub bins: Vec<Bin>,
+    #[serde(default)]
+    pub outputs: Vec<OutputFile>,
+    pub rows_in: u64,
+    #[serde(default)]
+    pub rows_out: u64,
+    #[serde(default)]
+    pub duplicates: u64,
+    pub bytes_in: u64,
+    #[serde(default)]
+    pub bytes_out: u64,
+    pub planned_at_ms: i64,
+    #[serde(default)]
+    pub written_at_ms: Option<i64>,
+    #[serde(default)]
+    pub committed_at_ms: Option<i64>,
+    /// When the previous generation may be deleted (committed + grace period).
+    #[serde(default)]
+    pub clean_after_ms: Option<i64>,
+    #[serde(default)]
+    pub cleaned_at_ms: Option<i64>,
+    /// Where this journal is stored (not serialised: it is the object's own key).
+    #[serde(skip)]
+    pub key: String,
+}
+
+impl Journal {
+    pub async fn store(&self, lake: &Lake) -> Result<(), CompactError> {
+        let bytes = serde_json::to_vec_pretty(self).expect("a journal serialises");
+        lake.put(&self.key, Bytes::from(bytes)).await?;
+        Ok(())
+    }
+
+    pub async fn load(lake: &Lake, key: &str) -> Result<Option<Journal>, CompactError> {
+        let Some(bytes) = lake.get(key).await? else {
+            return Ok(None);
+        };
+        let mut j: Journal =
+            serde_json::from_slice(&bytes).map_err(|source| CompactError::Journal {
+                key: key.to_string(),
+                source,
+            })?;
+        j.key = key.to_string();
+        Ok(Some(j))
+    }
+
+    /// Every journal under `prefix`, in run-id order (oldest first).
+    pub async fn list(lake: &Lake, prefix: &str) -> Result<Vec<Journal>, CompactError> {
+        let mut out = Vec::new();
+        for o in lake.list(prefix).await? {
+            if !o.key.ends_with(".json") {
+                continue;
+            }
+            if let Some(j) = Journal::load(lake, &o.key).await? {
+                out.push(j);
+            }
+        }
+        out.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        Ok(out)
+    }
+}

@@ -1,0 +1,313 @@
+//! firelake compactor: promote raw days (`<table>/p_date=D/*.parquet`, many small files written
+//! by Firehose or the stream-consumer) into the curated table `<table>_curated`: merged into
+//! files of a target size, deduplicated by the source's key (latest arrival wins), written as a
+//! new generation folder no reader lists, verified, and only then made visible by pointing the
+//! curated catalog partition at it; the previous generation goes after a grace period. A
+//! journal per run lets the next run finish or roll back one that was killed at any point.
+//!
+//! Planning is pure (`plan`, `layout`, `dedupe`); I/O sits in `merge` (read, write), `commit`
+//! (catalog, deletes, recovery) and `run` (the order of things).
+
+pub mod commit;
+pub mod crash;
+pub mod dedupe;
+pub mod journal;
+pub mod layout;
+pub mod merge;
+pub mod plan;
+pub mod reader;
+mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use firelake_core::catalog::{Catalog, CatalogError, TableDef};
+use firelake_core::{Lake, LakeError, PartitionColumn, SourceDef, arrow_schema};
+use serde::Serialize;
+
+pub use commit::{Recovery, RecoveryAction};
+pub use plan::{DEFAULT_TARGET_BYTES, Selection, TARGET_MB_RANGE};
+pub use run::compact;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompactError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("{key}: {source}")]
+    Parquet {
+        key: String,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{key}: {source}")]
+    Arrow {
+        key: String,
+        source: arrow::error::ArrowError,
+    },
+    #[error("{key}: {detail}")]
+    Schema { key: String, detail: String },
+    #[error("raw file {key} changed while it was being compacted ({detail}); run again")]
+    InputChanged { key: String, detail: String },
+    #[error("verification of {generation} failed: {detail}")]
+    Verify { generation: String, detail: String },
+    #[error("journal {key} is not valid JSON: {source}")]
+    Journal {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Options(String),
+    #[error(
+        "table {table} is in the catalog as made from source {found:?}; run with --source {found}"
+    )]
+    SourceMismatch { table: String, found: String },
+    #[error("a compaction task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    pub selection: Selection,
+    /// Output file size to aim for (bytes of input per output file).
+    pub target_bytes: u64,
+    /// Keep one row per dedupe key (when the source has one).
+    pub dedupe: bool,
+    /// How long a replaced generation stays readable after the switch.
+    pub grace: Duration,
+    /// Compact selected days even when they are up to date or their raw files expired.
+    pub force: bool,
+    /// Memory for dedupe's pass 1 (32 bytes a row); more rows spill to local disk in buckets.
+    pub dedupe_memory_bytes: u64,
+    /// "Today" (UTC day number) for the nightly selection; `None`: the clock's.
+    pub today: Option<i32>,
+}
+
+impl Default for CompactOptions {
+    fn default() -> CompactOptions {
+        CompactOptions {
+            selection: Selection::Default,
+            target_bytes: DEFAULT_TARGET_BYTES,
+            dedupe: true,
+            grace: Duration::from_secs(3600),
+            force: false,
+            dedupe_memory_bytes: 32 << 20,
+            today: None,
+        }
+    }
+}
+
+/// Progress for a terminal (or nothing). Work is counted in rows passed through a pass.
+pub trait Progress: Send + Sync {
+    /// A day's work is known: `work` rows to pass (rows times passes).
+    fn day_started(&self, _day: &str, _work: u64) {}
+    fn advanced(&self, _rows: u64) {}
+    fn day_finished(&self, _report: &DayReport) {}
+}
+
+/// No progress reporting.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum DayOutcome {
+    /// A new generation is visible.
+    Compacted {
+        generation: String,
+        location: String,
+        /// The generation it replaced, deleted or kept for the grace period.
+        replaced: Option<String>,
+        replaced_deleted: bool,
+    },
+    /// Nothing changed since the last compaction.
+    UpToDate,
+    /// No raw files for the day.
+    NoRawFiles,
+    /// Raw files the current generation was made from are gone; left alone.
+    RawExpired { missing: usize },
+    /// Another compactor holds the day's lock; left to it.
+    Busy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayReport {
+    pub day: String,
+    #[serde(flatten)]
+    pub outcome: DayOutcome,
+    pub files_in: u64,
+    pub files_out: u64,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub duplicates: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub seconds: f64,
+}
+
+impl DayReport {
+    fn skipped(day: i32, outcome: DayOutcome) -> DayReport {
+        DayReport {
+            day: firelake_core::time::format_day(day),
+            outcome,
+            files_in: 0,
+            files_out: 0,
+            rows_in: 0,
+            rows_out: 0,
+            duplicates: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            seconds: 0.0,
+        }
+    }
+
+    pub fn compacted(&self) -> bool {
+        matches!(self.outcome, DayOutcome::Compacted { .. })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactReport {
+    pub raw_table: String,
+    pub curated_table: String,
+    /// The dedupe key, empty when every row was kept.
+    pub dedupe_key: Vec<String>,
+    pub recovered: Vec<RecoveryAction>,
+    pub days: Vec<DayReport>,
+    pub seconds: f64,
+}
+
+impl CompactReport {
+    fn sum(&self, f: impl Fn(&DayReport) -> u64) -> u64 {
+        self.days.iter().map(f).sum()
+    }
+    pub fn days_compacted(&self) -> usize {
+        self.days.iter().filter(|d| d.compacted()).count()
+    }
+    pub fn files_in(&self) -> u64 {
+        self.sum(|d| d.files_in)
+    }
+    pub fn files_out(&self) -> u64 {
+        self.sum(|d| d.files_out)
+    }
+    pub fn rows_in(&self) -> u64 {
+        self.sum(|d| d.rows_in)
+    }
+    pub fn rows_out(&self) -> u64 {
+        self.sum(|d| d.rows_out)
+    }
+    pub fn duplicates(&self) -> u64 {
+        self.sum(|d| d.duplicates)
+    }
+    pub fn bytes_in(&self) -> u64 {
+        self.sum(|d| d.bytes_in)
+    }
+    pub fn bytes_out(&self) -> u64 {
+        self.sum(|d| d.bytes_out)
+    }
+}
+
+/// Everything a run works with.
+pub struct Context {
+    pub lake: Lake,
+    pub catalog: Arc<dyn Catalog>,
+    pub def: Arc<SourceDef>,
+    pub raw_table: String,
+    pub curated: String,
+    /// The curated files' schema: the source's columns, p_date only in folder names.
+    pub schema: SchemaRef,
+    pub options: CompactOptions,
+}
+
+impl Context {
+    pub fn new(
+        lake: Lake,
+        catalog: Arc<dyn Catalog>,
+        def: Arc<SourceDef>,
+        raw_table: &str,
+        options: CompactOptions,
+    ) -> Context {
+        Context {
+            schema: arrow_schema(&def, PartitionColumn::FolderOnly),
+            curated: layout::curated_table(raw_table),
+            raw_table: raw_table.to_string(),
+            lake,
+            catalog,
+            def,
+            options,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        firelake_core::stream::now_ms()
+    }
+
+    /// The curated table's definition: the source's columns, at `<lake>/<table>_curated/`.
+    pub fn curated_table_def(&self) -> TableDef {
+        let mut t = TableDef::for_source(
+            &self.def,
+            &self.curated,
+            format!("{}/", self.lake.url_of(&self.curated)),
+        );
+        t.parameters
+            .insert("firelake.layer".into(), "curated".into());
+        t.parameters
+            .insert("firelake.raw_table".into(), self.raw_table.clone());
+        t
+    }
+
+    pub async fn ensure_curated_table(&self) -> Result<(), CompactError> {
+        self.catalog.ensure_table(&self.curated_table_def()).await?;
+        Ok(())
+    }
+}
+
+/// The runtime a compaction runs on: a worker per core (decoding overlaps encoding) and few
+/// blocking threads (local file reads): each thread that allocates gets a malloc arena of its
+/// own, and idle arenas hold memory, so fewer threads keep the peak RSS down.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+}
+
+/// `--date D | --since D | --all` (none: the nightly default).
+pub fn selection_from(
+    date: Option<&str>,
+    since: Option<&str>,
+    all: bool,
+) -> Result<Selection, CompactError> {
+    let day = |flag: &str, s: &str| {
+        firelake_core::time::parse_day(s)
+            .ok_or_else(|| CompactError::Options(format!("{flag}: expected YYYY-MM-DD, got {s:?}")))
+    };
+    match (date, since, all) {
+        (None, None, false) => Ok(Selection::Default),
+        (Some(d), None, false) => Ok(Selection::Day(day("--date", d)?)),
+        (None, Some(d), false) => Ok(Selection::Since(day("--since", d)?)),
+        (None, None, true) => Ok(Selection::All),
+        _ => Err(CompactError::Options(
+            "give at most one of --date, --since and --all".into(),
+        )),
+    }
+}
+
+/// `--target-mb`, checked against the allowed range.
+pub fn target_bytes_from_mb(mb: u64) -> Result<u64, CompactError> {
+    if !TARGET_MB_RANGE.contains(&mb) {
+        return Err(CompactError::Options(format!(
+            "--target-mb {mb}: use {} to {}",
+            TARGET_MB_RANGE.start(),
+            TARGET_MB_RANGE.end()
+        )));
+    }
+    Ok(mb * plan::MIB)
+}

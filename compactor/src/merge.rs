@@ -1,0 +1,469 @@
+//! The streaming merge: survey a day's files (footers only), pick the rows to keep (pass 1,
+//! key columns only), and stream every kept row into the generation's files (pass 2). Small
+//! files are fetched whole and decoded in tasks of their own, a few ahead, in order; large ones
+//! are decoded a row group at a time. Encoding and uploading run in the caller, fed through a
+//! short channel, so decoding and encoding use both cores and memory holds a few batches, one
+//! row group being encoded and the upload part, whatever the size of the day.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use arrow::array::{Array, PrimitiveArray, RecordBatch, StringArray};
+use arrow::compute::BatchCoalescer;
+use arrow::datatypes::{Float64Type, Int32Type, Int64Type, SchemaRef, TimestampMillisecondType};
+use firelake_core::Lake;
+use firelake_core::lake::LakeObject;
+use firelake_core::output::parquet_properties;
+use futures::{StreamExt, TryStreamExt};
+use object_store::buffered::BufWriter;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use tokio::sync::mpsc;
+
+use crate::dedupe::{KeyRow, Winners, arrival_times, bucket_of, buckets_for, hash_keys};
+use crate::journal::OutputFile;
+use crate::layout::output_key;
+use crate::plan::{Plan, RawFile};
+use crate::reader::{BATCH_ROWS, Conform, LakeFile};
+use crate::{CompactError, Progress, crash};
+
+/// Files fetched ahead of the decoder.
+const PREFETCH_FILES: usize = 4;
+/// Decoded batches waiting for the encoder.
+const CHANNEL_BATCHES: usize = 2;
+/// Upload buffer: one part of a multipart upload.
+const UPLOAD_PART_BYTES: usize = 5 << 20;
+/// Write and read buffer per spill file of dedupe's key pass.
+const SPILL_BUFFER_BYTES: usize = 64 << 10;
+/// Footers read at once during the survey.
+const SURVEY_CONCURRENCY: usize = 16;
+
+/// Row counts of a day's listed files, from their footers.
+pub async fn survey(lake: &Lake, listing: &[LakeObject]) -> Result<Vec<RawFile>, CompactError> {
+    futures::stream::iter(listing.iter().cloned())
+        .map(|o| async move {
+            let mut file = LakeFile::ranged(lake, &o.key, o.size);
+            let metadata = file.metadata().await?;
+            Ok::<_, CompactError>(RawFile {
+                rows: metadata.metadata().file_metadata().num_rows().max(0) as u64,
+                key: o.key,
+                size: o.size,
+            })
+        })
+        .buffered(SURVEY_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// A file opened for decoding: small ones are decoded in a task of their own as soon as they
+/// are fetched (so several decode on other cores while the caller works), large ones are
+/// streamed by the caller a batch at a time (memory: one row group, not one file).
+enum Opened {
+    Decoding(tokio::task::JoinHandle<Result<Vec<RecordBatch>, CompactError>>),
+    Streaming(Box<(LakeFile, ArrowReaderMetadata, Conform)>),
+}
+
+async fn open_for_decoding(
+    lake: Lake,
+    file: RawFile,
+    schema: SchemaRef,
+) -> Result<Opened, CompactError> {
+    let mut lake_file = LakeFile::open(&lake, &file.key, file.size).await?;
+    let metadata = lake_file.metadata().await?;
+    let conform = Conform::new(metadata.schema(), schema, &file.key)?;
+    if !lake_file.in_memory() {
+        return Ok(Opened::Streaming(Box::new((lake_file, metadata, conform))));
+    }
+    Ok(Opened::Decoding(tokio::spawn(async move {
+        let mut batches = lake_file.stream(metadata, conform.columns_to_read())?;
+        let mut out = Vec::new();
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|source| CompactError::Parquet {
+                key: file.key.clone(),
+                source,
+            })?;
+            out.push(conform.apply(&batch, &file.key)?);
+        }
+        Ok(out)
+    })))
+}
+
+/// Decode the columns of `schema` from every file of `plan`, in order, calling `each` with
+/// each conformed batch, its file and the global row number of its first row. Checks that
+/// each file still has the rows the survey counted.
+async fn scan<F, Fut>(
+    lake: &Lake,
+    plan: &Plan,
+    schema: &SchemaRef,
+    mut each: F,
+) -> Result<(), CompactError>
+where
+    F: FnMut(usize, u64, RecordBatch) -> Fut + Send,
+    Fut: Future<Output = Result<(), CompactError>> + Send,
+{
+    let offsets = plan.row_offsets();
+    let mut files = futures::stream::iter(plan.files.iter().cloned())
+        .map(|f| open_for_decoding(lake.clone(), f, schema.clone()))
+        .buffered(PREFETCH_FILES)
+        .enumerate();
+    while let Some((i, opened)) = files.next().await {
+        let f = &plan.files[i];
+        let mut row = offsets[i];
+        match opened? {
+            Opened::Decoding(task) => {
+                for batch in task.await?? {
+                    let n = batch.num_rows() as u64;
+                    each(i, row, batch).await?;
+                    row += n;
+                }
+            }
+            Opened::Streaming(opened) => {
+                let (file, metadata, conform) = *opened;
+                let mut batches = file.stream(metadata, conform.columns_to_read())?;
+                while let Some(batch) = batches.next().await {
+                    let batch = batch.map_err(|source| CompactError::Parquet {
+                        key: f.key.clone(),
+                        source,
+                    })?;
+                    let n = batch.num_rows() as u64;
+                    each(i, row, conform.apply(&batch, &f.key)?).await?;
+                    row += n;
+                }
+            }
+        }
+        if row - offsets[i] != f.rows {
+            return Err(CompactError::InputChanged {
+                key: f.key.clone(),
+                detail: format!("{} rows in its footer, {} read", f.rows, row - offsets[i]),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What dedupe compares: key columns and the arrival column, as indices of the curated schema.
+#[derive(Debug, Clone)]
+pub struct DedupeColumns {
+    pub key: Vec<usize>,
+    pub arrival: usize,
+}
+
+/// Pass 1: the winner of every key, reading only the key and arrival columns (see `dedupe`).
+pub async fn select_winners(
+    lake: &Lake,
+    plan: &Plan,
+    schema: &SchemaRef,
+    columns: &DedupeColumns,
+    memory_budget: u64,
+    progress: &dyn Progress,
+) -> Result<Winners, CompactError> {
+    let rows = plan.rows();
+    let buckets = buckets_for(rows, memory_budget);
+    let mut projection = columns.key.clone();
+    projection.push(columns.arrival);
+    let narrow = Arc::new(schema.project(&projection).expect("columns of the schema"));
+    let key_in_narrow: Vec<usize> = (0..columns.key.len()).collect();
+    let arrival_in_narrow = columns.key.len();
+    let mut winners = Winners::none(rows);
+    let (mut hashes, mut times) = (Vec::new(), Vec::new());
+    let mut each_key_row = |batch: &RecordBatch, first_row: u64, out: &mut dyn FnMut(KeyRow)| {
+        hash_keys(batch, &key_in_narrow, &mut hashes);
+        arrival_times(batch, arrival_in_narrow, &mut times);
+        for (i, (h, at)) in hashes.iter().zip(times.iter()).enumerate() {
+            out(KeyRow {
+                hash: *h,
+                at: *at,
+                row: first_row + i as u64,
+            });
+        }
+        progress.advanced(batch.num_rows() as u64);
+    };
+    if buckets == 1 {
+        let mut key_rows: Vec<KeyRow> = Vec::with_capacity(rows as usize);
+        scan(lake, plan, &narrow, |_, first_row, batch| {
+            each_key_row(&batch, first_row, &mut |k| key_rows.push(k));
+            futures::future::ready(Ok(()))
+        })
+        .await?;
+        winners.select(&mut key_rows);
+        return Ok(winners);
+    }
+
+    // A day whose keys do not fit the budget: one scan spills each row's key to its hash
+    // bucket's file on local disk, then buckets are read back and decided one at a time.
+    let spill = tempfile::Builder::new()
+        .prefix("firelake-dedupe-")
+        .tempdir()
+        .map_err(|source| CompactError::Io {
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })?;
+    let bucket_path = |b: u64| spill.path().join(format!("bucket-{b:05}"));
+    let io_err = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| CompactError::Io { path, source }
+    };
+    let mut spills = Vec::with_capacity(buckets as usize);
+    for b in 0..buckets {
+        let path = bucket_path(b);
+        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
+        spills.push(std::io::BufWriter::with_capacity(SPILL_BUFFER_BYTES, file));
+    }
+    let mut spill_error: Option<std::io::Error> = None;
+    scan(lake, plan, &narrow, |_, first_row, batch| {
+        each_key_row(&batch, first_row, &mut |k| {
+            let file = &mut spills[bucket_of(k.hash, buckets) as usize];
+            if let Err(e) = file.write_all(&k.to_bytes()) {
+                spill_error.get_or_insert(e);
+            }
+        });
+        futures::future::ready(match spill_error.take() {
+            Some(source) => Err(CompactError::Io {
+                path: spill.path().display().to_string(),
+                source,
+            }),
+            None => Ok(()),
+        })
+    })
+    .await?;
+    for (b, file) in spills.into_iter().enumerate() {
+        file.into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(io_err(&bucket_path(b as u64)))?;
+    }
+    for b in 0..buckets {
+        let path = bucket_path(b);
+        let mut key_rows = read_key_rows(&path).map_err(io_err(&path))?;
+        winners.select(&mut key_rows);
+        drop(key_rows);
+        std::fs::remove_file(&path).map_err(io_err(&path))?;
+    }
+    Ok(winners)
+}
+
+/// The key rows a bucket's spill file holds.
+fn read_key_rows(path: &std::path::Path) -> std::io::Result<Vec<KeyRow>> {
+    let len = std::fs::metadata(path)?.len();
+    let mut out = Vec::with_capacity((len / KeyRow::BYTES as u64) as usize);
+    let mut reader =
+        std::io::BufReader::with_capacity(SPILL_BUFFER_BYTES, std::fs::File::open(path)?);
+    let mut buf = [0u8; KeyRow::BYTES];
+    loop {
+        match reader.read_exact(&mut buf) {
+            Ok(()) => out.push(KeyRow::from_bytes(&buf)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(out),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A batch on its way to the encoder, with the bin it belongs to.
+struct Piece {
+    bin: usize,
+    batch: RecordBatch,
+}
+
+/// Pass 2: stream every kept row (all of them without `winners`) into new files under
+/// `generation`, one or more per bin, in plan order. Returns the files written with their row
+/// counts (sizes are filled in by verification).
+pub async fn write_generation(
+    lake: &Lake,
+    plan: Arc<Plan>,
+    schema: SchemaRef,
+    winners: Option<Arc<Winners>>,
+    generation: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<OutputFile>, CompactError> {
+    let (tx, mut rx) = mpsc::channel::<Result<Piece, CompactError>>(CHANNEL_BATCHES);
+    let reader = {
+        let (lake, plan, schema) = (lake.clone(), plan.clone(), schema.clone());
+        tokio::spawn(async move {
+            let bin_of: Vec<usize> = plan
+                .bins
+                .iter()
+                .enumerate()
+                .flat_map(|(b, bin)| bin.files.clone().map(move |_| b))
+                .collect();
+            // Small files give small batches; the encoder works better on a few thousand rows
+            // at a time, so kept rows are gathered per bin into batches of BATCH_ROWS.
+            let mut coalescer = BatchCoalescer::new(schema.clone(), BATCH_ROWS);
+            let mut coalescing_bin = 0;
+            let result = scan(&lake, &plan, &schema, |file, first_row, batch| {
+                let tx = tx.clone();
+                let bin = bin_of[file];
+                let key = &plan.files[file].key;
+                let arrow_err = |source| CompactError::Arrow {
+                    key: key.clone(),
+                    source,
+                };
+                let mut ready = Vec::new();
+                let pushed = (|| {
+                    if bin != coalescing_bin {
+                        coalescer.finish_buffered_batch()?;
+                        while let Some(b) = coalescer.next_completed_batch() {
+                            ready.push(Piece {
+                                bin: coalescing_bin,
+                                batch: b,
+                            });
+                        }
+                        coalescing_bin = bin;
+                    }
+                    match winners
+                        .as_ref()
+                        .and_then(|w| w.mask(first_row, batch.num_rows()))
+                    {
+                        Some(mask) => coalescer.push_batch_with_filter(batch, &mask)?,
+                        None => coalescer.push_batch(batch)?,
+                    }
+                    while let Some(b) = coalescer.next_completed_batch() {
+                        ready.push(Piece { bin, batch: b });
+                    }
+                    Ok(())
+                })()
+                .map_err(arrow_err);
+                async move {
+                    pushed?;
+                    for piece in ready {
+                        // A closed channel means the writer failed; its error is the one to
+                        // report.
+                        let _ = tx.send(Ok(piece)).await;
+                    }
+                    Ok(())
+                }
+            })
+            .await
+            .and_then(|()| {
+                coalescer
+                    .finish_buffered_batch()
+                    .map_err(|source| CompactError::Arrow {
+                        key: "the last rows".into(),
+                        source,
+                    })
+            });
+            match result {
+                Ok(()) => {
+                    while let Some(batch) = coalescer.next_completed_batch() {
+                        let piece = Piece {
+                            bin: coalescing_bin,
+                            batch,
+                        };
+                        let _ = tx.send(Ok(piece)).await;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+        })
+    };
+
+    let mut outputs: Vec<OutputFile> = Vec::new();
+    let mut current: Option<(AsyncArrowWriter<BufWriter>, OutputFile)> = None;
+    let mut current_bin = usize::MAX;
+    let close = |w: AsyncArrowWriter<BufWriter>, mut out: OutputFile| async move {
+        let metadata = w.close().await.map_err(|source| CompactError::Parquet {
+            key: out.key.clone(),
+            source,
+        })?;
+        out.rows = metadata.file_metadata().num_rows() as u64;
+        crash::point("output");
+        Ok::<_, CompactError>(out)
+    };
+    while let Some(piece) = rx.recv().await {
+        let Piece { bin, batch } = piece?;
+        progress.advanced(batch.num_rows() as u64);
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        // A new bin starts a new file; so does a file about to pass the target size (input
+        // size only estimates output size).
+        let full = current.as_ref().is_some_and(|(w, _)| {
+            (w.bytes_written() + w.in_progress_size()) as u64 >= plan.target_bytes
+        });
+        if bin != current_bin || full {
+            if let Some((w, out)) = current.take() {
+                outputs.push(close(w, out).await?);
+            }
+            current_bin = bin;
+        }
+        if current.is_none() {
+            let key = output_key(generation, outputs.len());
+            let writer = AsyncArrowWriter::try_new(
+                lake.upload(&key, UPLOAD_PART_BYTES),
+                schema.clone(),
+                Some(writer_properties(&batch)),
+            )
+            .map_err(|source| CompactError::Parquet {
+                key: key.clone(),
+                source,
+            })?;
+            current = Some((
+                writer,
+                OutputFile {
+                    key,
+                    size: 0,
+                    rows: 0,
+                },
+            ));
+        }
+        let (w, out) = current.as_mut().expect("opened above");
+        w.write(&batch)
+            .await
+            .map_err(|source| CompactError::Parquet {
+                key: out.key.clone(),
+                source,
+            })?;
+    }
+    if let Some((w, out)) = current.take() {
+        outputs.push(close(w, out).await?);
+    }
+    reader.await?;
+    Ok(outputs)
+}
+
+/// Rows of a file's first batch that decide its dictionary settings.
+const DICTIONARY_SAMPLE_MIN_ROWS: usize = 512;
+
+/// Writer settings for an output file: the lake's (zstd 3, 122,880-row groups) with the
+/// dictionary turned off for columns that are (nearly) all distinct in the first batch: ids,
+/// e-mail addresses, phone numbers, coordinates, timestamps. Their dictionary only costs: a
+/// string column's overflows and falls back to plain encoding after hashing tens of thousands
+/// of values per row group, an 8-byte column's holds every value of the row group. Repetitive
+/// columns keep theirs. Decided from the data, so the same input gives the same file.
+fn writer_properties(first: &RecordBatch) -> WriterProperties {
+    let mut builder = parquet_properties().into_builder();
+    for (field, column) in first.schema().fields().iter().zip(first.columns()) {
+        if mostly_distinct(column.as_ref()) {
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    builder.build()
+}
+
+/// Whether at least 95% of a column's non-null values differ (and there are enough to say).
+fn mostly_distinct(column: &dyn Array) -> bool {
+    fn judge<T: std::hash::Hash + Eq>(values: impl Iterator<Item = T>) -> bool {
+        let values: Vec<T> = values.collect();
+        let n = values.len();
+        let distinct: HashSet<T> = values.into_iter().collect();
+        n >= DICTIONARY_SAMPLE_MIN_ROWS && distinct.len() * 20 >= n * 19
+    }
+    let any = column.as_any();
+    if let Some(a) = any.downcast_ref::<StringArray>() {
+        return judge(a.iter().flatten());
+    }
+    macro_rules! primitive {
+        ($($t:ty),*) => {$(
+            if let Some(a) = any.downcast_ref::<PrimitiveArray<$t>>() {
+                return judge(a.iter().flatten().map(|v| v.to_le_bytes()));
+            }
+        )*};
+    }
+    primitive!(Int32Type, Int64Type, Float64Type, TimestampMillisecondType);
+    false
+}

@@ -1,0 +1,416 @@
+//! The order of things in a run: check the source, select days, and per day, under its lock:
+//! recover, plan -> merge -> verify -> commit -> clean up, with the journal written before
+//! each step's effects.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::datatypes::DataType;
+use firelake_core::catalog::Catalog;
+use firelake_core::lake::LakeObject;
+use firelake_core::layout::partition_prefix;
+use firelake_core::{Lake, SourceDef, time};
+
+use crate::commit::{clean_up, commit, curated_locations, day_journals, recover_day, verify};
+use crate::journal::{Journal, JournalState};
+use crate::layout::{
+    day_of_folder, generation_prefix, generations_root, is_generation_of, journal_key,
+    journal_root, run_id,
+};
+use crate::merge::{DedupeColumns, select_winners, survey, write_generation};
+use crate::plan::{Freshness, Selection, candidate_days, freshness, plan};
+use crate::{
+    CompactError, CompactOptions, CompactReport, Context, DayOutcome, DayReport, Progress, crash,
+};
+
+/// Compact the days `options.selection` names of `raw_table` (made from `def`) into
+/// `<raw_table>_curated`. Day by day, each under its lock: first finish or roll back whatever
+/// an earlier run left for the day (for every day that has journals or generations, unless the
+/// selection is one day: then only that day, so workers given a day each never step on each
+/// other), then plan, merge, verify, commit and clean up.
+pub async fn compact(
+    lake: Lake,
+    catalog: Arc<dyn Catalog>,
+    def: Arc<SourceDef>,
+    raw_table: &str,
+    options: CompactOptions,
+    progress: &dyn Progress,
+) -> Result<CompactReport, CompactError> {
+    let started = Instant::now();
+    if options.target_bytes == 0 {
+        return Err(CompactError::Options(
+            "the target size must be above 0".into(),
+        ));
+    }
+    let ctx = Context::new(lake, catalog, def, raw_table, options);
+    let dedupe = dedupe_columns(&ctx)?;
+    check_sources(&ctx).await?;
+
+    let pcol = ctx.def.partition_column.clone();
+    let days_under = |folders: Vec<String>| -> BTreeSet<i32> {
+        folders
+            .iter()
+            .filter_map(|f| day_of_folder(f, &pcol))
+            .collect()
+    };
+    let raw_days: Vec<i32> = days_under(ctx.lake.list_folders(&ctx.raw_table).await?)
+        .into_iter()
+        .collect();
+    let today = ctx
+        .options
+        .today
+        .unwrap_or_else(|| time::day_of_ms(ctx.now_ms()));
+    let selected: BTreeSet<i32> = candidate_days(ctx.options.selection, &raw_days, today)
+        .into_iter()
+        .collect();
+    let mut days = selected.clone();
+    if !matches!(ctx.options.selection, Selection::Day(_)) {
+        days.extend(days_under(
+            ctx.lake.list_folders(&journal_root(&ctx.curated)).await?,
+        ));
+        days.extend(days_under(
+            ctx.lake
+                .list_folders(&generations_root(&ctx.curated))
+                .await?,
+        ));
+    }
+
+    let current = curated_locations(&ctx).await?;
+    let mut recovered = Vec::new();
+    let mut reports = Vec::new();
+    for day in days {
+        let Some(_lock) = DayLock::try_acquire(&ctx, day)? else {
+            tracing::warn!(day = %time::format_day(day), "another compactor is working on this day; skipped");
+            if selected.contains(&day) {
+                reports.push(DayReport::skipped(day, DayOutcome::Busy));
+            }
+            continue;
+        };
+        let (actions, location) =
+            recover_day(&ctx, day, current.get(&time::format_day(day)).cloned()).await?;
+        recovered.extend(actions);
+        if !selected.contains(&day) {
+            continue;
+        }
+        let made_from = match location.as_ref().and_then(|l| ctx.lake.key_of_url(l)) {
+            Some(generation) => day_journals(&ctx, day)
+                .await?
+                .into_iter()
+                .find(|j| j.generation == generation),
+            None => None,
+        };
+        let report = compact_day(
+            &ctx,
+            day,
+            location.as_ref(),
+            made_from.as_ref(),
+            dedupe.as_ref(),
+            progress,
+        )
+        .await?;
+        progress.day_finished(&report);
+        reports.push(report);
+    }
+    Ok(CompactReport {
+        raw_table: ctx.raw_table.clone(),
+        curated_table: ctx.curated.clone(),
+        dedupe_key: match dedupe {
+            Some(_) => ctx.def.dedupe_key.clone(),
+            None => Vec::new(),
+        },
+        recovered,
+        days: reports,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One compactor per day at a time on a local lake: an OS file lock
+/// (`<curated>/_locks/p_date=D.lock`), released by the kernel however the process ends, so a
+/// killed run never leaves a stale lock. Object stores have no such lock: there, give each
+/// worker its own days (`--date`), or run one compactor per table.
+struct DayLock(#[allow(dead_code)] Option<std::fs::File>);
+
+impl DayLock {
+    /// The day's lock, or `None` when another process holds it.
+    fn try_acquire(ctx: &Context, day: i32) -> Result<Option<DayLock>, CompactError> {
+        let Some(root) = ctx.lake.local_root() else {
+            return Ok(Some(DayLock(None)));
+        };
+        let dir = root.join(&ctx.curated).join("_locks");
+        let path = dir.join(format!(
+            "{}={}.lock",
+            ctx.def.partition_column,
+            time::format_day(day)
+        ));
+        let io = |source| CompactError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(DayLock(Some(file)))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+}
+
+/// The dedupe key and arrival columns, or `None` when dedupe is off or the source has no key.
+fn dedupe_columns(ctx: &Context) -> Result<Option<DedupeColumns>, CompactError> {
+    if !ctx.options.dedupe || ctx.def.dedupe_key.is_empty() {
+        return Ok(None);
+    }
+    let index = |name: &str| {
+        ctx.schema.index_of(name).map_err(|_| {
+            CompactError::Options(format!(
+                "source {}: dedupe key column {name:?} is not one of its columns",
+                ctx.def.name
+            ))
+        })
+    };
+    let key = ctx
+        .def
+        .dedupe_key
+        .iter()
+        .map(|k| index(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The record's arrival time decides which copy is the latest; a source without an arrival
+    // column uses the timestamp its partition day comes from.
+    let arrival = ctx
+        .def
+        .columns
+        .iter()
+        .position(|c| c.arrival)
+        .unwrap_or(ctx.def.partition_from);
+    if !matches!(
+        ctx.schema.field(arrival).data_type(),
+        DataType::Timestamp(..)
+    ) {
+        return Err(CompactError::Options(format!(
+            "source {}: column {:?} decides the latest copy of a key but is not a timestamp",
+            ctx.def.name,
+            ctx.schema.field(arrival).name()
+        )));
+    }
+    Ok(Some(DedupeColumns { key, arrival }))
+}
+
+/// Tables in the catalog made from another source would get rows of the wrong shape.
+async fn check_sources(ctx: &Context) -> Result<(), CompactError> {
+    for table in [&ctx.raw_table, &ctx.curated] {
+        if let Some(t) = ctx.catalog.table(table).await?
+            && let Some(found) = t.parameters.get("firelake.source")
+            && *found != ctx.def.name
+        {
+            return Err(CompactError::SourceMismatch {
+                table: table.clone(),
+                found: found.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A day's raw data files: `.parquet` directly in the partition folder, hidden names skipped.
+async fn raw_listing(ctx: &Context, day: i32) -> Result<Vec<LakeObject>, CompactError> {
+    let prefix = partition_prefix(&ctx.raw_table, &ctx.def.partition_column, day);
+    Ok(ctx
+        .lake
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .filter(|o| {
+            o.key
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|name| {
+                    !name.contains('/')
+                        && name.ends_with(".parquet")
+                        && !name.starts_with(['_', '.'])
+                })
+        })
+        .collect())
+}
+
+async fn compact_day(
+    ctx: &Context,
+    day: i32,
+    current_location: Option<&String>,
+    made_from: Option<&Journal>,
+    dedupe: Option<&DedupeColumns>,
+    progress: &dyn Progress,
+) -> Result<DayReport, CompactError> {
+    let started = Instant::now();
+    let listing = raw_listing(ctx, day).await?;
+    if listing.is_empty() {
+        return Ok(DayReport::skipped(day, DayOutcome::NoRawFiles));
+    }
+    let keys: Vec<(String, u64)> = listing.iter().map(|o| (o.key.clone(), o.size)).collect();
+    let dedupe_key = dedupe.map_or_else(Vec::new, |_| ctx.def.dedupe_key.clone());
+    // The same files compacted with another dedupe setting are not the same curated day.
+    let same_rule = made_from.is_none_or(|j| j.dedupe_key == dedupe_key);
+    match freshness(&keys, made_from.map(|j| j.inputs.as_slice())) {
+        Freshness::UpToDate if same_rule && !ctx.options.force => {
+            return Ok(DayReport::skipped(day, DayOutcome::UpToDate));
+        }
+        Freshness::RawExpired { missing } if !ctx.options.force => {
+            tracing::warn!(
+                day = %time::format_day(day),
+                missing,
+                "raw files of the current generation are gone; the day is left as it is (--force rebuilds it from what is left)"
+            );
+            return Ok(DayReport::skipped(day, DayOutcome::RawExpired { missing }));
+        }
+        _ => {}
+    }
+
+    let phase = Instant::now();
+    let plan = Arc::new(plan(
+        survey(&ctx.lake, &listing).await?,
+        ctx.options.target_bytes,
+    ));
+    let rows_in = plan.rows();
+    tracing::info!(
+        day = %time::format_day(day),
+        files = plan.files.len(),
+        rows = rows_in,
+        bins = plan.bins.len(),
+        seconds = phase.elapsed().as_secs_f64(),
+        "planned"
+    );
+    if rows_in == 0 {
+        return Ok(DayReport::skipped(day, DayOutcome::NoRawFiles));
+    }
+    let pcol = &ctx.def.partition_column;
+    let id = run_id(ctx.now_ms(), plan.digest());
+    let generation = generation_prefix(&ctx.curated, pcol, day, &id);
+    let previous_generation = current_location
+        .and_then(|l| ctx.lake.key_of_url(l))
+        .filter(|k| is_generation_of(k, &ctx.curated, pcol, day));
+    let mut journal = Journal {
+        key: journal_key(&ctx.curated, pcol, day, &id),
+        run_id: id,
+        state: JournalState::Planned,
+        source: ctx.def.name.clone(),
+        raw_table: ctx.raw_table.clone(),
+        curated_table: ctx.curated.clone(),
+        partition_column: pcol.clone(),
+        day: time::format_day(day),
+        dedupe_key,
+        target_bytes: plan.target_bytes,
+        location: format!("{}/", ctx.lake.url_of(&generation)),
+        generation: generation.clone(),
+        previous_location: current_location.cloned(),
+        previous_generation: previous_generation.clone(),
+        inputs: plan.files.clone(),
+        bins: plan.bins.clone(),
+        outputs: Vec::new(),
+        rows_in,
+        rows_out: 0,
+        duplicates: 0,
+        bytes_in: plan.bytes(),
+        bytes_out: 0,
+        planned_at_ms: ctx.now_ms(),
+        written_at_ms: None,
+        committed_at_ms: None,
+        clean_after_ms: None,
+        cleaned_at_ms: None,
+    };
+    // The journal exists before any output does.
+    journal.store(&ctx.lake).await?;
+    crash::point("planned");
+
+    let written = async {
+        let passes = if dedupe.is_some() { 2 } else { 1 };
+        progress.day_started(&journal.day, rows_in * passes);
+        let phase = Instant::now();
+        let winners = match dedupe {
+            Some(columns) => {
+                let w = select_winners(
+                    &ctx.lake,
+                    &plan,
+                    &ctx.schema,
+                    columns,
+                    ctx.options.dedupe_memory_bytes,
+                    progress,
+                )
+                .await?;
+                tracing::info!(
+                    day = %journal.day,
+                    distinct = w.kept(),
+                    seconds = phase.elapsed().as_secs_f64(),
+                    "dedupe keys read"
+                );
+                Some(Arc::new(w))
+            }
+            None => None,
+        };
+        let phase = Instant::now();
+        let distinct = winners.as_ref().map_or(rows_in, |w| w.kept());
+        let mut outputs = write_generation(
+            &ctx.lake,
+            plan.clone(),
+            ctx.schema.clone(),
+            winners,
+            &generation,
+            progress,
+        )
+        .await?;
+        tracing::info!(
+            day = %journal.day,
+            files = outputs.len(),
+            seconds = phase.elapsed().as_secs_f64(),
+            "generation written"
+        );
+        verify(ctx, &generation, &mut outputs, distinct).await?;
+        Ok::<_, CompactError>((outputs, distinct))
+    }
+    .await;
+    let (outputs, distinct) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            // Undo now; should that fail too, the next run's recovery does it.
+            if let Err(undo) = ctx.lake.delete_prefix(&generation).await {
+                tracing::warn!(%generation, error = %undo, "could not delete a failed generation");
+            } else {
+                let _ = ctx.lake.delete(&journal.key).await;
+            }
+            return Err(e);
+        }
+    };
+    journal.bytes_out = outputs.iter().map(|o| o.size).sum();
+    journal.outputs = outputs;
+    journal.rows_out = distinct;
+    journal.duplicates = rows_in - distinct;
+    journal.written_at_ms = Some(ctx.now_ms());
+    journal.state = JournalState::Written;
+    journal.store(&ctx.lake).await?;
+    crash::point("written");
+
+    commit(ctx, &mut journal).await?;
+    let cleaned = clean_up(ctx, &mut journal).await?;
+    Ok(DayReport {
+        day: journal.day.clone(),
+        outcome: DayOutcome::Compacted {
+            generation,
+            location: journal.location.clone(),
+            replaced: current_location.cloned(),
+            replaced_deleted: cleaned && previous_generation.is_some(),
+        },
+        files_in: plan.files.len() as u64,
+        files_out: journal.outputs.len() as u64,
+        rows_in,
+        rows_out: distinct,
+        duplicates: rows_in - distinct,
+        bytes_in: journal.bytes_in,
+        bytes_out: journal.bytes_out,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,375 @@
+//! `firelake compact` (the compactor library with a progress bar and a summary) and
+//! `firelake catalog` (a table's partitions with their locations, file counts and sizes).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use firelake_compactor::{
+    CompactOptions, CompactReport, DayOutcome, DayReport, Progress, Recovery, compact,
+    selection_from, target_bytes_from_mb,
+};
+use firelake_core::Lake;
+use firelake_core::catalog::{Catalog, open_catalog};
+use serde::Serialize;
+
+use crate::{SourceArgs, parse_duration};
+
+#[derive(Args, Clone)]
+pub struct CatalogArgs {
+    /// Catalog database: the local catalog file is <lake>/_catalog/<database>.json.
+    #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
+    database: String,
+    /// The catalog: left out = the local file beside the lake; file://PATH.json for another
+    /// local file. (glue://DB comes with the AWS path and is refused until then.)
+    #[arg(long, env = "FIRELAKE_CATALOG")]
+    catalog: Option<String>,
+}
+
+impl CatalogArgs {
+    fn open(&self, lake: &Lake) -> Result<Arc<dyn Catalog>, firelake_core::catalog::CatalogError> {
+        open_catalog(self.catalog.as_deref(), lake.local_root(), &self.database)
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct CompactArgs {
+    /// Where the lake is: file://PATH, a plain path, or memory://.
+    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
+    lake: String,
+    /// The raw table to compact into <table>_curated (default: the source's table).
+    #[arg(long, env = "FIRELAKE_TABLE")]
+    table: Option<String>,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    catalog: CatalogArgs,
+    /// Compact this day (YYYY-MM-DD). Default: every day before today (UTC) that is new or
+    /// whose raw files changed since its last compaction (yesterday, missed nights, late data).
+    #[arg(long, env = "FIRELAKE_DATE", conflicts_with_all = ["since", "all"])]
+    date: Option<String>,
+    /// Compact every raw day from this one (YYYY-MM-DD) on.
+    #[arg(long, env = "FIRELAKE_SINCE", conflicts_with = "all")]
+    since: Option<String>,
+    /// Compact every raw day.
+    #[arg(long, env = "FIRELAKE_ALL")]
+    all: bool,
+    /// Size of the output files in MB (64 to 1024).
+    #[arg(long, env = "FIRELAKE_TARGET_MB", default_value_t = 128)]
+    target_mb: u64,
+    /// Output size in bytes, any value (tests: many small output files from little data).
+    #[arg(long, env = "FIRELAKE_TARGET_BYTES", hide = true)]
+    target_bytes: Option<u64>,
+    /// Keep every row (default: one row per dedupe key of the source, the latest arrival).
+    #[arg(long, env = "FIRELAKE_NO_DEDUPE")]
+    no_dedupe: bool,
+    /// How long a replaced generation stays readable after the switch (e.g. 1h, 10m, 0s).
+    #[arg(long, env = "FIRELAKE_GRACE", default_value = "1h", value_parser = parse_duration)]
+    grace: Duration,
+    /// Rebuild the selected days even when they are up to date (or raw files expired).
+    #[arg(long, env = "FIRELAKE_FORCE")]
+    force: bool,
+    /// Memory for dedupe's key pass in MiB (32 bytes a row); a day with more rows spills its
+    /// keys to local disk ($TMPDIR) in buckets of this size.
+    #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32)]
+    dedupe_memory_mb: u64,
+    /// Print the report as JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Clone)]
+pub struct CatalogCommandArgs {
+    /// Where the lake is: file://PATH, a plain path, or memory://.
+    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
+    lake: String,
+    /// The table to show (e.g. users, users_curated).
+    #[arg(long, env = "FIRELAKE_TABLE")]
+    table: String,
+    #[command(flatten)]
+    catalog: CatalogArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The progress bar (hidden when stderr is not a terminal).
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn day_started(&self, day: &str, work: u64) {
+        self.0.set_length(work);
+        self.0.set_position(0);
+        self.0.set_message(day.to_string());
+    }
+    fn advanced(&self, rows: u64) {
+        self.0.inc(rows);
+    }
+}
+
+pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let def = args.source.load()?;
+    let lake = Lake::from_url(&args.lake)?;
+    let catalog = args.catalog.open(&lake)?;
+    let options = CompactOptions {
+        selection: selection_from(args.date.as_deref(), args.since.as_deref(), args.all)?,
+        target_bytes: match args.target_bytes {
+            Some(b) => b,
+            None => target_bytes_from_mb(args.target_mb)?,
+        },
+        dedupe: !args.no_dedupe,
+        grace: args.grace,
+        force: args.force,
+        dedupe_memory_bytes: args.dedupe_memory_mb.max(1) << 20,
+        today: None,
+    };
+    let table = args.table.clone().unwrap_or_else(|| def.table.clone());
+    let bar = Bar(indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} rows {per_sec} {elapsed}",
+        )
+        .expect("valid template"),
+    ));
+    let rt = firelake_compactor::runtime()?;
+    let report = rt.block_on(compact(
+        lake.clone(),
+        catalog.clone(),
+        def.clone(),
+        &table,
+        options,
+        &bar,
+    ))?;
+    bar.0.finish_and_clear();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        print_summary(&report, &lake, catalog.as_ref(), &def.columns, &mut out)?;
+    }
+    Ok(())
+}
+
+fn print_summary(
+    r: &CompactReport,
+    lake: &Lake,
+    catalog: &dyn Catalog,
+    columns: &[firelake_core::source::ColumnDef],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let dedupe = if r.dedupe_key.is_empty() {
+        "every row kept (no dedupe)".to_string()
+    } else {
+        let arrival = columns
+            .iter()
+            .find(|c| c.arrival)
+            .map_or("partition time", |c| c.name.as_str());
+        format!(
+            "one row per {} (latest {arrival} wins)",
+            r.dedupe_key.join(", ")
+        )
+    };
+    writeln!(
+        out,
+        "firelake compact: {} -> {} in {}, {dedupe}",
+        r.raw_table,
+        r.curated_table,
+        lake.url()
+    )?;
+    if !r.recovered.is_empty() {
+        let count = |a: Recovery| r.recovered.iter().filter(|x| x.action == a).count();
+        writeln!(
+            out,
+            "  recovered      {} rolled back, {} committed, {} previous generations deleted, {} kept for their grace period, {} orphans deleted",
+            count(Recovery::RolledBack),
+            count(Recovery::Committed),
+            count(Recovery::Cleaned),
+            count(Recovery::CleanupPending),
+            count(Recovery::OrphanDeleted),
+        )?;
+    }
+    for d in &r.days {
+        writeln!(out, "  day {}  {}", d.day, day_line(d))?;
+    }
+    let skipped = r.days.len() - r.days_compacted();
+    writeln!(
+        out,
+        "  days           {} compacted, {skipped} skipped",
+        r.days_compacted()
+    )?;
+    writeln!(
+        out,
+        "  files          {} in -> {} out",
+        r.files_in(),
+        r.files_out()
+    )?;
+    writeln!(
+        out,
+        "  rows           {} in -> {} out",
+        r.rows_in(),
+        r.rows_out()
+    )?;
+    writeln!(out, "  duplicates     {} removed", r.duplicates())?;
+    writeln!(
+        out,
+        "  bytes          {} in -> {} out",
+        r.bytes_in(),
+        r.bytes_out()
+    )?;
+    writeln!(
+        out,
+        "  catalog        {} ({})",
+        r.curated_table,
+        catalog.describe()
+    )?;
+    let rate = if r.seconds > 0.0 {
+        r.rows_in() as f64 / r.seconds
+    } else {
+        0.0
+    };
+    writeln!(
+        out,
+        "rows_in={} rows_out={} duplicates={} files_in={} files_out={} bytes_in={} bytes_out={} days={} seconds={:.3} rows_per_s={:.0}",
+        r.rows_in(),
+        r.rows_out(),
+        r.duplicates(),
+        r.files_in(),
+        r.files_out(),
+        r.bytes_in(),
+        r.bytes_out(),
+        r.days_compacted(),
+        r.seconds,
+        rate
+    )
+}
+
+fn day_line(d: &DayReport) -> String {
+    match &d.outcome {
+        DayOutcome::Compacted {
+            generation,
+            replaced,
+            replaced_deleted,
+            ..
+        } => {
+            let replaced = match (replaced, replaced_deleted) {
+                (None, _) => String::new(),
+                (Some(_), true) => ", previous generation deleted".into(),
+                (Some(_), false) => ", previous generation kept for the grace period".into(),
+            };
+            format!(
+                "compacted: {} files -> {}, {} rows -> {} ({} duplicates), {} -> {} bytes in {:.2} s\n                  now {generation}{replaced}",
+                d.files_in,
+                d.files_out,
+                d.rows_in,
+                d.rows_out,
+                d.duplicates,
+                d.bytes_in,
+                d.bytes_out,
+                d.seconds
+            )
+        }
+        DayOutcome::UpToDate => "up to date (--force rebuilds it)".into(),
+        DayOutcome::NoRawFiles => "no raw files".into(),
+        DayOutcome::Busy => "skipped: another compactor is working on it".into(),
+        DayOutcome::RawExpired { missing } => format!(
+            "left alone: {missing} raw files of its current generation are gone (--force rebuilds it from what is left)"
+        ),
+    }
+}
+
+#[derive(Serialize)]
+struct PartitionView {
+    values: Vec<String>,
+    location: String,
+    /// `None` when the location is outside the lake.
+    files: Option<u64>,
+    bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct TableView {
+    table: String,
+    location: String,
+    catalog: String,
+    source: Option<String>,
+    partitions: Vec<PartitionView>,
+}
+
+pub fn run_catalog(args: CatalogCommandArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let lake = Lake::from_url(&args.lake)?;
+    let catalog = args.catalog.open(&lake)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let view = rt.block_on(async {
+        let table = catalog
+            .table(&args.table)
+            .await?
+            .ok_or_else(|| firelake_core::catalog::CatalogError::NoTable(args.table.clone()))?;
+        let mut partitions = Vec::new();
+        for p in catalog.partitions(&args.table).await? {
+            let (files, bytes) = match lake.key_of_url(&p.location) {
+                Some(key) => {
+                    let objects = lake.list(&key).await?;
+                    (
+                        Some(objects.len() as u64),
+                        Some(objects.iter().map(|o| o.size).sum()),
+                    )
+                }
+                None => (None, None),
+            };
+            partitions.push(PartitionView {
+                values: p.values,
+                location: p.location,
+                files,
+                bytes,
+            });
+        }
+        Ok::<_, Box<dyn std::error::Error>>(TableView {
+            source: table.parameters.get("firelake.source").cloned(),
+            table: table.name,
+            location: table.location,
+            catalog: catalog.describe(),
+            partitions,
+        })
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &view)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "table {} at {} (source {}; catalog {})",
+        view.table,
+        view.location,
+        view.source.as_deref().unwrap_or("?"),
+        view.catalog
+    )?;
+    let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
+    writeln!(
+        out,
+        "{:<12} {:>7} {:>14}  location",
+        "partition", "files", "bytes"
+    )?;
+    for p in &view.partitions {
+        writeln!(
+            out,
+            "{:<12} {:>7} {:>14}  {}",
+            p.values.join("/"),
+            opt(p.files),
+            opt(p.bytes),
+            p.location
+        )?;
+    }
+    writeln!(
+        out,
+        "{} partitions, {} files, {} bytes",
+        view.partitions.len(),
+        view.partitions.iter().filter_map(|p| p.files).sum::<u64>(),
+        view.partitions.iter().filter_map(|p| p.bytes).sum::<u64>()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Lambda mode for a Kinesis event source mapping (AWS spreads the shards and keeps the
+//! checkpoints): each batch's records are cleaned and written per shard exactly as the
+//! self-run consumer writes them (same keys, so the two modes never duplicate a file), and the
+//! response names, per shard, the first record not made durable, so Lambda retries from there
+//! (ReportBatchItemFailures).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use firelake_core::Cleaner;
+
+use crate::buffer::{Pushed, ShardBuffer};
+use crate::metrics::ConsumerMetrics;
+use crate::writer::LakeWriter;
+
+/// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` -> NAME
+fn stream_name(arn: &str) -> &str {
+    arn.rsplit_once("stream/").map_or(arn, |(_, n)| n)
+}
+
+/// Handle one batch. Never fails as a whole: what could not be persisted is reported.
+pub async fn handle_kinesis_event(
+    event: KinesisEvent,
+    cleaner: &Arc<Cleaner>,
+    writer: &LakeWriter,
+) -> KinesisEventResponse {
+    // Records of a shard arrive in order; keep shards in order of first appearance.
+    let mut shards: Vec<(String, String, ShardBuffer, String)> = Vec::new();
+    let metrics = writer.metrics();
+    for r in &event.records {
+        let stream = stream_name(r.event_source_arn.as_deref().unwrap_or("unknown")).to_string();
+        let shard = r
+            .event_id
+            .as_deref()
+            .and_then(|id| id.split_once(':'))
+            .map_or("unknown", |(s, _)| s)
+            .to_string();
+        let seq = r.kinesis.sequence_number.clone();
+        let idx = match shards
+            .iter()
+            .position(|(st, sh, _, _)| *st == stream && *sh == shard)
+        {
+            Some(i) => i,
+            None => {
+                let buf = ShardBuffer::new(cleaner.clone(), &format!("kinesis.{stream}"), &shard);
+                shards.push((stream.clone(), shard.clone(), buf, seq.clone()));
+                shards.len() - 1
+            }
+        };
+        let arrival_ms = (r.kinesis.approximate_arrival_timestamp.0.timestamp_millis()).max(0);
+        ConsumerMetrics::add(&metrics.records_in, 1);
+        match shards[idx].2.push(&seq, arrival_ms, &r.kinesis.data) {
+            Pushed::Row => ConsumerMetrics::add(&metrics.rows_out, 1),
+            Pushed::Rejected => ConsumerMetrics::add(&metrics.rejected, 1),
+        }
+    }
+    let mut failures = Vec::new();
+    for (stream, shard, mut buffer, first_seq) in shards {
+        if let Err(e) = writer.write(buffer.take()).await {
+            tracing::error!(stream, shard, error = %e, "batch not persisted; Lambda will retry it");
+            let mut f = KinesisBatchItemFailure::default();
+            f.item_identifier = Some(first_seq);
+            failures.push(f);
+        }
+    }
+    let mut resp = KinesisEventResponse::default();
+    resp.batch_item_failures = failures;
+    resp
+}
