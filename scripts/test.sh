@@ -28,7 +28,7 @@ echo "== cargo build"
 cargo build --workspace --locked --all-targets
 
 echo "== cargo test"
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
 
 echo "== Firehose Lambda binary under cargo lambda watch"
 bash tests/lambda_watch.sh

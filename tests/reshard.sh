@@ -65,5 +65,6 @@ child_starts = [first(lambda l, c=c: "reading shard" in l and c in l) for c in c
 order_ok = drained is not None and len(children) == 2 and all(c is not None and c > drained for c in child_starts)
 print(json.dumps({"records_on_stream": records, "on_stream": len(expected), "in_lake": len(got & expected),
                   "missing": len(expected - got), "extra": len(got - expected), "shards": len(shards),
-                  "children": children, "order_ok": order_ok}))
+                  "children": children, "order_ok": order_ok}), flush=True)
+os._exit(0)  # no interpreter teardown: pyarrow's thread pool can abort at exit
 PYEOF
