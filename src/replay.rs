@@ -125,18 +125,13 @@ impl StreamTarget {
 /// `firelake-replay-<source>-<hash>.json`: one progress file per (target, inputs), so
 /// different replays in one folder never share one.
 fn default_progress_file(source: &str, target: &str, inputs: &[InputFile]) -> PathBuf {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    eat(target.as_bytes());
+    let mut hash = firelake_core::layout::StableHash::default();
+    hash.update(target.as_bytes());
     for i in inputs {
-        eat(b"\n");
-        eat(i.path.as_os_str().as_encoded_bytes());
+        hash.update(b"\n")
+            .update(i.path.as_os_str().as_encoded_bytes());
     }
+    let h = hash.finish();
     PathBuf::from(format!("firelake-replay-{source}-{h:016x}.json"))
 }
 

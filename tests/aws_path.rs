@@ -3,6 +3,10 @@
 //! server serving randomuser-shaped pages -> `firelake produce` -> Kinesis -> `firelake
 //! consume` -> Parquet in S3 + Glue partitions, read back with pyarrow over S3.
 
+mod common;
+use common::python;
+use common::root;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,22 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("FIRELAKE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python at {} (run `bash scripts/test.sh`)",
-        p.display()
-    );
-    p
-}
 
 fn require_emulators() {
     assert!(

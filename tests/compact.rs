@@ -3,6 +3,9 @@
 //! curated day is read where the catalog points, with the Parquet crate and with pyarrow
 //! (`$FIRELAKE_PYTHON`, which scripts/test.sh sets), and compared with the raw rows.
 
+mod common;
+use common::python;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -46,18 +49,6 @@ fn compact_json(dir: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["compact", "--json"];
     args.extend_from_slice(extra);
     serde_json::from_str(&firelake(dir, &args)).unwrap()
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("FIRELAKE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python with pyarrow at {} (run `bash scripts/test.sh`, which installs it, or set FIRELAKE_PYTHON)",
-        p.display()
-    );
-    p
 }
 
 /// The curated partitions: day -> local folder of the generation the catalog points at.

@@ -2,26 +2,14 @@
 //! independent reader (pyarrow, via check_parquet.py). Needs the Python environment that
 //! scripts/test.sh installs (FIRELAKE_PYTHON) and the shared folder (FIRELAKE_SHARED).
 
+mod common;
+use common::python;
+use common::root;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("FIRELAKE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python with pyarrow at {} (run `bash scripts/test.sh`, which installs it, or set FIRELAKE_PYTHON)",
-        p.display()
-    );
-    p
-}
 
 fn bench() -> PathBuf {
     let shared = std::env::var_os("FIRELAKE_SHARED")

@@ -50,6 +50,36 @@ pub fn rejected_file_key(table: &str, partition_column: &str, day: i32, o: &File
     )
 }
 
+/// FNV-1a, 64 bit: a hash that is the same on every run and platform, for names and shard
+/// choices derived from data (std's hashers are seeded per process).
+#[derive(Debug, Clone, Copy)]
+pub struct StableHash(u64);
+
+impl Default for StableHash {
+    fn default() -> Self {
+        StableHash(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl StableHash {
+    pub fn update(&mut self, bytes: &[u8]) -> &mut Self {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+
+    /// The hash of one byte string.
+    pub fn of(bytes: &[u8]) -> u64 {
+        StableHash::default().update(bytes).finish()
+    }
+}
+
 /// Keep key components to a portable set: letters, digits, `.`, `_`, `-` become themselves,
 /// anything else `_` (shard ids and stream names may hold `:` or `/`).
 pub fn sanitize(s: &str) -> String {

@@ -80,11 +80,7 @@ impl EmbeddedStream {
 
     /// The shard a partition key maps to (FNV-1a, stable across runs and platforms).
     pub fn shard_for(&self, partition_key: &str) -> usize {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in partition_key.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = crate::layout::StableHash::of(partition_key.as_bytes());
         (h % self.shards.len() as u64) as usize
     }
 

@@ -53,12 +53,10 @@ fn partition_key(key: &str) -> String {
     if !key.is_empty() && key.chars().count() <= MAX_PARTITION_KEY_CHARS {
         return key.to_string();
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!(
+        "{:016x}",
+        firelake_core::layout::StableHash::of(key.as_bytes())
+    )
 }
 
 pub struct KinesisPublisher {

@@ -22,14 +22,9 @@ use firelake_core::Cleaner;
 /// Partition key of a record: its dedupe key (spreads shards, keeps one key on one shard), or
 /// a hash of its bytes when it has none.
 pub fn partition_key(cleaner: &Cleaner, raw: &[u8]) -> String {
-    cleaner.dedupe_key_of(raw).unwrap_or_else(|| {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in raw {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{h:016x}")
-    })
+    cleaner
+        .dedupe_key_of(raw)
+        .unwrap_or_else(|| format!("{:016x}", firelake_core::layout::StableHash::of(raw)))
 }
 
 /// One tick's outcome.
