@@ -9,16 +9,19 @@
 #   to show our peak RSS stays flat when the day grows.
 # Every program runs under /usr/bin/time -v (wall, CPU, peak RSS), input in the page cache.
 # Goal (issue 5): >= 2x DuckDB --threads 1 rows/s at <= 128 MiB peak RSS, with and without dedupe.
-# Usage: bash bench/compact.sh [--data DIR] [--skip-10x]
+# Usage: bash bench/compact.sh [--data DIR] [--skip-10x] [--no-build] [--summary FILE]
+# (bench/all.sh: --no-build, it builds once; --summary appends JSON lines for its table.)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA=$HOME/firelake-benchdata   # outside the repo: the 10x day is 1.26 GB of Parquet
-TEN=1
+TEN=1 BUILD=1 SUMMARY=
 while [ $# -gt 0 ]; do
     case $1 in
         --data) DATA=$2; shift 2 ;;
         --skip-10x) TEN=0; shift ;;
-        *) echo "usage: bash bench/compact.sh [--data DIR] [--skip-10x]" >&2; exit 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --summary) SUMMARY=$2; shift 2 ;;
+        *) echo "usage: bash bench/compact.sh [--data DIR] [--skip-10x] [--no-build] [--summary FILE]" >&2; exit 2 ;;
     esac
 done
 SHARED=$(cd "${FIRELAKE_SHARED:-$REPO/../shared}" && pwd)
@@ -31,8 +34,8 @@ source "$REPO/scripts/python-env.sh"   # duckdb + pyarrow for the peers and the 
 if [ ! -x /usr/bin/time ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time </dev/null
 fi
-cargo build --release --locked -p firelake
-FIRELAKE=$REPO/target/release/firelake
+[ "$BUILD" = 0 ] || cargo build --release --locked -p firelake
+FIRELAKE=${CARGO_TARGET_DIR:-$REPO/target}/release/firelake
 DAY=2025-06-01
 
 # make_day NAME FILES: a lake NAME with one raw day of FILES x 700 rows (kept between runs;
@@ -108,10 +111,10 @@ if [ "$TEN" = 1 ]; then
 fi
 
 echo "== results"
-"$PY" - "$RUN" <<'EOF'
-import os, re, sys
+"$PY" - "$RUN" "$SUMMARY" <<'EOF'
+import json, os, re, sys
 
-run = sys.argv[1]
+run, summary_file = sys.argv[1], sys.argv[2]
 
 
 def kv(label):
@@ -156,9 +159,17 @@ def ratio(ours, peer):
     return (o_rows / o_wall) / (p_rows / p_wall), (o_rows / o_own) / (p_rows / p_own), (o_rows / o_cpu) / (p_rows / p_cpu)
 
 
+NAMES = {"firelake": "firelake compact --no-dedupe", "firelake_dedupe": "firelake compact (dedupe)",
+         "duckdb_t1": "DuckDB --threads 1", "pyarrow": "pyarrow"}
 for ours in ("firelake", "firelake_dedupe"):
     for peer in ("duckdb_t1", "pyarrow"):
         wall_r, own_r, cpu_r = ratio(ours, peer)
+        if summary_file:
+            with open(summary_file, "a") as f:
+                f.write(json.dumps({"figure": "compaction (1,440 files): %s vs %s" % (NAMES[ours], NAMES[peer]),
+                                    "unit": "rows/s", "ours": fig[ours][0] / fig[ours][1],
+                                    "peer": fig[peer][0] / fig[peer][1], "ours_rss_mib": fig[ours][3],
+                                    "peer_rss_mib": fig[peer][3], "goal": ">= 2x" if peer == "duckdb_t1" else ""}) + "\n")
         goal = ""
         if peer == "duckdb_t1":
             goal = "   goal >= 2x: %s" % ("met" if wall_r >= 2 else "NOT met")

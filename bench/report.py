@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
 """Print the bench/transform.sh table from its run folder.
 
-  report.py RUN_DIR MANIFEST
+  report.py RUN_DIR MANIFEST [--summary FILE]
 
 RUN_DIR holds, for each label (duckdb, convert, lambda, transform), LABEL.out
 (the program's stdout) and LABEL.time (GNU `time -v` output). The rows/s used
 for the ratios are the programs' own figures (last `rows_in=...` line), as the
 peers report them; whole-process wall and peak RSS come from `time -v`.
+With --summary, one JSON line per pair is appended to FILE (bench/all.sh's table).
 """
 import json
 import os
 import re
 import sys
 
-# (title, ours, peer, min rows/s ratio, max RSS ratio ours/peer, max own RSS MiB)
+# (title, ours, peer, min rows/s ratio, max RSS ratio ours/peer, max own RSS MiB, figure name)
 PAIRS = [
-    ("convert (its default: all cores) vs DuckDB --threads 1", "convert", "duckdb", 3.0, 0.25, None),
-    ("transform handler vs Python Lambda", "transform", "lambda", 15.0, None, 64.0),
+    ("convert (its default: all cores) vs DuckDB --threads 1", "convert", "duckdb", 3.0, 0.25, None,
+     "transform: firelake convert vs DuckDB --threads 1"),
+    ("transform handler vs Python Lambda", "transform", "lambda", 15.0, None, 64.0,
+     "Firehose handler: firelake transform vs Python Lambda"),
 ]
 
 
@@ -46,6 +49,7 @@ def verdict(ok):
 
 def main():
     run, manifest = sys.argv[1], sys.argv[2]
+    summary_file = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--summary" else None
     man = json.load(open(manifest))
     want = (man["records"], man["expected_rows_out"], man["expected_rejected"])
     print("one run each on this machine (%d cores, load average %s), not a median"
@@ -67,9 +71,14 @@ def main():
         print(hdr % (label, "{:,.0f}".format(float(s["rows_per_s"])), s["seconds"], "%.2f" % wall, "%.2f" % cpu, "%.1f" % rss,
                      "%d/%d/%d%s" % (counts + (flag,))))
     print()
-    for title, ours, peer, want_speed, want_rss_ratio, want_rss in PAIRS:
+    for title, ours, peer, want_speed, want_rss_ratio, want_rss, figure in PAIRS:
         (o_rps, o_wall, o_cpu, o_rss), (p_rps, p_wall, p_cpu, p_rss) = figs[ours], figs[peer]
         speed, rss_ratio = o_rps / p_rps, o_rss / p_rss
+        if summary_file:
+            with open(summary_file, "a") as f:
+                f.write(json.dumps({"figure": figure, "unit": "rows/s", "ours": o_rps, "peer": p_rps,
+                                    "ours_rss_mib": o_rss, "peer_rss_mib": p_rss,
+                                    "goal": ">= %gx" % want_speed}) + "\n")
         print("%s:" % title)
         print("  rows/s (own figures)   ours %12s  peer %12s  ratio %6.2fx   goal >= %gx: %s"
               % ("{:,.0f}".format(o_rps), "{:,.0f}".format(p_rps), speed, want_speed, verdict(speed >= want_speed)))

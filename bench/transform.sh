@@ -2,17 +2,21 @@
 # Speed benchmark of the cleaner against the peers of shared/bench:
 #   firelake convert    vs peer_duckdb.py --threads 1   (JSONL file -> Parquet)
 #   firelake transform  vs peer_lambda_python.py        (Firehose events, time inside the handler)
-# Usage: bash bench/transform.sh [--records N] [--data DIR]
-# One run of each (no repetition); data is generated once and kept in DIR.
+# Usage: bash bench/transform.sh [--records N] [--data DIR] [--no-build] [--summary FILE]
+# One run of each (no repetition); data is generated once and kept in DIR. bench/all.sh runs
+# it with --no-build (it builds once) and --summary (JSON lines for its table).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 N=1000000
 DATA=$HOME/firelake-benchdata   # outside the repo: 1M records = 1.08 GB JSONL + 1.5 GB events
+BUILD=1 SUMMARY=
 while [ $# -gt 0 ]; do
     case $1 in
         --records) N=$2; shift 2 ;;
         --data) DATA=$2; shift 2 ;;
-        *) echo "usage: bash bench/transform.sh [--records N] [--data DIR]" >&2; exit 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --summary) SUMMARY=$2; shift 2 ;;
+        *) echo "usage: bash bench/transform.sh [--records N] [--data DIR] [--no-build] [--summary FILE]" >&2; exit 2 ;;
     esac
 done
 SHARED=$(cd "${FIRELAKE_SHARED:-$REPO/../shared}" && pwd)
@@ -26,8 +30,8 @@ source "$REPO/scripts/python-env.sh"   # the peers need duckdb + pyarrow
 if [ ! -x /usr/bin/time ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time </dev/null
 fi
-cargo build --release --locked -p firelake
-FIRELAKE=$REPO/target/release/firelake
+[ "$BUILD" = 0 ] || cargo build --release --locked -p firelake
+FIRELAKE=${CARGO_TARGET_DIR:-$REPO/target}/release/firelake
 
 echo "== data ($N records in $DATA)"
 mkdir -p "$DATA"
@@ -72,4 +76,4 @@ grep -E '^(compare:|type differs|column .* differ|rows:)' "$RUN/check.out" || tr
 grep -q '^compare: IDENTICAL values' "$RUN/check.out" || { echo "error: values differ, see $RUN/check.out" >&2; exit 1; }
 
 echo "== results"
-"$PY" "$REPO/bench/report.py" "$RUN" "$MANIFEST"
+"$PY" "$REPO/bench/report.py" "$RUN" "$MANIFEST" ${SUMMARY:+--summary "$SUMMARY"}

@@ -1,6 +1,7 @@
-# Sourced by scripts/test.sh and bench/transform.sh (with REPO set): makes $REPO/.venv with the
+# Sourced by scripts/test.sh and bench/*.sh (REPO defaults to this repository): makes $REPO/.venv with the
 # pinned test/bench tools and sets VENV and PY. Idempotent: pip runs only when the venv is new
 # or the pins changed (the stamp is the requirements' hash).
+REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 VENV=$REPO/.venv
 REQ=$REPO/tests/requirements.txt
 STAMP=$VENV/.requirements.sha256

@@ -24,11 +24,34 @@ echo "FIRELAKE_SHARED=$FIRELAKE_SHARED"
 echo "== local AWS emulators"
 source "$REPO/tests/emulators.sh"
 
+# tansu (the Kafka broker) builds from source: in the background, beside the workspace build.
+TANSU_LOG=$REPO/.emulators/tansu-install.log
+TANSU_INSTALL=
+if [ -z "${FIRELAKE_TANSU:-}" ]; then
+    bash "$REPO/tests/install_tansu.sh" >"$TANSU_LOG" 2>&1 &
+    TANSU_INSTALL=$!
+    EMU_PIDS="$EMU_PIDS $TANSU_INSTALL"   # stopped with the emulators if the run ends early
+fi
+
 echo "== cargo build"
 cargo build --workspace --locked --all-targets
+
+echo "== Kafka broker (tansu)"
+if [ -n "$TANSU_INSTALL" ] && ! wait "$TANSU_INSTALL"; then
+    echo "error: installing tansu failed:" >&2
+    cat "$TANSU_LOG" >&2
+    exit 1
+fi
+source "$REPO/tests/kafka_broker.sh"
 
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast "$@"
 
 echo "== Firehose Lambda binary under cargo lambda watch"
 bash tests/lambda_watch.sh
+
+echo "== infra: Terraform held to the code and the source definitions"
+FIRELAKE_BIN=$REPO/target/debug/firelake "$PY" -m pytest -q -p no:cacheprovider infra/tests
+
+echo "== infra: checkov"
+bash infra/tests/checkov.sh

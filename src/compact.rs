@@ -11,7 +11,7 @@ use firelake_compactor::{
     selection_from, target_bytes_from_mb,
 };
 use firelake_core::Lake;
-use firelake_core::catalog::{Catalog, open_catalog};
+use firelake_core::catalog::Catalog;
 use serde::Serialize;
 
 use crate::{SourceArgs, parse_duration};
@@ -21,15 +21,18 @@ pub struct CatalogArgs {
     /// Catalog database: the local catalog file is <lake>/_catalog/<database>.json.
     #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
     database: String,
-    /// The catalog: left out = the local file beside the lake; file://PATH.json for another
-    /// local file. (glue://DB comes with the AWS path and is refused until then.)
+    /// The catalog: glue://DATABASE (the Glue Data Catalog); file://PATH.json for a local
+    /// file; left out = the local file beside a local lake.
     #[arg(long, env = "FIRELAKE_CATALOG")]
     catalog: Option<String>,
 }
 
 impl CatalogArgs {
-    fn open(&self, lake: &Lake) -> Result<Arc<dyn Catalog>, firelake_core::catalog::CatalogError> {
-        open_catalog(self.catalog.as_deref(), lake.local_root(), &self.database)
+    async fn open(
+        &self,
+        lake: &Lake,
+    ) -> Result<Arc<dyn Catalog>, firelake_core::catalog::CatalogError> {
+        firelake_aws::open_catalog(self.catalog.as_deref(), lake, &self.database).await
     }
 }
 
@@ -111,7 +114,8 @@ impl Progress for Bar {
 pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> {
     let def = args.source.load()?;
     let lake = Lake::from_url(&args.lake)?;
-    let catalog = args.catalog.open(&lake)?;
+    let rt = firelake_compactor::runtime()?;
+    let catalog = rt.block_on(args.catalog.open(&lake))?;
     let options = CompactOptions {
         selection: selection_from(args.date.as_deref(), args.since.as_deref(), args.all)?,
         target_bytes: match args.target_bytes {
@@ -131,7 +135,6 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         )
         .expect("valid template"),
     ));
-    let rt = firelake_compactor::runtime()?;
     let report = rt.block_on(compact(
         lake.clone(),
         catalog.clone(),
@@ -299,8 +302,8 @@ struct TableView {
 
 pub fn run_catalog(args: CatalogCommandArgs) -> Result<(), Box<dyn std::error::Error>> {
     let lake = Lake::from_url(&args.lake)?;
-    let catalog = args.catalog.open(&lake)?;
     let rt = tokio::runtime::Runtime::new()?;
+    let catalog = rt.block_on(args.catalog.open(&lake))?;
     let view = rt.block_on(async {
         let table = catalog
             .table(&args.table)

@@ -3,42 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use firelake_core::catalog::{Catalog, LocalCatalog, MemoryCatalog};
+use firelake_core::catalog::Catalog;
 use firelake_core::{Cleaner, Lake, SourceDef};
 use firelake_stream_consumer::kinesis::{KinesisOptions, StartPosition, consume_kinesis};
 use firelake_stream_consumer::{ConsumerMetrics, ConsumerOptions, LakeWriter};
-
-/// The catalog for `--catalog` (or, without it, the local catalog of a local lake).
-pub async fn catalog_for(
-    url: Option<&str>,
-    lake: &Lake,
-    database: &str,
-) -> Result<Arc<dyn Catalog>, Box<dyn std::error::Error>> {
-    Ok(match url {
-        Some(u) if u.starts_with("glue://") => {
-            Arc::new(firelake_aws::GlueCatalog::from_url(u).await?)
-        }
-        Some(u) if u.starts_with("file://") => {
-            Arc::new(LocalCatalog::new(u.trim_start_matches("file://"), database))
-        }
-        Some(u) if u.starts_with("memory://") => Arc::new(MemoryCatalog::default()),
-        Some(u) => {
-            return Err(format!(
-                "--catalog {u:?}: use glue://DATABASE, file://PATH.json or memory://"
-            )
-            .into());
-        }
-        None => match lake.local_root() {
-            Some(root) => Arc::new(LocalCatalog::beside_lake(root, database)),
-            None => {
-                return Err(
-                    "--catalog is needed for a lake that is not local (e.g. glue://DATABASE)"
-                        .into(),
-                );
-            }
-        },
-    })
-}
 
 pub struct ConsumeConfig {
     pub from: String,
@@ -73,5 +41,28 @@ pub async fn consume(
         consume_kinesis(client, cleaner, writer, opts).await?;
         return Ok(metrics);
     }
-    Err(format!("--from {:?}: supported sources are kinesis://STREAM (the embedded stream is `firelake run`)", cfg.from).into())
+    if cfg.from.starts_with("kafka://") {
+        use firelake_stream_consumer::kafka::{KafkaOptions, KafkaStart, consume_kafka};
+        let start = match cfg.start {
+            StartPosition::TrimHorizon => KafkaStart::Earliest,
+            StartPosition::Latest => KafkaStart::Latest,
+            StartPosition::AtTimestamp(_) => {
+                return Err("--start at_timestamp is for Kinesis; a Kafka group starts at earliest or latest".into());
+            }
+        };
+        let opts = KafkaOptions {
+            url: firelake_core::kafka_url::KafkaUrl::parse(&cfg.from)
+                .map_err(|e| format!("--from {e}"))?,
+            // --group (or --consumer): the consumer group.
+            group: cfg.common.consumer_name.clone(),
+            start,
+            common: cfg.common,
+        };
+        if cfg.emf {
+            tracing::warn!("--emf is the Kinesis consumer's; the Kafka consumer ignores it");
+        }
+        consume_kafka(cleaner, writer, opts).await?;
+        return Ok(metrics);
+    }
+    Err(format!("--from {:?}: supported sources are kafka://HOST:PORT/TOPIC, kinesis://STREAM (the embedded stream is `firelake run`)", cfg.from).into())
 }

@@ -4,8 +4,10 @@
 mod compact;
 mod consume;
 mod convert;
+mod loadtest;
 mod replay;
 mod run;
+mod schema;
 mod transform;
 
 use std::path::PathBuf;
@@ -137,7 +139,8 @@ enum Command {
     Produce {
         #[command(flatten)]
         source: SourceArgs,
-        /// Where records go: kinesis://STREAM.
+        /// Where records go: kinesis://STREAM, firehose://NAME (Direct PUT) or
+        /// kafka://HOST:PORT/TOPIC[?librdkafka.property=value&...].
         #[arg(long, env = "FIRELAKE_TO")]
         to: String,
         /// Overrides the source definition's URL (tests, mirrors).
@@ -175,7 +178,7 @@ enum Command {
     Consume {
         #[command(flatten)]
         source: SourceArgs,
-        /// The stream: kinesis://STREAM.
+        /// The stream: kinesis://STREAM or kafka://HOST:PORT/TOPIC[?librdkafka.property=value&...].
         #[arg(long, env = "FIRELAKE_FROM")]
         from: String,
         /// The lake: s3://BUCKET/PREFIX, file://PATH or memory://.
@@ -194,6 +197,10 @@ enum Command {
         /// Names the checkpoints (consumers with one name share the work).
         #[arg(long, env = "FIRELAKE_CONSUMER", default_value = "firelake")]
         consumer: String,
+        /// The Kafka consumer group: its members share the topic's partitions (default: the
+        /// --consumer name).
+        #[arg(long, env = "FIRELAKE_GROUP")]
+        group: Option<String>,
         /// Stop after this long without new records (default: run forever).
         #[arg(long, env = "FIRELAKE_EXIT_WHEN_IDLE", value_parser = parse_duration)]
         exit_when_idle: Option<Duration>,
@@ -213,6 +220,11 @@ enum Command {
     Catalog(compact::CatalogCommandArgs),
     /// Replay batch files (CSV, JSON lines, Parquet; gzip/zstd) into a stream, resumably.
     Replay(replay::ReplayArgs),
+    /// Drive a stream at a rate (or a ramp), measure produced -> durable latency, reconcile
+    /// the counts with the lake; JSON report on stdout, SVG chart.
+    Loadtest(loadtest::LoadtestArgs),
+    /// A source definition as Terraform JSON, Glue columns, Athena DDL or the Arrow schema.
+    Schema(schema::SchemaArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -401,6 +413,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             database,
             start,
             consumer,
+            group,
             exit_when_idle,
             read_batch,
             emf,
@@ -412,7 +425,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let started_ms = firelake_core::stream::now_ms();
             let metrics = rt.block_on(async {
                 let lake = Lake::from_url(&lake)?;
-                let catalog = consume::catalog_for(catalog.as_deref(), &lake, &database).await?;
+                let catalog =
+                    firelake_aws::open_catalog(catalog.as_deref(), &lake, &database).await?;
                 let cfg = consume::ConsumeConfig {
                     from,
                     lake,
@@ -422,7 +436,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         limits: flush.limits(),
                         read_batch,
                         exit_when_idle,
-                        consumer_name: consumer,
+                        consumer_name: group.unwrap_or(consumer),
                     },
                     emf,
                 };
@@ -461,5 +475,10 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             init_tracing("warn");
             replay::run(args)
         }
+        Command::Loadtest(args) => {
+            init_tracing("warn");
+            loadtest::run(args)
+        }
+        Command::Schema(args) => schema::run(args),
     }
 }

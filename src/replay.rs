@@ -1,7 +1,9 @@
 //! `firelake replay`: batch files -> a stream, through the same publishers, cleaner and layout
 //! as live data. `--to embedded` runs the stream-consumer in this process and writes the lake
-//! given by `--lake`, as `firelake run` does; brokers (`kinesis://`, `kafka://`) plug in as
-//! publishers behind `PublisherTarget`.
+//! given by `--lake`, as `firelake run` does; a broker URL (`kinesis://`, `kafka://`,
+//! `firehose://`) goes through the producer's publisher for it (`publisher_for`), the same one
+//! `firelake produce` uses, behind `PublisherTarget`: a batch counts as sent once the broker
+//! has it, and what the broker refuses by the deadline is dead-lettered under `--state`.
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -13,13 +15,16 @@ use clap::Args;
 use firelake_core::catalog::{Catalog, CatalogError, LocalCatalog, MemoryCatalog};
 use firelake_core::stream::EmbeddedStream;
 use firelake_core::{Cleaner, Lake, SourceDef};
+use firelake_producer::dead_letter::DeadLetter;
 use firelake_producer::replay::{
-    BatchLimits, ConsumerTask, EmbeddedTarget, Format, InputFile, ReplayPlan, ReplayReport,
-    ReplayWatch, replay, resolve_inputs,
+    BatchLimits, ConsumerTask, EmbeddedTarget, Format, InputFile, PublisherTarget, ReplayPlan,
+    ReplayReport, ReplayWatch, replay, resolve_inputs,
 };
+use firelake_producer::retry::RetryPolicy;
+use firelake_producer::ticks::publisher_for;
 use firelake_stream_consumer::{ConsumerMetrics, ConsumerOptions, LakeWriter, consume_embedded};
 
-use crate::{FlushArgs, SourceArgs};
+use crate::{FlushArgs, SourceArgs, parse_duration};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -29,8 +34,8 @@ pub struct ReplayArgs {
     paths: Vec<String>,
     #[command(flatten)]
     source: SourceArgs,
-    /// Where to publish: embedded (in-process stream + stream-consumer into --lake);
-    /// kinesis://STREAM and kafka://HOST:PORT/TOPIC come with their publishers.
+    /// Where to publish: embedded (in-process stream + stream-consumer into --lake), or a
+    /// broker: kinesis://STREAM, kafka://HOST:PORT/TOPIC, firehose://DELIVERY_STREAM.
     #[arg(long, env = "FIRELAKE_REPLAY_TO", default_value = "embedded")]
     to: String,
     /// The lake the embedded stream-consumer writes: file://PATH, a plain path, or memory://.
@@ -66,6 +71,14 @@ pub struct ReplayArgs {
     database: String,
     #[command(flatten)]
     flush: FlushArgs,
+    /// Broker targets: the lake for records the broker refused by the deadline
+    /// (`_dead_letter/`).
+    #[arg(long, env = "FIRELAKE_STATE", default_value = "file://./lake")]
+    state: String,
+    /// Broker targets: how long a batch may retry before what is left is dead-lettered (and
+    /// the replay stops, resumable).
+    #[arg(long, env = "FIRELAKE_PUBLISH_DEADLINE", default_value = "30s", value_parser = parse_duration)]
+    publish_deadline: Duration,
 }
 
 fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
@@ -82,20 +95,21 @@ fn parse_format(s: &str) -> Result<Format, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum StreamTarget {
     Embedded,
-    Kinesis(String),
-    Kafka(String),
+    /// A broker URL, for `publisher_for`.
+    Broker(String),
 }
+
+/// The URL schemes of brokers (each has a publisher in `firelake_producer::ticks`).
+const BROKER_SCHEMES: [&str; 3] = ["kinesis", "kafka", "firehose"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayCliError {
     #[error(
-        "--to {0:?}: unknown stream; use embedded, kinesis://STREAM or kafka://HOST:PORT/TOPIC"
+        "--to {0:?}: unknown stream; use embedded, kinesis://STREAM, kafka://HOST:PORT/TOPIC or firehose://DELIVERY_STREAM"
     )]
     UnknownStream(String),
-    #[error(
-        "--to {0}: the {1} publisher is not in this build yet; replay into embedded meanwhile (the replay plugs into any publisher)"
-    )]
-    PublisherMissing(String, &'static str),
+    #[error("--to {0}: {1}")]
+    Publisher(String, String),
     #[error(
         "--event-time applies to --to embedded only: a {0} consumer partitions by its own source definition; set [partition] from there"
     )]
@@ -107,8 +121,9 @@ impl StreamTarget {
         match s.split_once("://") {
             None if s == "embedded" => Ok(StreamTarget::Embedded),
             Some(("embedded", "")) => Ok(StreamTarget::Embedded),
-            Some(("kinesis", rest)) if !rest.is_empty() => Ok(StreamTarget::Kinesis(s.into())),
-            Some(("kafka", rest)) if !rest.is_empty() => Ok(StreamTarget::Kafka(s.into())),
+            Some((scheme, rest)) if BROKER_SCHEMES.contains(&scheme) && !rest.is_empty() => {
+                Ok(StreamTarget::Broker(s.into()))
+            }
             _ => Err(ReplayCliError::UnknownStream(s.into())),
         }
     }
@@ -117,7 +132,7 @@ impl StreamTarget {
     fn name(&self) -> String {
         match self {
             StreamTarget::Embedded => "embedded".into(),
-            StreamTarget::Kinesis(u) | StreamTarget::Kafka(u) => u.clone(),
+            StreamTarget::Broker(u) => u.clone(),
         }
     }
 }
@@ -163,7 +178,7 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         p.push(".rejected.jsonl");
         PathBuf::from(p)
     });
-    let plan = ReplayPlan {
+    let mut plan = ReplayPlan {
         cleaner: Arc::new(Cleaner::new(def.clone())),
         inputs,
         target: target.name(),
@@ -173,20 +188,39 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         rejects_file,
         resume: args.resume,
     };
-    let lake = match target {
-        StreamTarget::Embedded => Lake::from_url(&args.lake)?,
-        StreamTarget::Kinesis(ref u) => {
-            // Plug-in point: PublisherTarget::new(Arc::new(KinesisPublisher::new(..))).
-            return Err(ReplayCliError::PublisherMissing(u.clone(), "Kinesis").into());
-        }
-        StreamTarget::Kafka(ref u) => {
-            return Err(ReplayCliError::PublisherMissing(u.clone(), "Kafka").into());
-        }
-    };
     let files = plan.inputs.len();
     let watch = Arc::new(ReplayWatch::default());
-    let bar = progress_bar(total_bytes);
     let rt = tokio::runtime::Runtime::new()?;
+    let lake = match target {
+        StreamTarget::Embedded => Lake::from_url(&args.lake)?,
+        StreamTarget::Broker(ref url) => {
+            let dead_letter = DeadLetter::new(Lake::from_url(&args.state)?, url);
+            let retry = RetryPolicy {
+                deadline: args.publish_deadline,
+                ..RetryPolicy::default()
+            };
+            let publisher = rt
+                .block_on(publisher_for(url, dead_letter, retry))
+                .map_err(|e| ReplayCliError::Publisher(url.clone(), e))?;
+            // A row the broker could never take is a reject of the replay (file, line,
+            // reason), not a dead letter that would stop it at the same batch on every resume.
+            if let Some(max) = publisher.max_data_bytes() {
+                plan.limits.max_record_bytes = plan.limits.max_record_bytes.min(max);
+            }
+            let mut target = PublisherTarget::new(publisher);
+            let bar = progress_bar(total_bytes);
+            let report = rt.block_on(async {
+                let ticker = tokio::spawn(tick_progress(bar.clone(), watch.clone()));
+                let result = replay(plan, &mut target, watch).await;
+                ticker.abort();
+                result
+            })?;
+            bar.finish_and_clear();
+            print_broker_summary(&def, url, files, &report, &mut std::io::stdout());
+            return Ok(());
+        }
+    };
+    let bar = progress_bar(total_bytes);
     let (report, outcome) = rt.block_on(async {
         let ticker = tokio::spawn(tick_progress(bar.clone(), watch.clone()));
         let result = replay_embedded(def.clone(), plan, &lake, &args, watch).await;
@@ -286,6 +320,24 @@ async fn tick_progress(bar: indicatif::ProgressBar, watch: Arc<ReplayWatch>) {
     }
 }
 
+/// The summary of a replay into a broker: what was sent; the lake side is its consumer's.
+fn print_broker_summary(
+    def: &SourceDef,
+    url: &str,
+    files: usize,
+    r: &ReplayReport,
+    out: &mut dyn std::io::Write,
+) {
+    let _ = writeln!(
+        out,
+        "firelake replay: {files} files -> {url} (source {})",
+        def.name
+    );
+    print_sent(r, files, out);
+}
+
+/// The summary of a replay into the embedded stream: what was sent, and what the consumer
+/// made of it in the lake.
 fn print_summary(
     def: &SourceDef,
     lake: &Lake,
@@ -301,6 +353,30 @@ fn print_summary(
         def.name,
         def.columns[def.partition_from].name
     );
+    if !print_sent(r, files, out) {
+        return;
+    }
+    let m = &outcome.metrics;
+    let _ = writeln!(
+        out,
+        "\x20 lake rows      {} (records in {}, rejected {}, kept under {}/_rejected/)\n\
+         \x20 lake files     {} Parquet, {} rejected-record files\n\
+         \x20 partitions     {} in the catalog ({}): {}",
+        ConsumerMetrics::get(&m.rows_out),
+        ConsumerMetrics::get(&m.records_in),
+        ConsumerMetrics::get(&m.rejected),
+        def.table,
+        ConsumerMetrics::get(&m.files),
+        ConsumerMetrics::get(&m.rejected_files),
+        outcome.partitions.len(),
+        outcome.catalog,
+        summarize_days(&outcome.partitions),
+    );
+}
+
+/// The lines on what this run read and published; false when the progress file said the
+/// replay was already complete (nothing was done).
+fn print_sent(r: &ReplayReport, files: usize, out: &mut dyn std::io::Write) -> bool {
     if r.already_complete {
         let _ = writeln!(
             out,
@@ -311,7 +387,7 @@ fn print_summary(
             r.total_published,
             r.total_rejected
         );
-        return;
+        return false;
     }
     let resumed = match r.resumed_at {
         Some(at) if at.file < files => format!(
@@ -323,7 +399,6 @@ fn print_summary(
         Some(_) => " (resumed after the last file)".into(),
         None => String::new(),
     };
-    let m = &outcome.metrics;
     let _ = writeln!(
         out,
         "\x20 files          {files}{resumed}\n\
@@ -333,10 +408,7 @@ fn print_summary(
          \x20 bytes          {} read, {} published\n\
          \x20 seconds        {:.2}\n\
          \x20 rate           {:.0} records/s\n\
-         \x20 progress       {} (complete)\n\
-         \x20 lake rows      {} (records in {}, rejected {}, kept under {}/_rejected/)\n\
-         \x20 lake files     {} Parquet, {} rejected-record files\n\
-         \x20 partitions     {} in the catalog ({}): {}",
+         \x20 progress       {} (complete)",
         r.rows,
         r.records,
         r.total_published,
@@ -347,16 +419,8 @@ fn print_summary(
         r.seconds,
         r.records_per_s(),
         r.progress_file.display(),
-        ConsumerMetrics::get(&m.rows_out),
-        ConsumerMetrics::get(&m.records_in),
-        ConsumerMetrics::get(&m.rejected),
-        def.table,
-        ConsumerMetrics::get(&m.files),
-        ConsumerMetrics::get(&m.rejected_files),
-        outcome.partitions.len(),
-        outcome.catalog,
-        summarize_days(&outcome.partitions),
     );
+    true
 }
 
 /// A long list of days as first .. last.
@@ -382,15 +446,17 @@ mod tests {
             StreamTarget::parse("embedded://").unwrap(),
             StreamTarget::Embedded
         );
-        assert_eq!(
-            StreamTarget::parse("kinesis://orders").unwrap(),
-            StreamTarget::Kinesis("kinesis://orders".into())
-        );
-        assert!(matches!(
-            StreamTarget::parse("kafka://127.0.0.1:9092/orders"),
-            Ok(StreamTarget::Kafka(_))
-        ));
-        for bad in ["pulsar://x", "kinesis://", "orders", ""] {
+        for url in [
+            "kinesis://orders",
+            "kafka://127.0.0.1:9092/orders",
+            "firehose://orders",
+        ] {
+            assert_eq!(
+                StreamTarget::parse(url).unwrap(),
+                StreamTarget::Broker(url.into())
+            );
+        }
+        for bad in ["pulsar://x", "kinesis://", "firehose://", "orders", ""] {
             let e = StreamTarget::parse(bad).unwrap_err().to_string();
             assert!(e.contains("unknown stream"), "{bad}: {e}");
         }

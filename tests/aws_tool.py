@@ -50,6 +50,9 @@ def main():
         sys.exit("stream never became ACTIVE after the split")
     elif cmd == "create-bucket":
         client("s3").create_bucket(Bucket=args[0])
+    elif cmd == "put-file":
+        bucket, key, path = args
+        client("s3").upload_file(path, bucket, key)
     elif cmd == "read-lake":
         import pyarrow.parquet as pq
         bucket, prefix, table = args
@@ -64,6 +67,21 @@ def main():
             rows += t.num_rows
             ids += t.column("user_id").to_pylist()
         print(json.dumps({"rows": rows, "user_ids": ids, "files": keys}))
+    elif cmd == "read-partitions":
+        # Every row under the locations a Glue table's partitions point at (what Athena reads).
+        import pyarrow.parquet as pq
+        db, table = args
+        s3, g = client("s3"), client("glue")
+        parts = g.get_partitions(DatabaseName=db, TableName=table)["Partitions"]
+        ids, keys = [], []
+        for p in parts:
+            bucket, _, prefix = p["StorageDescriptor"]["Location"][len("s3://"):].partition("/")
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
+                for o in page.get("Contents", []):
+                    keys.append(o["Key"])
+                    t = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()))
+                    ids += t.column("user_id").to_pylist()
+        print(json.dumps({"partitions": len(parts), "user_ids": ids, "files": keys}))
     elif cmd == "partitions":
         g = client("glue")
         parts = g.get_partitions(DatabaseName=args[0], TableName=args[1])["Partitions"]

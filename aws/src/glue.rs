@@ -324,8 +324,18 @@ impl Catalog for GlueCatalog {
                     .table_name(table)
                     .set_next_token(token.take())
                     .send()
-                    .await
-                    .map_err(|e| service("GetPartitions", e))?;
+                    .await;
+                let page = match page {
+                    Ok(page) => page,
+                    // As the local catalog says it, so callers tell "no table yet" apart.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_entity_not_found_exception()) =>
+                    {
+                        return Err(CatalogError::NoTable(table.into()));
+                    }
+                    Err(e) => return Err(service("GetPartitions", e)),
+                };
                 for p in page.partitions() {
                     out.push(PartitionInfo {
                         values: p.values().to_vec(),

@@ -7,6 +7,24 @@ pub mod secrets;
 
 pub use glue::GlueCatalog;
 
+use std::sync::Arc;
+
+use firelake_core::Lake;
+use firelake_core::catalog::{Catalog, CatalogError};
+
+/// The catalog a `--catalog` URL names: `glue://DATABASE` here, the local ones (`file://`,
+/// `memory://`, or none: the file beside a local lake) through `firelake_core`.
+pub async fn open_catalog(
+    url: Option<&str>,
+    lake: &Lake,
+    database: &str,
+) -> Result<Arc<dyn Catalog>, CatalogError> {
+    match url {
+        Some(u) if u.starts_with("glue://") => Ok(Arc::new(GlueCatalog::from_url(u).await?)),
+        _ => firelake_core::catalog::open_catalog(url, lake, database),
+    }
+}
+
 /// The shared SDK configuration (region, credentials, endpoint overrides from the environment).
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

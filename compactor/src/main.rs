@@ -1,7 +1,12 @@
-//! `compactor`: the compactor as a container or scheduled-task entry point. Configured by
-//! flags or their environment twins (`FIRELAKE_*`, what a nightly EventBridge/ECS task sets),
-//! logs as JSON lines on stderr, prints the run's report as one JSON object on stdout, and
-//! exits non-zero on failure. `firelake compact` is the same library call for people.
+//! `compactor`: the compactor's entry point for the nightly schedule, in two modes.
+//! - Lambda (`AWS_LAMBDA_RUNTIME_API` set, as the Lambda runtime does): every EventBridge
+//!   scheduled event runs one compaction with the configuration from the environment
+//!   (`FIRELAKE_*`) and answers with its report; a failed run is a failed invocation (the
+//!   Errors alarm), and its journal lets the next run finish or roll it back.
+//! - Container or scheduled task (anything else): one compaction from flags or their
+//!   environment twins; the report as one JSON object on stdout; non-zero exit on failure.
+//!
+//! Logs are JSON lines on stderr. `firelake compact` is the same library call for people.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,11 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use firelake_compactor::{CompactOptions, Quiet, compact, selection_from, target_bytes_from_mb};
-use firelake_core::catalog::open_catalog;
+use firelake_compactor::{
+    CompactOptions, CompactReport, Quiet, compact, selection_from, target_bytes_from_mb,
+};
 use firelake_core::{Lake, SourceDef};
+use lambda_runtime::{LambdaEvent, service_fn};
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(
     name = "compactor",
     version,
@@ -34,8 +41,8 @@ struct Args {
     /// Catalog database (the local catalog file <lake>/_catalog/<db>.json).
     #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
     database: String,
-    /// Catalog: left out = the local file beside the lake; file://PATH.json. (glue://DB comes
-    /// with the AWS path.)
+    /// Catalog: glue://DATABASE (the Glue Data Catalog), file://PATH.json, or left out: the
+    /// local file beside a local lake.
     #[arg(long, env = "FIRELAKE_CATALOG")]
     catalog: Option<String>,
     /// Compact this day (YYYY-MM-DD).
@@ -65,6 +72,8 @@ struct Args {
     dedupe_memory_mb: u64,
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .json()
@@ -74,7 +83,25 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Args::parse()) {
+    let result = match firelake_compactor::runtime() {
+        Err(e) => Err(e.into()),
+        Ok(rt) if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            // In Lambda the configuration is the environment alone (no arguments).
+            let args = Args::parse_from(["compactor"]);
+            rt.block_on(lambda_runtime::run(service_fn(
+                move |_: LambdaEvent<serde_json::Value>| {
+                    let args = args.clone();
+                    async move { run(args).await }
+                },
+            )))
+            .map_err(|e| -> BoxError { e.to_string().into() })
+        }
+        Ok(rt) => rt.block_on(run(Args::parse())).and_then(|report| {
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "compaction failed");
@@ -83,10 +110,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
+/// One compaction as `a` says.
+async fn run(a: Args) -> Result<CompactReport, BoxError> {
     let def = Arc::new(SourceDef::resolve(&a.source, a.source_dir.as_deref())?);
     let lake = Lake::from_url(&a.lake)?;
-    let catalog = open_catalog(a.catalog.as_deref(), lake.local_root(), &a.database)?;
+    let catalog = firelake_aws::open_catalog(a.catalog.as_deref(), &lake, &a.database).await?;
     let options = CompactOptions {
         selection: selection_from(a.date.as_deref(), a.since.as_deref(), a.all)?,
         target_bytes: target_bytes_from_mb(a.target_mb)?,
@@ -97,8 +125,7 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
         today: None,
     };
     let table = a.table.unwrap_or_else(|| def.table.clone());
-    let rt = firelake_compactor::runtime()?;
-    let report = rt.block_on(compact(lake, catalog, def, &table, options, &Quiet))?;
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
+    let report = compact(lake, catalog, def, &table, options, &Quiet).await?;
+    tracing::info!(report = %serde_json::to_string(&report)?, "compaction done");
+    Ok(report)
 }

@@ -26,14 +26,12 @@ pub enum CatalogError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error(
-        "unsupported catalog URL {0:?}: use file://PATH or memory:// (glue://DB with the AWS path)"
-    )]
+    #[error("unsupported catalog URL {0:?}: use glue://DATABASE, file://PATH.json or memory://")]
     UnsupportedUrl(String),
     #[error(
-        "catalog {0}: Glue catalogs come with the AWS path and are not in this build; use the local catalog (leave --catalog out, or file://PATH.json)"
+        "the lake {0} is not a local folder, so it has no catalog file beside it: name its catalog with --catalog glue://DATABASE (or file://PATH.json)"
     )]
-    GlueNotAvailable(String),
+    NeedsCatalog(String),
     #[error("table {0} is not in the catalog")]
     NoTable(String),
     #[error("catalog service error: {0}")]
@@ -146,20 +144,21 @@ pub trait Catalog: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// The catalog a `--catalog` flag names. Left out: the local file beside a `file://` lake
-/// (`<lake>/_catalog/<database>.json`), or memory for a lake without a folder. `file://PATH`:
-/// that local JSON file. `glue://DB` comes with the AWS path.
+/// The local catalog a `--catalog` flag names (`glue://DATABASE` is opened by
+/// `firelake_aws::open_catalog`). Left out: the local file beside a `file://` lake
+/// (`<lake>/_catalog/<database>.json`), memory for a `memory://` lake, and an error for any
+/// other lake (an S3 lake's catalog must outlive the process). `file://PATH`: that JSON file.
 pub fn open_catalog(
     url: Option<&str>,
-    lake_root: Option<&Path>,
+    lake: &crate::Lake,
     database: &str,
 ) -> Result<Arc<dyn Catalog>, CatalogError> {
     match url {
-        None => Ok(match lake_root {
-            Some(root) => Arc::new(LocalCatalog::beside_lake(root, database)),
-            None => Arc::new(MemoryCatalog::default()),
-        }),
-        Some(u) if u.starts_with("glue://") => Err(CatalogError::GlueNotAvailable(u.into())),
+        None => match lake.local_root() {
+            Some(root) => Ok(Arc::new(LocalCatalog::beside_lake(root, database))),
+            None if lake.url().starts_with("memory://") => Ok(Arc::new(MemoryCatalog::default())),
+            None => Err(CatalogError::NeedsCatalog(lake.url().into())),
+        },
         Some("memory://") => Ok(Arc::new(MemoryCatalog::default())),
         Some(u) => match u.strip_prefix("file://") {
             Some(path) if !path.is_empty() => Ok(Arc::new(LocalCatalog::new(path, database))),

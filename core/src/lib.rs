@@ -4,9 +4,11 @@
 pub mod batch;
 pub mod catalog;
 pub mod clean;
+pub mod kafka_url;
 pub mod lake;
 pub mod layout;
 pub mod output;
+pub mod schema_export;
 pub mod source;
 pub mod stream;
 pub mod time;

@@ -21,6 +21,7 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         "spacex_launches",
         include_str!("../../sources/spacex_launches.toml"),
     ),
+    ("loadtest", include_str!("../../sources/loadtest.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]

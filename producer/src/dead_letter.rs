@@ -19,6 +19,8 @@ impl DeadLetter {
     /// Dead letters for records meant for `target` (e.g. `kinesis://users`) go to
     /// `<lake>/_dead_letter/<target>/p_date=D/<ms>-<random>.jsonl`.
     pub fn new(lake: Lake, target: &str) -> DeadLetter {
+        // Without a URL's query: it may hold credentials (kafka://...?sasl.password=...).
+        let target = target.split_once('?').map_or(target, |(t, _)| t);
         DeadLetter {
             lake,
             target: sanitize(target),

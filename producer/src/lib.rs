@@ -2,8 +2,11 @@
 //! come with their issues) and the publishers that put records on a stream. A tick fetches one
 //! batch from the source and publishes it; what cannot be published is an error, never dropped.
 
+pub mod batched;
 pub mod dead_letter;
+pub mod firehose;
 pub mod http;
+pub mod kafka;
 pub mod kinesis;
 pub mod publish;
 pub mod replay;

@@ -38,6 +38,11 @@ pub trait Publisher: Send + Sync {
     /// Publish every record or fail: on `Ok` all of them are on the stream.
     fn publish(&self, records: Vec<OutgoingRecord>) -> BoxFuture<'_, Result<(), PublishError>>;
     fn describe(&self) -> String;
+    /// The largest record data the stream always takes (`None`: no limit of its own). A
+    /// replay turns bigger rows into rejects up front rather than dead letters later.
+    fn max_data_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Publishes to the in-process stream (waits while it is full).

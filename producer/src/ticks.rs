@@ -52,8 +52,29 @@ pub async fn publisher_for(
             dead_letter,
         )));
     }
+    if let Some(name) = to.strip_prefix("firehose://") {
+        if name.is_empty() {
+            return Err(format!(
+                "--to {to:?}: name the delivery stream, firehose://NAME"
+            ));
+        }
+        let client = aws_sdk_firehose::Client::new(&firelake_aws::sdk_config().await);
+        return Ok(Arc::new(crate::firehose::FirehosePublisher::new(
+            client,
+            name,
+            retry,
+            dead_letter,
+        )));
+    }
+    if to.starts_with("kafka://") {
+        let url = firelake_core::kafka_url::KafkaUrl::parse(to).map_err(|e| format!("--to {e}"))?;
+        let shown = url.to_string();
+        let publisher = crate::kafka::KafkaPublisher::new(url, retry, dead_letter)
+            .map_err(|e| format!("--to {shown}: the Kafka producer: {e}"))?;
+        return Ok(Arc::new(publisher));
+    }
     Err(format!(
-        "--to {to:?}: supported targets are kinesis://STREAM (the embedded stream is `firelake run`)"
+        "--to {to:?}: supported targets are kafka://HOST:PORT/TOPIC, kinesis://STREAM, firehose://NAME (the embedded stream is `firelake run`)"
     ))
 }
 

@@ -6,6 +6,7 @@
 pub mod buffer;
 pub mod checkpoint;
 pub mod embedded;
+pub mod kafka;
 pub mod kinesis;
 pub mod lambda;
 pub mod metrics;

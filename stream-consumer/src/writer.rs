@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use firelake_core::catalog::{Catalog, CatalogError, PartitionInfo, TableDef};
@@ -28,6 +29,13 @@ pub enum WriteError {
     Join(#[from] tokio::task::JoinError),
 }
 
+/// Told about each data file once it is durable in the lake, with the rows it holds (the
+/// loadtest measures produced -> durable latency from them). Called right after the file's
+/// put (also when an earlier attempt had already written it), before the catalog update.
+pub trait DurableObserver: Send + Sync {
+    fn data_durable(&self, key: &str, rows: &RecordBatch);
+}
+
 pub struct LakeWriter {
     lake: Lake,
     catalog: Arc<dyn Catalog>,
@@ -36,6 +44,7 @@ pub struct LakeWriter {
     table_ready: OnceCell<()>,
     registered: Mutex<HashSet<i32>>,
     metrics: Arc<ConsumerMetrics>,
+    observer: Option<Arc<dyn DurableObserver>>,
 }
 
 impl LakeWriter {
@@ -53,7 +62,14 @@ impl LakeWriter {
             table_ready: OnceCell::new(),
             registered: Mutex::new(HashSet::new()),
             metrics,
+            observer: None,
         }
+    }
+
+    /// Call `observer` for every data file made durable (none by default).
+    pub fn with_observer(mut self, observer: Arc<dyn DurableObserver>) -> LakeWriter {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn lake(&self) -> &Lake {
@@ -96,10 +112,15 @@ impl LakeWriter {
         for f in flushes {
             if let Some(batch) = f.batch {
                 let schema = self.schema.clone();
+                // Arrays are shared, not copied: the observer sees the rows after the put.
+                let observed = self.observer.as_ref().map(|o| (o, batch.clone()));
                 let bytes =
                     tokio::task::spawn_blocking(move || parquet_bytes(schema, &[batch])).await??;
-                self.put(&data_file_key(table, pcol, f.day, &f.origin), bytes, false)
-                    .await?;
+                let key = data_file_key(table, pcol, f.day, &f.origin);
+                self.put(&key, bytes, false).await?;
+                if let Some((observer, rows)) = observed {
+                    observer.data_durable(&key, &rows);
+                }
                 if !self.registered.lock().unwrap().contains(&f.day) {
                     new_days.push(f.day);
                 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ReplayError;
+use super::remote::{self, RemoteObject};
 
 const READ_BUFFER: usize = 256 << 10;
 
@@ -48,8 +49,11 @@ pub enum Compression {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputFile {
-    /// Absolute, so a resumed replay finds the same file from any working directory.
+    /// Absolute, so a resumed replay finds the same file from any working directory; for an
+    /// object, its URL (`s3://bucket/key`).
     pub path: PathBuf,
+    /// Set for an object in object storage (read by ranged GETs).
+    pub remote: Option<Arc<RemoteObject>>,
     pub format: Format,
     pub compression: Compression,
     /// Bytes on disk.
@@ -91,13 +95,21 @@ pub fn resolve_inputs(
     args: &[String],
     format: Option<Format>,
 ) -> Result<Vec<InputFile>, ReplayError> {
-    let mut paths: Vec<PathBuf> = Vec::new();
+    enum Named {
+        Local(PathBuf),
+        Remote(RemoteObject),
+    }
+    let mut named: Vec<Named> = Vec::new();
     for arg in args {
+        if remote::is_remote(arg) {
+            named.extend(remote::resolve(arg)?.into_iter().map(Named::Remote));
+            continue;
+        }
         if let Some((scheme, _)) = arg.split_once("://") {
             return Err(ReplayError::Input {
                 path: arg.clone(),
                 message: format!(
-                    "{scheme}:// inputs are not readable by this build (object-store inputs come with the AWS path); copy the files to a local folder"
+                    "{scheme}:// inputs are not supported: use a local path or s3://BUCKET/KEY"
                 ),
             });
         }
@@ -123,7 +135,7 @@ pub fn resolve_inputs(
                 });
             }
             matched.sort();
-            paths.extend(matched);
+            named.extend(matched.into_iter().map(Named::Local));
         } else {
             let p = PathBuf::from(arg);
             if p.is_dir() {
@@ -132,21 +144,32 @@ pub fn resolve_inputs(
                     message: format!("is a folder; name its files, e.g. '{arg}/*.csv.gz'"),
                 });
             }
-            paths.push(p);
+            named.push(Named::Local(p));
         }
     }
-    let mut out: Vec<InputFile> = Vec::with_capacity(paths.len());
-    for p in paths {
-        let shown = p.display().to_string();
-        let io_err = |e: io::Error| ReplayError::Input {
-            path: shown.clone(),
-            message: e.to_string(),
+    let mut out: Vec<InputFile> = Vec::with_capacity(named.len());
+    for n in named {
+        let (path, size, remote, shown) = match n {
+            Named::Local(p) => {
+                let shown = p.display().to_string();
+                let io_err = |e: io::Error| ReplayError::Input {
+                    path: shown.clone(),
+                    message: e.to_string(),
+                };
+                let path = std::fs::canonicalize(&p).map_err(io_err)?;
+                let size = std::fs::metadata(&path).map_err(io_err)?.len();
+                (path, size, None, shown)
+            }
+            Named::Remote(o) => (
+                PathBuf::from(&o.url),
+                o.size,
+                Some(Arc::new(o.clone())),
+                o.url,
+            ),
         };
-        let path = std::fs::canonicalize(&p).map_err(io_err)?;
         if out.iter().any(|f| f.path == path) {
             continue;
         }
-        let size = std::fs::metadata(&path).map_err(io_err)?.len();
         let name = path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -165,6 +188,7 @@ pub fn resolve_inputs(
         }
         out.push(InputFile {
             path,
+            remote,
             format,
             compression,
             size,
@@ -208,7 +232,6 @@ pub fn open_decoded(
         path: path.clone(),
         source: e,
     };
-    let mut file = File::open(path).map_err(io_err)?;
     let mut reader: Box<dyn BufRead + Send> = match input.compression {
         Compression::None => {
             if skip > input.size {
@@ -220,7 +243,7 @@ pub fn open_decoded(
                     ),
                 });
             }
-            file.seek(SeekFrom::Start(skip)).map_err(io_err)?;
+            let file = open_raw(input, skip)?;
             if let Some(c) = &counter {
                 c.fetch_add(skip, Ordering::Relaxed);
             }
@@ -237,7 +260,7 @@ pub fn open_decoded(
             flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
                 READ_BUFFER,
                 CountingReader {
-                    inner: file,
+                    inner: open_raw(input, 0)?,
                     counter,
                 },
             )),
@@ -245,7 +268,7 @@ pub fn open_decoded(
         Compression::Zstd => Box::new(BufReader::with_capacity(
             READ_BUFFER,
             zstd::stream::read::Decoder::new(CountingReader {
-                inner: file,
+                inner: open_raw(input, 0)?,
                 counter,
             })
             .map_err(io_err)?,
@@ -266,6 +289,23 @@ pub fn open_decoded(
         }
     }
     Ok(reader)
+}
+
+/// The file's stored bytes from byte `start` on: a local file seeked there, or an object read
+/// by ranged GETs from there.
+fn open_raw(input: &InputFile, start: u64) -> Result<Box<dyn Read + Send>, ReplayError> {
+    if let Some(object) = &input.remote {
+        return Ok(Box::new(object.reader_from(start)));
+    }
+    let io_err = |e: io::Error| ReplayError::Read {
+        path: input.path.clone(),
+        source: e,
+    };
+    let mut file = File::open(&input.path).map_err(io_err)?;
+    if start > 0 {
+        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+    }
+    Ok(Box::new(file))
 }
 
 /// A path as the progress file and messages show it.
@@ -315,7 +355,7 @@ mod tests {
         assert_eq!(files[0].size, 2);
         let e = resolve_inputs(&[format!("{d}/*.parquet")], None).unwrap_err();
         assert!(e.to_string().contains("matches no file"), "{e}");
-        let e = resolve_inputs(&["s3://bucket/x.csv".into()], None).unwrap_err();
+        let e = resolve_inputs(&["gs://bucket/x.csv".into()], None).unwrap_err();
         assert!(e.to_string().contains("s3://"), "{e}");
         std::fs::write(dir.path().join("data.txt"), b"x").unwrap();
         let e = resolve_inputs(&[format!("{d}/data.txt")], None).unwrap_err();

@@ -17,6 +17,7 @@ pub mod batch;
 pub mod input;
 pub mod progress;
 pub mod record;
+pub mod remote;
 pub mod rows;
 pub mod target;
 

@@ -280,6 +280,7 @@ mod tests {
     fn input(path: &str, size: u64) -> InputFile {
         InputFile {
             path: PathBuf::from(path),
+            remote: None,
             format: Format::Csv,
             compression: Compression::None,
             size,

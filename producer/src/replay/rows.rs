@@ -387,11 +387,34 @@ impl ParquetRows {
             path: input.path.clone(),
             message: e.to_string(),
         };
-        let file = File::open(&input.path).map_err(|e| ReplayError::Read {
+        match &input.remote {
+            Some(object) => {
+                let chunks = super::remote::ObjectChunks(object.clone());
+                let builder = ParquetRecordBatchReaderBuilder::try_new(chunks).map_err(perr)?;
+                Self::from_builder(builder, input, at, def, counter)
+            }
+            None => {
+                let file = File::open(&input.path).map_err(|e| ReplayError::Read {
+                    path: input.path.clone(),
+                    source: e,
+                })?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+                Self::from_builder(builder, input, at, def, counter)
+            }
+        }
+    }
+
+    fn from_builder<T: parquet::file::reader::ChunkReader + 'static>(
+        builder: ParquetRecordBatchReaderBuilder<T>,
+        input: &InputFile,
+        at: Cursor,
+        def: &SourceDef,
+        counter: Arc<AtomicU64>,
+    ) -> Result<ParquetRows, ReplayError> {
+        let perr = |e: parquet::errors::ParquetError| ReplayError::Parquet {
             path: input.path.clone(),
-            source: e,
-        })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+            message: e.to_string(),
+        };
         let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
         let names: Vec<String> = builder
             .schema()

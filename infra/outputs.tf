@@ -1,0 +1,46 @@
+output "lake_bucket" {
+  description = "The lake: <table>/p_date=D/ raw, <table>_curated/ curated."
+  value       = aws_s3_bucket.lake.id
+}
+
+output "glue_database" {
+  value = aws_glue_catalog_database.this.name
+}
+
+output "raw_table" {
+  value = module.raw_table.name
+}
+
+output "curated_table" {
+  value = module.curated_table.name
+}
+
+output "kinesis_stream" {
+  value = local.use_kinesis ? aws_kinesis_stream.this[0].name : null
+}
+
+output "firehose_delivery_stream" {
+  value = local.use_firehose ? aws_kinesis_firehose_delivery_stream.this[0].name : null
+}
+
+output "functions" {
+  value = {
+    producer             = module.producer.name
+    compactor            = module.compactor.name
+    firehose_transformer = local.use_firehose ? module.transformer[0].name : null
+    stream_consumer      = local.stream_consumer ? module.stream_consumer[0].name : null
+  }
+}
+
+output "alarm_topic" {
+  value = aws_sns_topic.alarms.arn
+}
+
+output "dead_letter_queue" {
+  value = aws_sqs_queue.dead_letter.url
+}
+
+output "athena_query" {
+  description = "Paste into Athena: rows per day in the raw table."
+  value       = "SELECT ${local.schema.partition_column}, count(*) FROM \"${aws_glue_catalog_database.this.name}\".\"${module.raw_table.name}\" GROUP BY 1 ORDER BY 1"
+}
