@@ -4,6 +4,7 @@
 //! consume` -> Parquet in S3 + Glue partitions, read back with pyarrow over S3.
 
 mod common;
+use common::firelake;
 use common::{python, require_emulators, root, unique};
 
 use std::collections::BTreeSet;
@@ -16,19 +17,6 @@ use serde_json::Value;
 
 fn aws_tool(args: &[&str]) -> String {
     common::python_tool("aws_tool.py", args)
-}
-
-fn firelake(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 struct FakeApi {

@@ -6,10 +6,8 @@
 //! and leaves every record in the dead-letter location with the reason.
 
 mod common;
+use common::firelake;
 use common::unique;
-
-use std::path::Path;
-use std::process::Command;
 
 use base64::Engine;
 use firelake_producer::SampleGenerator;
@@ -74,19 +72,6 @@ fn assert_tiles(objects: &[Vec<Vec<u8>>], sent: &[Vec<u8>]) {
         next += len;
     }
     assert_eq!(next, sent.len(), "records missing at the end");
-}
-
-fn firelake(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

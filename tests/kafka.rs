@@ -4,6 +4,9 @@
 //! lake, read back and compared with what the sample generator made; and two consumers of one
 //! group, one killed with SIGKILL mid-way, the other taking its partitions over.
 
+mod common;
+use common::firelake;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -90,19 +93,6 @@ fn committed(broker: &str, topic: &str, group: &str) -> BTreeMap<i32, i64> {
         .collect();
     drop(c);
     committed
-}
-
-fn firelake(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn field(summary: &str, name: &str) -> u64 {

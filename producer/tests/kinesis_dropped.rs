@@ -5,77 +5,17 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::types::ShardIteratorType;
 use bytes::Bytes;
-use common::{DropInjector, Rule, Shared, kinesis_wire, unique};
+use common::{DropInjector, Rule, Shared, kinesis_wire, new_stream, on_stream, unique};
 use firelake_core::Lake;
 use firelake_producer::dead_letter::DeadLetter;
 use firelake_producer::kinesis::KinesisPublisher;
 use firelake_producer::retry::RetryPolicy;
 use firelake_producer::{OutgoingRecord, Publisher};
-
-async fn new_stream(client: &Client, name: &str) {
-    client
-        .create_stream()
-        .stream_name(name)
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        let s = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .unwrap();
-        if s.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str()
-            == "ACTIVE"
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {name} never became ACTIVE");
-}
-
-/// Each record's data on the stream, by partition key, in shard order.
-async fn on_stream(client: &Client, name: &str) -> HashMap<String, Vec<Bytes>> {
-    let mut seen: HashMap<String, Vec<Bytes>> = HashMap::new();
-    let shards = client.list_shards().stream_name(name).send().await.unwrap();
-    for shard in shards.shards() {
-        let mut it = client
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator;
-        while let Some(i) = it {
-            let out = client.get_records().shard_iterator(i).send().await.unwrap();
-            for r in out.records() {
-                seen.entry(r.partition_key().unwrap_or_default().to_string())
-                    .or_default()
-                    .push(Bytes::copy_from_slice(r.data().as_ref()));
-            }
-            if out.records().is_empty() {
-                break;
-            }
-            it = out.next_shard_iterator;
-        }
-    }
-    seen
-}
 
 #[tokio::test]
 async fn entries_that_failed_on_the_way_in_are_delivered_by_the_retry_exactly_once() {

@@ -2,6 +2,8 @@
 //! at the SDK's HTTP layer: PutRecords partial failures, throttled calls, and a deadline that
 //! runs out. Nothing is lost: every record reaches the stream or the dead-letter location.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,10 +17,10 @@ use aws_sdk_kinesis::config::interceptors::{
 use aws_sdk_kinesis::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::types::PutRecordsResultEntry;
-use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_smithy_types::body::SdkBody;
 use base64::Engine;
 use bytes::Bytes;
+use common::{new_stream, on_stream};
 use firelake_core::Lake;
 use firelake_producer::dead_letter::DeadLetter;
 use firelake_producer::kinesis::KinesisPublisher;
@@ -144,62 +146,13 @@ async fn sdk() -> aws_config::SdkConfig {
     firelake_aws::sdk_config().await
 }
 
-async fn new_stream(client: &Client, name: &str) {
-    client
-        .create_stream()
-        .stream_name(name)
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        let s = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .unwrap();
-        if s.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str()
-            == "ACTIVE"
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stream {name} never became ACTIVE");
-}
-
 /// How many times each record (by partition key) is in the stream.
 async fn stream_counts(client: &Client, name: &str) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    let shards = client.list_shards().stream_name(name).send().await.unwrap();
-    for shard in shards.shards() {
-        let mut it = client
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator;
-        while let Some(i) = it {
-            let out = client.get_records().shard_iterator(i).send().await.unwrap();
-            for r in out.records() {
-                *counts
-                    .entry(r.partition_key().unwrap_or_default().to_string())
-                    .or_insert(0) += 1;
-            }
-            if out.records().is_empty() {
-                break;
-            }
-            it = out.next_shard_iterator;
-        }
-    }
-    counts
+    on_stream(client, name)
+        .await
+        .into_iter()
+        .map(|(key, copies)| (key, copies.len()))
+        .collect()
 }
 
 fn records(n: usize, tag: &str) -> Vec<OutgoingRecord> {

@@ -294,3 +294,66 @@ pub fn firehose_wire() -> Wire {
         splice,
     }
 }
+
+/// Creates a 2-shard Kinesis stream and waits until it is ACTIVE.
+pub async fn new_stream(client: &aws_sdk_kinesis::Client, name: &str) {
+    client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(2)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let s = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        if s.stream_description_summary()
+            .unwrap()
+            .stream_status()
+            .as_str()
+            == "ACTIVE"
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("stream {name} never became ACTIVE");
+}
+
+/// Each record's data on the stream, by partition key, in shard order.
+pub async fn on_stream(
+    client: &aws_sdk_kinesis::Client,
+    name: &str,
+) -> std::collections::HashMap<String, Vec<bytes::Bytes>> {
+    let mut seen: std::collections::HashMap<String, Vec<bytes::Bytes>> =
+        std::collections::HashMap::new();
+    let shards = client.list_shards().stream_name(name).send().await.unwrap();
+    for shard in shards.shards() {
+        let mut it = client
+            .get_shard_iterator()
+            .stream_name(name)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(i) = it {
+            let out = client.get_records().shard_iterator(i).send().await.unwrap();
+            for r in out.records() {
+                seen.entry(r.partition_key().unwrap_or_default().to_string())
+                    .or_default()
+                    .push(bytes::Bytes::copy_from_slice(r.data().as_ref()));
+            }
+            if out.records().is_empty() {
+                break;
+            }
+            it = out.next_shard_iterator;
+        }
+    }
+    seen
+}
