@@ -1,9 +1,10 @@
 //! The streaming merge: survey a day's files (footers only), pick the rows to keep (pass 1,
 //! key columns only), and stream every kept row into the generation's files (pass 2). Small
 //! files are fetched whole and decoded in tasks of their own, a few ahead, in order; large ones
-//! are decoded a row group at a time. Encoding and uploading run in the caller, fed through a
-//! short channel, so decoding and encoding use both cores and memory holds a few batches, one
-//! row group being encoded and the upload part, whatever the size of the day.
+//! are decoded a row group at a time. The caller encodes (a task per column, `encode`) and
+//! uploads, fed through a short channel, so decoding and encoding share both cores and memory
+//! holds a few batches, one row group being encoded and the upload part, whatever the size of
+//! the day.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -18,13 +19,13 @@ use firelake_core::lake::LakeObject;
 use firelake_core::output::parquet_properties;
 use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
-use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use tokio::sync::mpsc;
 
 use crate::dedupe::{KeyRow, Winners, arrival_times, bucket_of, buckets_for, hash_keys};
+use crate::encode::ParallelArrowWriter;
 use crate::journal::OutputFile;
 use crate::layout::output_key;
 use crate::plan::{Plan, RawFile};
@@ -32,7 +33,7 @@ use crate::reader::{BATCH_ROWS, Conform, LakeFile};
 use crate::{CompactError, Progress, crash};
 
 /// Files fetched ahead of the decoder.
-const PREFETCH_FILES: usize = 4;
+const PREFETCH_FILES: usize = 8;
 /// Decoded batches waiting for the encoder.
 const CHANNEL_BATCHES: usize = 2;
 /// Upload buffer: one part of a multipart upload.
@@ -47,9 +48,8 @@ pub async fn survey(lake: &Lake, listing: &[LakeObject]) -> Result<Vec<RawFile>,
     futures::stream::iter(listing.iter().cloned())
         .map(|o| async move {
             let mut file = LakeFile::ranged(lake, &o.key, o.size);
-            let metadata = file.metadata().await?;
             Ok::<_, CompactError>(RawFile {
-                rows: metadata.metadata().file_metadata().num_rows().max(0) as u64,
+                rows: file.rows().await?,
                 key: o.key,
                 size: o.size,
             })
@@ -362,9 +362,9 @@ pub async fn write_generation(
     };
 
     let mut outputs: Vec<OutputFile> = Vec::new();
-    let mut current: Option<(AsyncArrowWriter<BufWriter>, OutputFile)> = None;
+    let mut current: Option<(ParallelArrowWriter<BufWriter>, OutputFile)> = None;
     let mut current_bin = usize::MAX;
-    let close = |w: AsyncArrowWriter<BufWriter>, mut out: OutputFile| async move {
+    let close = |w: ParallelArrowWriter<BufWriter>, mut out: OutputFile| async move {
         let metadata = w.close().await.map_err(|source| CompactError::Parquet {
             key: out.key.clone(),
             source,
@@ -381,9 +381,9 @@ pub async fn write_generation(
         }
         // A new bin starts a new file; so does a file about to pass the target size (input
         // size only estimates output size).
-        let full = current.as_ref().is_some_and(|(w, _)| {
-            (w.bytes_written() + w.in_progress_size()) as u64 >= plan.target_bytes
-        });
+        let full = current
+            .as_ref()
+            .is_some_and(|(w, _)| w.estimated_size() >= plan.target_bytes);
         if bin != current_bin || full {
             if let Some((w, out)) = current.take() {
                 outputs.push(close(w, out).await?);
@@ -392,10 +392,10 @@ pub async fn write_generation(
         }
         if current.is_none() {
             let key = output_key(generation, outputs.len());
-            let writer = AsyncArrowWriter::try_new(
+            let writer = ParallelArrowWriter::try_new(
                 lake.upload(&key, UPLOAD_PART_BYTES),
                 schema.clone(),
-                Some(writer_properties(&batch)),
+                writer_properties(&batch),
             )
             .map_err(|source| CompactError::Parquet {
                 key: key.clone(),

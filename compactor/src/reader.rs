@@ -93,6 +93,19 @@ impl LakeFile {
         Ok(content.slice(range.start as usize..range.end as usize))
     }
 
+    /// The file's row count, from its footer (without the Arrow schema, which costs more to
+    /// decode than the rest of a small file's footer).
+    pub async fn rows(&mut self) -> Result<u64, CompactError> {
+        let metadata = self
+            .get_metadata(None)
+            .await
+            .map_err(|source| CompactError::Parquet {
+                key: self.key.clone(),
+                source,
+            })?;
+        Ok(metadata.file_metadata().num_rows().max(0) as u64)
+    }
+
     /// The file's footer, decoded.
     pub async fn metadata(&mut self) -> Result<ArrowReaderMetadata, CompactError> {
         let key = self.key.clone();
