@@ -35,7 +35,7 @@ use crate::{CompactError, Progress, crash};
 /// Files fetched ahead of the decoder.
 const PREFETCH_FILES: usize = 8;
 /// Decoded batches waiting for the encoder.
-const CHANNEL_BATCHES: usize = 2;
+const CHANNEL_BATCHES: usize = 4;
 /// Upload buffer: one part of a multipart upload.
 const UPLOAD_PART_BYTES: usize = 5 << 20;
 /// Write and read buffer per spill file of dedupe's key pass.
