@@ -197,12 +197,7 @@ impl Winners {
     /// Mark the winner of each key among `rows` (one bucket's rows: every row of a key is in
     /// the same bucket). Sorts `rows` in place.
     pub fn select(&mut self, rows: &mut [KeyRow]) {
-        rows.sort_unstable_by(|a, b| {
-            a.hash
-                .cmp(&b.hash)
-                .then(b.at.cmp(&a.at))
-                .then(a.row.cmp(&b.row))
-        });
+        sort_for_selection(rows);
         let mut last: Option<u128> = None;
         for r in rows.iter() {
             if last != Some(r.hash) {
@@ -239,6 +234,46 @@ impl Winners {
     }
 }
 
+/// Key rows from which the sort uses a second thread.
+const PARALLEL_SORT_MIN_ROWS: usize = 1 << 16;
+
+/// Sort key rows by (hash, time descending, row): each key's rows adjacent, its winner first.
+/// A large slice is split by the hash's top bit (every row of a key lands in the same half, and
+/// the low half sorts before the high one) and the halves are sorted on two threads: the sort
+/// is the one part of the key pass that would otherwise run on a single core.
+fn sort_for_selection(rows: &mut [KeyRow]) {
+    let order = |a: &KeyRow, b: &KeyRow| {
+        a.hash
+            .cmp(&b.hash)
+            .then(b.at.cmp(&a.at))
+            .then(a.row.cmp(&b.row))
+    };
+    if rows.len() < PARALLEL_SORT_MIN_ROWS {
+        rows.sort_unstable_by(order);
+        return;
+    }
+    let split = partition_by_top_bit(rows);
+    let (low, high) = rows.split_at_mut(split);
+    std::thread::scope(|scope| {
+        scope.spawn(|| high.sort_unstable_by(order));
+        low.sort_unstable_by(order);
+    });
+}
+
+/// Reorder `rows` so that those whose hash has the top bit clear come first; returns how many.
+fn partition_by_top_bit(rows: &mut [KeyRow]) -> usize {
+    let (mut low_end, mut high_start) = (0, rows.len());
+    while low_end < high_start {
+        if rows[low_end].hash >> 127 == 0 {
+            low_end += 1;
+        } else {
+            high_start -= 1;
+            rows.swap(low_end, high_start);
+        }
+    }
+    low_end
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +293,43 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_large_selection_sorted_on_two_threads_picks_the_same_winners_as_a_plain_sort() {
+        // Keys repeat (up to 4 rows each), times collide, hashes cover both halves.
+        let rows: Vec<KeyRow> = (0..(3 * PARALLEL_SORT_MIN_ROWS) as u64)
+            .map(|row| {
+                let key = twox_hash::XxHash3_128::oneshot(&(row / 4).to_le_bytes());
+                KeyRow {
+                    hash: key,
+                    at: ((row * 7919) % 5) as i64,
+                    row,
+                }
+            })
+            .collect();
+        assert!(rows.len() >= PARALLEL_SORT_MIN_ROWS);
+        assert!(rows.iter().any(|r| r.hash >> 127 == 1) && rows.iter().any(|r| r.hash >> 127 == 0));
+        let mut parallel = Winners::none(rows.len() as u64);
+        parallel.select(&mut rows.clone());
+        // The plain rule, row by row: a row wins when no row of its key is later, or equally
+        // late and earlier in plan order.
+        let mut best: std::collections::HashMap<u128, (i64, u64)> = Default::default();
+        for r in &rows {
+            let e = best.entry(r.hash).or_insert((r.at, r.row));
+            if r.at > e.0 || (r.at == e.0 && r.row < e.1) {
+                *e = (r.at, r.row);
+            }
+        }
+        assert_eq!(parallel.kept(), best.len() as u64);
+        for r in &rows {
+            assert_eq!(
+                parallel.contains(r.row),
+                best[&r.hash].1 == r.row,
+                "row {}",
+                r.row
+            );
+        }
     }
 
     #[test]

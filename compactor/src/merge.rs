@@ -43,42 +43,49 @@ const SPILL_BUFFER_BYTES: usize = 64 << 10;
 /// Footers read at once during the survey.
 const SURVEY_CONCURRENCY: usize = 16;
 
-/// Row counts of a day's listed files, from their footers.
+/// Row counts of a day's listed files, from their footers (each read and decoded in a task of
+/// its own, so footers decode on every core).
 pub async fn survey(lake: &Lake, listing: &[LakeObject]) -> Result<Vec<RawFile>, CompactError> {
     futures::stream::iter(listing.iter().cloned())
-        .map(|o| async move {
-            let mut file = LakeFile::ranged(lake, &o.key, o.size);
-            Ok::<_, CompactError>(RawFile {
-                rows: file.rows().await?,
-                key: o.key,
-                size: o.size,
+        .map(|o| {
+            let lake = lake.clone();
+            tokio::spawn(async move {
+                let mut file = LakeFile::ranged(&lake, &o.key, o.size);
+                Ok::<_, CompactError>(RawFile {
+                    rows: file.rows().await?,
+                    key: o.key,
+                    size: o.size,
+                })
             })
         })
         .buffered(SURVEY_CONCURRENCY)
+        .map(|joined| joined?)
         .try_collect()
         .await
 }
 
-/// A file opened for decoding: small ones are decoded in a task of their own as soon as they
-/// are fetched (so several decode on other cores while the caller works), large ones are
+/// A file opened for decoding: a small one fetched whole and decoded, a large one to be
 /// streamed by the caller a batch at a time (memory: one row group, not one file).
 enum Opened {
-    Decoding(tokio::task::JoinHandle<Result<Vec<RecordBatch>, CompactError>>),
+    Decoded(Vec<RecordBatch>),
     Streaming(Box<(LakeFile, ArrowReaderMetadata, Conform)>),
 }
 
-async fn open_for_decoding(
+/// Open a file in a task of its own: fetch it (a small one whole), decode its footer and, for a
+/// small file, all its batches. Several files are opened at once, so this work runs on every
+/// core while the caller consumes the files in order.
+fn open_for_decoding(
     lake: Lake,
     file: RawFile,
     schema: SchemaRef,
-) -> Result<Opened, CompactError> {
-    let mut lake_file = LakeFile::open(&lake, &file.key, file.size).await?;
-    let metadata = lake_file.metadata().await?;
-    let conform = Conform::new(metadata.schema(), schema, &file.key)?;
-    if !lake_file.in_memory() {
-        return Ok(Opened::Streaming(Box::new((lake_file, metadata, conform))));
-    }
-    Ok(Opened::Decoding(tokio::spawn(async move {
+) -> tokio::task::JoinHandle<Result<Opened, CompactError>> {
+    tokio::spawn(async move {
+        let mut lake_file = LakeFile::open(&lake, &file.key, file.size).await?;
+        let metadata = lake_file.metadata().await?;
+        let conform = Conform::new(metadata.schema(), schema, &file.key)?;
+        if !lake_file.in_memory() {
+            return Ok(Opened::Streaming(Box::new((lake_file, metadata, conform))));
+        }
         let mut batches = lake_file.stream(metadata, conform.columns_to_read())?;
         let mut out = Vec::new();
         while let Some(batch) = batches.next().await {
@@ -88,8 +95,8 @@ async fn open_for_decoding(
             })?;
             out.push(conform.apply(&batch, &file.key)?);
         }
-        Ok(out)
-    })))
+        Ok(Opened::Decoded(out))
+    })
 }
 
 /// Decode the columns of `schema` from every file of `plan`, in order, calling `each` with
@@ -113,9 +120,9 @@ where
     while let Some((i, opened)) = files.next().await {
         let f = &plan.files[i];
         let mut row = offsets[i];
-        match opened? {
-            Opened::Decoding(task) => {
-                for batch in task.await?? {
+        match opened?? {
+            Opened::Decoded(batches) => {
+                for batch in batches {
                     let n = batch.num_rows() as u64;
                     each(i, row, batch).await?;
                     row += n;
