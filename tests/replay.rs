@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use arrow::array::{
@@ -101,6 +101,17 @@ fn firelake(dir: &Path, args: &[&str]) -> Output {
         .env_remove("RUST_LOG")
         .output()
         .expect("firelake runs")
+}
+
+/// `firelake ARGS` started in `dir` with its output discarded, for a test that kills it.
+fn spawn_firelake(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("firelake starts")
 }
 
 fn ok(out: Output) -> String {
@@ -264,13 +275,7 @@ fn killed_replay_resumes_without_a_gap() {
         "--flush-interval",
         "200ms",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_firelake(dir.path(), &args);
     // Kill -9 once some progress is confirmed (in the lake) and the replay is not done.
     let progress = dir.path().join("progress.json");
     let confirmed = kill_once_some_progress_is_confirmed(&mut child, &progress);
@@ -709,13 +714,7 @@ fn replay_into_kinesis_killed_and_resumed_then_consumed_lands_every_row() {
         "20000/s",
     ];
     // Kill it once it has published something (the progress file exists).
-    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_firelake(dir.path(), &args);
     kill_once_some_progress_is_confirmed(&mut child, &dir.path().join("p.json"));
     let mut resumed = args.to_vec();
     resumed.push("--resume");
@@ -809,13 +808,7 @@ fn s3_inputs_by_glob_replay_completely_across_a_kill_and_resume() {
         "--flush-records",
         "20000",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_firelake(dir.path(), &args);
     let confirmed = kill_once_some_progress_is_confirmed(&mut child, &dir.path().join("p.json"));
     let mut resumed = args.to_vec();
     resumed.push("--resume");

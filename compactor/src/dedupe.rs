@@ -296,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_selection_sorted_on_two_threads_picks_the_same_winners_as_a_plain_sort() {
+    fn a_large_selection_sorted_on_two_threads_picks_the_winners_the_rule_picks_row_by_row() {
         // Keys repeat (up to 4 rows each), times collide, hashes cover both halves.
         let rows: Vec<KeyRow> = (0..(3 * PARALLEL_SORT_MIN_ROWS) as u64)
             .map(|row| {
