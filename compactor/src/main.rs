@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use firelake_compactor::{
     CompactOptions, CompactReport, Quiet, compact, selection_from, target_bytes_from_mb,
+    zstd_level_from,
 };
 use firelake_core::{Lake, SourceDef};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -57,6 +58,9 @@ struct Args {
     /// Output file size in MB (64 to 1024).
     #[arg(long, env = "FIRELAKE_TARGET_MB", default_value_t = 128)]
     target_mb: u64,
+    /// zstd level of the curated files (1 to 22; 2 by default, the raw lake's is 3).
+    #[arg(long, env = "FIRELAKE_ZSTD_LEVEL", default_value_t = firelake_compactor::DEFAULT_ZSTD_LEVEL)]
+    zstd_level: i32,
     /// Keep every row (no dedupe by the source's key).
     #[arg(long, env = "FIRELAKE_NO_DEDUPE")]
     no_dedupe: bool,
@@ -123,6 +127,7 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
         force: a.force,
         dedupe_memory_bytes: a.dedupe_memory_mb.max(1) << 20,
         today: None,
+        zstd_level: zstd_level_from(a.zstd_level)?,
     };
     let table = a.table.unwrap_or_else(|| def.table.clone());
     let report = compact(lake, catalog, def, &table, options, &Quiet).await?;

@@ -20,6 +20,7 @@ use firelake_core::output::parquet_properties;
 use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use tokio::sync::mpsc;
@@ -32,36 +33,48 @@ use crate::plan::{Plan, RawFile};
 use crate::reader::{BATCH_ROWS, Conform, LakeFile};
 use crate::{CompactError, Progress, crash};
 
-/// Files fetched ahead of the decoder.
-const PREFETCH_FILES: usize = 8;
+/// Groups of files fetched and decoded ahead of the consumer.
+const PREFETCH_GROUPS: usize = 2;
+/// A group: consecutive files opened by one task, up to this many and this many bytes. A task
+/// per small file spent more on waking the other worker thread than on the file (a third of
+/// the survey's time went to thread switches).
+const GROUP_FILES: usize = 4;
+const GROUP_BYTES: u64 = 1 << 20;
 /// Decoded batches waiting for the encoder.
 const CHANNEL_BATCHES: usize = 4;
 /// Upload buffer: one part of a multipart upload.
 const UPLOAD_PART_BYTES: usize = 5 << 20;
 /// Write and read buffer per spill file of dedupe's key pass.
 const SPILL_BUFFER_BYTES: usize = 64 << 10;
-/// Footers read at once during the survey.
-const SURVEY_CONCURRENCY: usize = 16;
+/// Footers read by one task of the survey, and tasks at once.
+const SURVEY_GROUP_FILES: usize = 32;
+const SURVEY_CONCURRENCY: usize = 4;
 
-/// Row counts of a day's listed files, from their footers (each read and decoded in a task of
-/// its own, so footers decode on every core).
+/// Row counts of a day's listed files, from their footers (read and decoded by a few tasks,
+/// each taking a run of files, so footers decode on every core).
 pub async fn survey(lake: &Lake, listing: &[LakeObject]) -> Result<Vec<RawFile>, CompactError> {
-    futures::stream::iter(listing.iter().cloned())
-        .map(|o| {
-            let lake = lake.clone();
-            tokio::spawn(async move {
-                let mut file = LakeFile::ranged(&lake, &o.key, o.size);
-                Ok::<_, CompactError>(RawFile {
-                    rows: file.rows().await?,
-                    key: o.key,
-                    size: o.size,
+    let groups: Vec<Vec<RawFile>> =
+        futures::stream::iter(listing.chunks(SURVEY_GROUP_FILES).map(<[_]>::to_vec))
+            .map(|group| {
+                let lake = lake.clone();
+                tokio::spawn(async move {
+                    let mut out = Vec::with_capacity(group.len());
+                    for o in group {
+                        let mut file = LakeFile::ranged(&lake, &o.key, o.size);
+                        out.push(RawFile {
+                            rows: file.rows().await?,
+                            key: o.key,
+                            size: o.size,
+                        });
+                    }
+                    Ok::<_, CompactError>(out)
                 })
             })
-        })
-        .buffered(SURVEY_CONCURRENCY)
-        .map(|joined| joined?)
-        .try_collect()
-        .await
+            .buffered(SURVEY_CONCURRENCY)
+            .map(|joined| joined?)
+            .try_collect()
+            .await?;
+    Ok(groups.into_iter().flatten().collect())
 }
 
 /// A file opened for decoding: a small one fetched whole and decoded, a large one to be
@@ -71,32 +84,64 @@ enum Opened {
     Streaming(Box<(LakeFile, ArrowReaderMetadata, Conform)>),
 }
 
-/// Open a file in a task of its own: fetch it (a small one whole), decode its footer and, for a
-/// small file, all its batches. Several files are opened at once, so this work runs on every
-/// core while the caller consumes the files in order.
-fn open_for_decoding(
+/// Consecutive runs of `files` (as index ranges) for one task each: up to `GROUP_FILES` files
+/// and `GROUP_BYTES`, a large file alone.
+fn file_groups(files: &[RawFile]) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, f) in files.iter().enumerate() {
+        if i > start && (i - start == GROUP_FILES || bytes + f.size > GROUP_BYTES) {
+            groups.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += f.size;
+    }
+    if start < files.len() {
+        groups.push(start..files.len());
+    }
+    groups
+}
+
+/// Open a group of files in a task of its own (`open_for_decoding` each, in order). Several
+/// groups are opened at once, so this work runs on every core while the caller consumes the
+/// files in order.
+fn open_group(
     lake: Lake,
+    files: Vec<RawFile>,
+    schema: SchemaRef,
+) -> tokio::task::JoinHandle<Result<Vec<Opened>, CompactError>> {
+    tokio::spawn(async move {
+        let mut out = Vec::with_capacity(files.len());
+        for file in files {
+            out.push(open_for_decoding(&lake, file, schema.clone()).await?);
+        }
+        Ok(out)
+    })
+}
+
+/// Open a file: fetch it (a small one whole), decode its footer and, for a small file, all its
+/// batches.
+async fn open_for_decoding(
+    lake: &Lake,
     file: RawFile,
     schema: SchemaRef,
-) -> tokio::task::JoinHandle<Result<Opened, CompactError>> {
-    tokio::spawn(async move {
-        let mut lake_file = LakeFile::open(&lake, &file.key, file.size).await?;
-        let metadata = lake_file.metadata().await?;
-        let conform = Conform::new(metadata.schema(), schema, &file.key)?;
-        if !lake_file.in_memory() {
-            return Ok(Opened::Streaming(Box::new((lake_file, metadata, conform))));
-        }
-        let mut batches = lake_file.stream(metadata, conform.columns_to_read())?;
-        let mut out = Vec::new();
-        while let Some(batch) = batches.next().await {
-            let batch = batch.map_err(|source| CompactError::Parquet {
-                key: file.key.clone(),
-                source,
-            })?;
-            out.push(conform.apply(&batch, &file.key)?);
-        }
-        Ok(Opened::Decoded(out))
-    })
+) -> Result<Opened, CompactError> {
+    let mut lake_file = LakeFile::open(lake, &file.key, file.size).await?;
+    let metadata = lake_file.metadata().await?;
+    let conform = Conform::new(metadata.schema(), schema, &file.key)?;
+    if !lake_file.in_memory() {
+        return Ok(Opened::Streaming(Box::new((lake_file, metadata, conform))));
+    }
+    let mut batches = lake_file.stream(metadata, conform.columns_to_read())?;
+    let mut out = Vec::new();
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|source| CompactError::Parquet {
+            key: file.key.clone(),
+            source,
+        })?;
+        out.push(conform.apply(&batch, &file.key)?);
+    }
+    Ok(Opened::Decoded(out))
 }
 
 /// Decode the columns of `schema` from every file of `plan`, in order, calling `each` with
@@ -113,40 +158,43 @@ where
     Fut: Future<Output = Result<(), CompactError>> + Send,
 {
     let offsets = plan.row_offsets();
-    let mut files = futures::stream::iter(plan.files.iter().cloned())
-        .map(|f| open_for_decoding(lake.clone(), f, schema.clone()))
-        .buffered(PREFETCH_FILES)
-        .enumerate();
-    while let Some((i, opened)) = files.next().await {
-        let f = &plan.files[i];
-        let mut row = offsets[i];
-        match opened?? {
-            Opened::Decoded(batches) => {
-                for batch in batches {
-                    let n = batch.num_rows() as u64;
-                    each(i, row, batch).await?;
-                    row += n;
+    let mut groups = futures::stream::iter(file_groups(&plan.files))
+        .map(|g| open_group(lake.clone(), plan.files[g].to_vec(), schema.clone()))
+        .buffered(PREFETCH_GROUPS);
+    let mut i = 0;
+    while let Some(group) = groups.next().await {
+        for opened in group?? {
+            let f = &plan.files[i];
+            let mut row = offsets[i];
+            match opened {
+                Opened::Decoded(batches) => {
+                    for batch in batches {
+                        let n = batch.num_rows() as u64;
+                        each(i, row, batch).await?;
+                        row += n;
+                    }
+                }
+                Opened::Streaming(opened) => {
+                    let (file, metadata, conform) = *opened;
+                    let mut batches = file.stream(metadata, conform.columns_to_read())?;
+                    while let Some(batch) = batches.next().await {
+                        let batch = batch.map_err(|source| CompactError::Parquet {
+                            key: f.key.clone(),
+                            source,
+                        })?;
+                        let n = batch.num_rows() as u64;
+                        each(i, row, conform.apply(&batch, &f.key)?).await?;
+                        row += n;
+                    }
                 }
             }
-            Opened::Streaming(opened) => {
-                let (file, metadata, conform) = *opened;
-                let mut batches = file.stream(metadata, conform.columns_to_read())?;
-                while let Some(batch) = batches.next().await {
-                    let batch = batch.map_err(|source| CompactError::Parquet {
-                        key: f.key.clone(),
-                        source,
-                    })?;
-                    let n = batch.num_rows() as u64;
-                    each(i, row, conform.apply(&batch, &f.key)?).await?;
-                    row += n;
-                }
+            if row - offsets[i] != f.rows {
+                return Err(CompactError::InputChanged {
+                    key: f.key.clone(),
+                    detail: format!("{} rows in its footer, {} read", f.rows, row - offsets[i]),
+                });
             }
-        }
-        if row - offsets[i] != f.rows {
-            return Err(CompactError::InputChanged {
-                key: f.key.clone(),
-                detail: format!("{} rows in its footer, {} read", f.rows, row - offsets[i]),
-            });
+            i += 1;
         }
     }
     Ok(())
@@ -283,6 +331,7 @@ pub async fn write_generation(
     schema: SchemaRef,
     winners: Option<Arc<Winners>>,
     generation: &str,
+    zstd_level: ZstdLevel,
     progress: &dyn Progress,
 ) -> Result<Vec<OutputFile>, CompactError> {
     let (tx, mut rx) = mpsc::channel::<Result<Piece, CompactError>>(CHANNEL_BATCHES);
@@ -402,7 +451,7 @@ pub async fn write_generation(
             let writer = ParallelArrowWriter::try_new(
                 lake.upload(&key, UPLOAD_PART_BYTES),
                 schema.clone(),
-                writer_properties(&batch),
+                writer_properties(&batch, zstd_level),
             )
             .map_err(|source| CompactError::Parquet {
                 key: key.clone(),
@@ -435,14 +484,16 @@ pub async fn write_generation(
 /// Rows of a file's first batch that decide its dictionary settings.
 const DICTIONARY_SAMPLE_MIN_ROWS: usize = 512;
 
-/// Writer settings for an output file: the lake's (zstd 3, 122,880-row groups) with the
-/// dictionary turned off for columns that are (nearly) all distinct in the first batch: ids,
+/// Writer settings for an output file: the lake's (122,880-row groups), zstd at `zstd_level`
+/// (`CompactOptions::zstd_level`), and the dictionary turned off for columns that are (nearly) all distinct in the first batch: ids,
 /// e-mail addresses, phone numbers, coordinates, timestamps. Their dictionary only costs: a
 /// string column's overflows and falls back to plain encoding after hashing tens of thousands
 /// of values per row group, an 8-byte column's holds every value of the row group. Repetitive
 /// columns keep theirs. Decided from the data, so the same input gives the same file.
-fn writer_properties(first: &RecordBatch) -> WriterProperties {
-    let mut builder = parquet_properties().into_builder();
+fn writer_properties(first: &RecordBatch, zstd_level: ZstdLevel) -> WriterProperties {
+    let mut builder = parquet_properties()
+        .into_builder()
+        .set_compression(Compression::ZSTD(zstd_level));
     for (field, column) in first.schema().fields().iter().zip(first.columns()) {
         if mostly_distinct(column.as_ref()) {
             builder = builder
@@ -473,4 +524,52 @@ fn mostly_distinct(column: &dyn Array) -> bool {
     }
     primitive!(Int32Type, Int64Type, Float64Type, TimestampMillisecondType);
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(sizes: &[u64]) -> Vec<RawFile> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| RawFile {
+                key: format!("f{i:03}"),
+                size,
+                rows: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn file_groups_are_consecutive_runs_within_the_limits() {
+        let big = GROUP_BYTES + 1;
+        let sizes = [
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            big,
+            10,
+            GROUP_BYTES / 2,
+            GROUP_BYTES / 2,
+            1,
+        ];
+        let groups = file_groups(&files(&sizes));
+        assert_eq!(groups, vec![0..4, 4..6, 6..7, 7..9, 9..11]);
+        // Every file once, in order; each group within both limits or a single file.
+        let flat: Vec<usize> = groups.iter().cloned().flatten().collect();
+        assert_eq!(flat, (0..sizes.len()).collect::<Vec<_>>());
+        for g in &groups {
+            let bytes: u64 = sizes[g.clone()].iter().sum();
+            assert!(
+                g.len() == 1 || (g.len() <= GROUP_FILES && bytes <= GROUP_BYTES),
+                "{g:?}"
+            );
+        }
+        assert!(file_groups(&[]).is_empty());
+    }
 }

@@ -360,6 +360,7 @@ async fn compact_day(
             ctx.schema.clone(),
             winners,
             &generation,
+            ctx.options.zstd_level,
             progress,
         )
         .await?;

@@ -30,6 +30,8 @@ pub enum LakeError {
         key: String,
         source: object_store::Error,
     },
+    #[error("cannot read {key} in the lake: {source}")]
+    Read { key: String, source: std::io::Error },
 }
 
 /// What a create-if-absent write found.
@@ -54,6 +56,8 @@ pub struct Lake {
     url: String,
     /// The local folder of a `file://` lake (for the local catalog and for messages).
     local_root: Option<PathBuf>,
+    /// The store of a `file://` lake again, for reads in the calling task (`local_file`).
+    local_fs: Option<Arc<LocalFileSystem>>,
 }
 
 impl Lake {
@@ -68,6 +72,7 @@ impl Lake {
                 store: Arc::new(InMemory::new()),
                 url: "memory://".into(),
                 local_root: None,
+                local_fs: None,
             });
         }
         let path = match url.strip_prefix("file://") {
@@ -90,10 +95,12 @@ impl Lake {
             key: root.display().to_string(),
             source,
         })?;
+        let store = Arc::new(store);
         Ok(Lake {
-            store: Arc::new(store),
+            store: store.clone(),
             url: format!("file://{}", root.display()),
             local_root: Some(root),
+            local_fs: Some(store),
         })
     }
 
@@ -103,6 +110,7 @@ impl Lake {
             store,
             url: url.into(),
             local_root: None,
+            local_fs: None,
         }
     }
 
@@ -152,8 +160,61 @@ impl Lake {
             .map_err(Self::err(key))
     }
 
+    /// The file behind `key` in a `file://` lake (`None` for other lakes).
+    ///
+    /// Reads of a local lake run in the calling task instead of object_store's: it hands every
+    /// read to tokio's blocking pool, and for lake files, which are read from the page cache
+    /// in microseconds, the two thread wake-ups per read cost more than the read. They were
+    /// 15% of a compaction's time (1,440 small files read twice; README, Performance).
+    fn local_file(&self, key: &str) -> Option<Result<PathBuf, LakeError>> {
+        let fs = self.local_fs.as_ref()?;
+        Some(
+            fs.path_to_filesystem(&ObjectPath::from(key))
+                .map_err(Self::err(key)),
+        )
+    }
+
+    fn read_err(key: &str) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
+        move |source| LakeError::Read {
+            key: key.to_string(),
+            source,
+        }
+    }
+
+    /// Bytes `ranges` of the local file behind `key`; a range past its end is an error.
+    fn get_local_ranges(
+        path: &std::path::Path,
+        key: &str,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Bytes>, LakeError> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(path).map_err(Self::read_err(key))?;
+        ranges
+            .iter()
+            .map(|range| {
+                let len = range.end.checked_sub(range.start).ok_or_else(|| {
+                    Self::read_err(key)(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("invalid range {range:?}"),
+                    ))
+                })?;
+                let mut buf = vec![0u8; len as usize];
+                file.read_exact_at(&mut buf, range.start)
+                    .map_err(Self::read_err(key))?;
+                Ok(Bytes::from(buf))
+            })
+            .collect()
+    }
+
     /// The object at `key`, or `None` when there is none.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, LakeError> {
+        if let Some(path) = self.local_file(key) {
+            return match std::fs::read(path?) {
+                Ok(bytes) => Ok(Some(Bytes::from(bytes))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Self::read_err(key)(e)),
+            };
+        }
         match self.store.get(&ObjectPath::from(key)).await {
             Ok(r) => r.bytes().await.map(Some).map_err(Self::err(key)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -187,6 +248,10 @@ impl Lake {
 
     /// Bytes `range` of the object at `key` (Parquet footers and column chunks).
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, LakeError> {
+        if let Some(path) = self.local_file(key) {
+            let mut parts = Self::get_local_ranges(&path?, key, std::slice::from_ref(&range))?;
+            return Ok(parts.pop().expect("one range, one part"));
+        }
         self.store
             .get_range(&ObjectPath::from(key), range)
             .await
@@ -199,6 +264,9 @@ impl Lake {
         key: &str,
         ranges: &[Range<u64>],
     ) -> Result<Vec<Bytes>, LakeError> {
+        if let Some(path) = self.local_file(key) {
+            return Self::get_local_ranges(&path?, key, ranges);
+        }
         self.store
             .get_ranges(&ObjectPath::from(key), ranges)
             .await
@@ -298,6 +366,7 @@ fn s3_lake(url: &str, rest: &str) -> Result<Lake, LakeError> {
             if prefix.is_empty() { "" } else { "/" }
         ),
         local_root: None,
+        local_fs: None,
     })
 }
 
@@ -454,6 +523,12 @@ mod tests {
                 .get_ranges("t/g/1/a.bin", &[0..1, 8..10])
                 .await
                 .unwrap();
+            if url.starts_with("file://") {
+                // As object_store's local store: a short read is an error (the memory store
+                // would return the bytes there are).
+                assert!(lake.get_range("t/g/1/a.bin", 8..11).await.is_err());
+            }
+            assert!(lake.get_range("t/g/1/none.bin", 0..1).await.is_err());
             assert_eq!(
                 parts,
                 vec![Bytes::from_static(b"0"), Bytes::from_static(b"89")]
