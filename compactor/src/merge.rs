@@ -42,8 +42,18 @@ const GROUP_FILES: usize = 4;
 const GROUP_BYTES: u64 = 1 << 20;
 /// Decoded batches waiting for the encoder.
 const CHANNEL_BATCHES: usize = 4;
-/// Upload buffer: one part of a multipart upload.
+/// Upload buffer: one part of a multipart upload. S3 takes parts of at least 5 MiB; a local
+/// lake takes any size, and 1 MiB parts cut both the peak memory and the system time spent
+/// faulting in fresh 5 MiB buffers (the 10x bench day: 132 -> 125 MiB, 5.2 -> 3.1 s).
 const UPLOAD_PART_BYTES: usize = 5 << 20;
+const LOCAL_UPLOAD_PART_BYTES: usize = 1 << 20;
+
+fn upload_part_bytes(lake: &Lake) -> usize {
+    match lake.local_root() {
+        Some(_) => LOCAL_UPLOAD_PART_BYTES,
+        None => UPLOAD_PART_BYTES,
+    }
+}
 /// Write and read buffer per spill file of dedupe's key pass.
 const SPILL_BUFFER_BYTES: usize = 64 << 10;
 /// Footers read by one task of the survey, and tasks at once.
@@ -449,7 +459,7 @@ pub async fn write_generation(
         if current.is_none() {
             let key = output_key(generation, outputs.len());
             let writer = ParallelArrowWriter::try_new(
-                lake.upload(&key, UPLOAD_PART_BYTES),
+                lake.upload(&key, upload_part_bytes(lake)),
                 schema.clone(),
                 writer_properties(&batch, zstd_level),
             )
