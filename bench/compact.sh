@@ -9,6 +9,8 @@
 #   a 10x day (14,400 files, 10,080,000 rows): firelake with and without dedupe, and DuckDB,
 #   to show our peak RSS stays flat when the day grows.
 # Every program runs under /usr/bin/time -v (wall, CPU, peak RSS), input in the page cache.
+# On the 1x day DuckDB and our four runs take turns, three rounds, and each figure is the
+# program's median try (a run here moves by 0.1-0.3 s with the machine); the rest run once.
 # Goal (issue 5): >= 2x DuckDB --threads 1 rows/s at <= 128 MiB peak RSS, with and without dedupe.
 # Usage: bash bench/compact.sh [--data DIR] [--skip-10x] [--no-build] [--summary FILE]
 # (bench/all.sh: --no-build, it builds once; --summary appends JSON lines for its table.)
@@ -66,17 +68,41 @@ run() {
     tail -n 1 "$RUN/$label.out"
 }
 
-# ours LABEL LAKE [FLAGS]: firelake compact on a lake without a curated table yet.
+# ours LABEL[.tN] LAKE [FLAGS]: firelake compact on a lake without a curated table yet.
 ours() {
     local label=$1 lake=$2; shift 2
     rm -rf "$lake/users_curated" "$lake/_catalog"
     run "$label" "$FIRELAKE" compact --lake "$lake" --table users --date $DAY --target-mb 128 "$@"
-    # The generation the catalog points at, kept aside for the value checks.
+    # The generation the catalog points at, kept aside for the value checks (the last try's).
     local generation
     generation=$("$FIRELAKE" catalog --lake "$lake" --table users_curated --json \
         | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["partitions"][0]["location"][len("file://"):])')
-    rm -rf "$RUN/$label.generation"
-    mv "$generation" "$RUN/$label.generation"
+    rm -rf "$RUN/${label%.t*}.generation"
+    mv "$generation" "$RUN/${label%.t*}.generation"
+}
+
+# median LABEL N: of the tries LABEL.t1..tN, the one with the median wall time gives LABEL's
+# figures (RUN/LABEL.time and .out); RUN/LABEL.tries lists every try's wall time.
+median() {
+    local label=$1 n=$2 pick
+    pick=$("$PY" - "$RUN" "$label" "$n" <<'PYEOF'
+import re, sys
+run, label, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def wall(t):
+    txt = open("%s/%s.t%d.time" % (run, label, t)).read()
+    w = 0.0
+    for part in re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", txt).group(1).split(":"):
+        w = w * 60 + float(part)
+    return w
+walls = sorted((wall(t), t) for t in range(1, n + 1))
+print(walls[len(walls) // 2][1], " ".join("%.2f" % w for w, _ in walls))
+PYEOF
+)
+    set -- $pick
+    cp "$RUN/$label.t$1.time" "$RUN/$label.time"
+    cp "$RUN/$label.t$1.out" "$RUN/$label.out"
+    shift
+    echo "$*" > "$RUN/$label.tries"
 }
 
 echo "== data"
@@ -85,13 +111,20 @@ ONE=$DATA/compact_1x/lake
 IN1=$ONE/users/p_date=$DAY
 
 echo "== runs: one day of 1,440 files"
-rm -rf "$RUN/out_duckdb" "$RUN/out_pyarrow"
-run duckdb_t1 "$PY" "$BENCH/peer_compact_duckdb.py" "$IN1" "$RUN/out_duckdb" --target-mb 128 --threads 1
+rm -rf "$RUN/out_pyarrow"
 run pyarrow "$PY" "$BENCH/peer_compact_pyarrow.py" "$IN1" "$RUN/out_pyarrow" --target-mb 128
-ours firelake "$ONE" --no-dedupe
-ours firelake_dedupe "$ONE"
-ours firelake_z3 "$ONE" --no-dedupe --zstd-level 3
-ours firelake_dedupe_z3 "$ONE" --zstd-level 3
+TRIES=3
+for t in $(seq $TRIES); do
+    rm -rf "$RUN/out_duckdb"
+    run duckdb_t1.t$t "$PY" "$BENCH/peer_compact_duckdb.py" "$IN1" "$RUN/out_duckdb" --target-mb 128 --threads 1
+    ours firelake.t$t "$ONE" --no-dedupe
+    ours firelake_dedupe.t$t "$ONE"
+    ours firelake_z3.t$t "$ONE" --no-dedupe --zstd-level 3
+    ours firelake_dedupe_z3.t$t "$ONE" --zstd-level 3
+done
+for label in duckdb_t1 firelake firelake_dedupe firelake_z3 firelake_dedupe_z3; do
+    median $label $TRIES
+done
 
 echo "== values"
 # Our files hold the peers' rows (the bench day has no duplicate user_id, so dedupe keeps all).
@@ -154,6 +187,11 @@ for l in labels:
     fig[l] = (rows_in, wall, cpu, rss, own)
     print(hdr % (l, "{:,}".format(rows), "%.2f" % wall, "{:,.0f}".format(rows_in / wall), "%.2f" % own,
                  "%.2f" % cpu, "%.1f" % rss, s.get("files_out", "?"), "{:,}".format(int(s.get("bytes_out", 0)))))
+print()
+for l in labels:
+    tries = os.path.join(run, l + ".tries")
+    if os.path.exists(tries):
+        print("%-20s tries, wall s: %s (the median is above)" % (l, open(tries).read().strip()))
 print()
 
 
