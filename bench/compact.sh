@@ -113,7 +113,7 @@ IN1=$ONE/users/p_date=$DAY
 echo "== runs: one day of 1,440 files"
 rm -rf "$RUN/out_pyarrow"
 run pyarrow "$PY" "$BENCH/peer_compact_pyarrow.py" "$IN1" "$RUN/out_pyarrow" --target-mb 128
-TRIES=3
+export TRIES=3
 for t in $(seq $TRIES); do
     rm -rf "$RUN/out_duckdb"
     run duckdb_t1.t$t "$PY" "$BENCH/peer_compact_duckdb.py" "$IN1" "$RUN/out_duckdb" --target-mb 128 --threads 1
@@ -172,8 +172,8 @@ def gnu_time(label):
 labels = [l for l in ("duckdb_t1", "pyarrow", "firelake", "firelake_dedupe", "firelake_z3", "firelake_dedupe_z3",
                       "duckdb_t1_10x", "firelake_10x", "firelake_dedupe_10x")
           if os.path.exists(os.path.join(run, l + ".time"))]
-print("one run each on this machine (%d cores, load average %s)"
-      % (os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3])))
+print("1x day: median of %d interleaved rounds; 10x day: one run (%d cores, load average %s)"
+      % (int(os.environ.get("TRIES", "3")), os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3])))
 print()
 hdr = "%-20s %11s %8s %12s %8s %8s %9s %6s %12s"
 print(hdr % ("program", "rows", "wall s", "rows/s wall", "own s", "CPU s", "RSS MiB", "files", "bytes out"))
