@@ -1,7 +1,7 @@
 //! The streaming merge: survey a day's files (footers only), pick the rows to keep (pass 1,
 //! key columns only), and stream every kept row into the generation's files (pass 2). Small
-//! files are fetched whole and decoded in tasks of their own, a few ahead, in order; large ones
-//! are decoded a row group at a time. The caller encodes (a task per column, `encode`) and
+//! files are fetched whole and decoded a few to a task, a couple of tasks ahead, in order; large
+//! ones are decoded a row group at a time. The caller encodes (a task per column, `encode`) and
 //! uploads, fed through a short channel, so decoding and encoding share both cores and memory
 //! holds a few batches, one row group being encoded and the upload part, whatever the size of
 //! the day.
@@ -36,8 +36,8 @@ use crate::{CompactError, Progress, crash};
 /// Groups of files fetched and decoded ahead of the consumer.
 const PREFETCH_GROUPS: usize = 2;
 /// A group: consecutive files opened by one task, up to this many and this many bytes. A task
-/// per small file spent more on waking the other worker thread than on the file (a third of
-/// the survey's time went to thread switches).
+/// per small file spent more on waking the other worker thread than on the file (a quarter
+/// of the survey's time went to thread switches).
 const GROUP_FILES: usize = 4;
 const GROUP_BYTES: u64 = 1 << 20;
 /// Decoded batches waiting for the encoder.
@@ -47,18 +47,19 @@ const CHANNEL_BATCHES: usize = 4;
 /// faulting in fresh 5 MiB buffers (the 10x bench day: 132 -> 125 MiB, 5.2 -> 3.1 s).
 const UPLOAD_PART_BYTES: usize = 5 << 20;
 const LOCAL_UPLOAD_PART_BYTES: usize = 1 << 20;
+/// Write and read buffer per spill file of dedupe's key pass.
+const SPILL_BUFFER_BYTES: usize = 64 << 10;
+/// Footers read by one task of the survey, and tasks at once.
+const SURVEY_GROUP_FILES: usize = 32;
+const SURVEY_CONCURRENCY: usize = 4;
 
+/// The upload part size for `lake` (see `UPLOAD_PART_BYTES`).
 fn upload_part_bytes(lake: &Lake) -> usize {
     match lake.local_root() {
         Some(_) => LOCAL_UPLOAD_PART_BYTES,
         None => UPLOAD_PART_BYTES,
     }
 }
-/// Write and read buffer per spill file of dedupe's key pass.
-const SPILL_BUFFER_BYTES: usize = 64 << 10;
-/// Footers read by one task of the survey, and tasks at once.
-const SURVEY_GROUP_FILES: usize = 32;
-const SURVEY_CONCURRENCY: usize = 4;
 
 /// Row counts of a day's listed files, from their footers (read and decoded by a few tasks,
 /// each taking a run of files, so footers decode on every core).
