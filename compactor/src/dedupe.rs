@@ -2,10 +2,11 @@
 //! first occurrence in plan order). Pure: the merge feeds it decoded key columns.
 //!
 //! Pass 1 reads only the key and time columns and records, per row, (128-bit hash of the key,
-//! time, global row number); sorting those by (hash, time descending, row) puts each key's
-//! winner first, and the winners go into a bitmap of the day's rows. Pass 2 streams every
-//! column and keeps the rows whose bit is set. Memory: 32 bytes per row of one hash bucket
-//! plus one bit per row of the day. When a day's rows would pass the memory budget, pass 1
+//! time, global row number), gathered into parts by the hash's top bits as they arrive. Each
+//! part is small enough for the CPU's cache, and a hash table over it finds each key's winner;
+//! the winners go into a bitmap of the day's rows. Pass 2 streams every column and keeps the
+//! rows whose bit is set. Memory: 32 bytes per row of one hash bucket (and a few percent of
+//! headroom for the parts) plus one bit per row of the day. When a day's rows would pass the memory budget, pass 1
 //! splits the hash space into buckets: every key row is spilled to its bucket's file on local
 //! disk, and the buckets are read back and decided one at a time, so memory stays flat however
 //! large the day (disk: 32 bytes a row, for the length of pass 1).
@@ -176,6 +177,85 @@ pub fn arrival_times(batch: &RecordBatch, column: usize, out: &mut Vec<i64>) {
     }
 }
 
+/// Parts the key rows are gathered into, by the top bits of their hash. A million-row day gives
+/// parts of about 4,000 rows, whose hash table (`Winners::mark_winners`) fits in the L2 cache.
+const PART_BITS: u32 = 8;
+const PARTS: usize = 1 << PART_BITS;
+/// Key rows from which the parts are decided on two threads.
+const PARALLEL_MIN_ROWS: usize = 1 << 16;
+
+/// The key rows of one hash bucket, gathered into parts by the top bits of their hash (every
+/// row of a key lands in the same part). The parts share one allocation, so that it is mapped
+/// on its own and goes back to the system when the key pass ends (`compactor::runtime`).
+#[derive(Debug)]
+pub struct KeyRows {
+    /// Part `p` is `rows[p * room..p * room + lens[p]]`.
+    rows: Vec<KeyRow>,
+    room: usize,
+    lens: Vec<usize>,
+    /// Rows of parts that outgrew their room (rare: hashes spread evenly).
+    overflow: Vec<KeyRow>,
+}
+
+impl KeyRows {
+    /// Room for about `rows` key rows: each part gets its share and four standard deviations
+    /// more; a part that passes that goes on in `overflow`.
+    pub fn with_capacity(rows: u64) -> KeyRows {
+        let share = rows as usize / PARTS;
+        let room = share + 4 * (share as f64).sqrt() as usize + 16;
+        KeyRows {
+            rows: vec![EMPTY_KEY_ROW; room * PARTS],
+            room,
+            lens: vec![0; PARTS],
+            overflow: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: KeyRow) {
+        let p = part_of(row.hash);
+        if self.lens[p] < self.room {
+            self.rows[p * self.room + self.lens[p]] = row;
+            self.lens[p] += 1;
+        } else {
+            self.overflow.push(row);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lens.iter().sum::<usize>() + self.overflow.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parts, each as its rows in place and its rows in `overflow`.
+    fn parts(&mut self) -> Vec<(&[KeyRow], &[KeyRow])> {
+        self.overflow.sort_unstable_by_key(|r| part_of(r.hash));
+        let mut overflow = &self.overflow[..];
+        (0..PARTS)
+            .map(|p| {
+                let start = p * self.room;
+                let spilled = overflow.partition_point(|r| part_of(r.hash) == p);
+                let (mine, rest) = overflow.split_at(spilled);
+                overflow = rest;
+                (&self.rows[start..start + self.lens[p]], mine)
+            })
+            .collect()
+    }
+}
+
+/// An unused place in `KeyRows` and in `Winners::mark_winners`'s table.
+const EMPTY_KEY_ROW: KeyRow = KeyRow {
+    hash: 0,
+    at: 0,
+    row: u64::MAX,
+};
+
+fn part_of(hash: u128) -> usize {
+    (hash >> (128 - PART_BITS)) as usize
+}
+
 /// The rows of a day that survive: one bit per row.
 #[derive(Debug, Clone)]
 pub struct Winners {
@@ -195,18 +275,72 @@ impl Winners {
     }
 
     /// Mark the winner of each key among `rows` (one bucket's rows: every row of a key is in
-    /// the same bucket). Sorts `rows` in place.
-    pub fn select(&mut self, rows: &mut [KeyRow]) {
-        sort_for_selection(rows);
-        let mut last: Option<u128> = None;
-        for r in rows.iter() {
-            if last != Some(r.hash) {
-                last = Some(r.hash);
-                let (w, b) = ((r.row / 64) as usize, r.row % 64);
-                debug_assert!(self.bits[w] & (1 << b) == 0);
-                self.bits[w] |= 1 << b;
-                self.kept += 1;
+    /// the same bucket). Many rows are decided on two threads, the low half of the hash space
+    /// on this one and the high half on another (into a bitmap of its own, then merged): this
+    /// is the one part of the key pass that would otherwise use a single core.
+    pub fn select(&mut self, mut rows: KeyRows) {
+        let mut table = Vec::new();
+        let parallel = rows.len() >= PARALLEL_MIN_ROWS;
+        let parts = rows.parts();
+        if !parallel {
+            for part in &parts {
+                self.mark_winners(part, &mut table);
             }
+            return;
+        }
+        let (low, high) = parts.split_at(PARTS / 2);
+        let mut high_winners = Winners::none(self.rows);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut table = Vec::new();
+                for part in high {
+                    high_winners.mark_winners(part, &mut table);
+                }
+            });
+            for part in low {
+                self.mark_winners(part, &mut table);
+            }
+        });
+        for (mine, theirs) in self.bits.iter_mut().zip(&high_winners.bits) {
+            debug_assert_eq!(*mine & theirs, 0);
+            *mine |= theirs;
+        }
+        self.kept += high_winners.kept;
+    }
+
+    /// Mark the winner of each key in `part`: an open-addressing table keyed by the hash (its
+    /// low bits place it; the top ones are the same across a part) keeps each key's best row.
+    /// `table` is scratch space, reused across parts.
+    fn mark_winners(&mut self, part: &(&[KeyRow], &[KeyRow]), table: &mut Vec<KeyRow>) {
+        const EMPTY: KeyRow = EMPTY_KEY_ROW;
+        let slots = ((part.0.len() + part.1.len()) * 2)
+            .next_power_of_two()
+            .max(16);
+        table.clear();
+        table.resize(slots, EMPTY);
+        let mask = slots - 1;
+        for r in part.0.iter().chain(part.1) {
+            let mut i = r.hash as usize & mask;
+            loop {
+                let slot = &mut table[i];
+                if slot.row == EMPTY.row {
+                    *slot = *r;
+                    break;
+                }
+                if slot.hash == r.hash {
+                    if r.at > slot.at || (r.at == slot.at && r.row < slot.row) {
+                        *slot = *r;
+                    }
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+        for slot in table.iter().filter(|s| s.row != EMPTY.row) {
+            let (w, b) = ((slot.row / 64) as usize, slot.row % 64);
+            debug_assert!(self.bits[w] & (1 << b) == 0);
+            self.bits[w] |= 1 << b;
+            self.kept += 1;
         }
     }
 
@@ -234,52 +368,18 @@ impl Winners {
     }
 }
 
-/// Key rows from which the sort uses a second thread.
-const PARALLEL_SORT_MIN_ROWS: usize = 1 << 16;
-
-/// Sort key rows by (hash, time descending, row): each key's rows adjacent, its winner first.
-/// A large slice is split by the hash's top bit (every row of a key lands in the same half, and
-/// the low half sorts before the high one) and the halves are sorted on two threads: the sort
-/// is the one part of the key pass that would otherwise run on a single core.
-fn sort_for_selection(rows: &mut [KeyRow]) {
-    let order = |a: &KeyRow, b: &KeyRow| {
-        a.hash
-            .cmp(&b.hash)
-            .then(b.at.cmp(&a.at))
-            .then(a.row.cmp(&b.row))
-    };
-    if rows.len() < PARALLEL_SORT_MIN_ROWS {
-        rows.sort_unstable_by(order);
-        return;
-    }
-    let split = partition_by_top_bit(rows);
-    let (low, high) = rows.split_at_mut(split);
-    std::thread::scope(|scope| {
-        scope.spawn(|| high.sort_unstable_by(order));
-        low.sort_unstable_by(order);
-    });
-}
-
-/// Reorder `rows` so that those whose hash has the top bit clear come first; returns how many.
-fn partition_by_top_bit(rows: &mut [KeyRow]) -> usize {
-    let (mut low_end, mut high_start) = (0, rows.len());
-    while low_end < high_start {
-        if rows[low_end].hash >> 127 == 0 {
-            low_end += 1;
-        } else {
-            high_start -= 1;
-            rows.swap(low_end, high_start);
-        }
-    }
-    low_end
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
 
     use arrow::datatypes::{Field, Schema, TimeUnit};
+
+    fn key_rows(rows: &[KeyRow]) -> KeyRows {
+        let mut out = KeyRows::with_capacity(rows.len() as u64);
+        rows.iter().for_each(|r| out.push(*r));
+        out
+    }
 
     fn batch(ids: &[Option<&str>], n: &[Option<i32>]) -> RecordBatch {
         RecordBatch::try_new(
@@ -296,9 +396,9 @@ mod tests {
     }
 
     #[test]
-    fn a_large_selection_sorted_on_two_threads_picks_the_winners_the_rule_picks_row_by_row() {
+    fn a_large_selection_on_two_threads_picks_the_winners_the_rule_picks_row_by_row() {
         // Keys repeat (up to 4 rows each), times collide, hashes cover both halves.
-        let rows: Vec<KeyRow> = (0..(3 * PARALLEL_SORT_MIN_ROWS) as u64)
+        let rows: Vec<KeyRow> = (0..(3 * PARALLEL_MIN_ROWS) as u64)
             .map(|row| {
                 let key = twox_hash::XxHash3_128::oneshot(&(row / 4).to_le_bytes());
                 KeyRow {
@@ -308,10 +408,10 @@ mod tests {
                 }
             })
             .collect();
-        assert!(rows.len() >= PARALLEL_SORT_MIN_ROWS);
+        assert!(rows.len() >= PARALLEL_MIN_ROWS);
         assert!(rows.iter().any(|r| r.hash >> 127 == 1) && rows.iter().any(|r| r.hash >> 127 == 0));
         let mut parallel = Winners::none(rows.len() as u64);
-        parallel.select(&mut rows.clone());
+        parallel.select(key_rows(&rows));
         // The plain rule, row by row: a row wins when no row of its key is later, or equally
         // late and earlier in plan order.
         let mut best: std::collections::HashMap<u128, (i64, u64)> = Default::default();
@@ -330,6 +430,46 @@ mod tests {
                 r.row
             );
         }
+    }
+
+    #[test]
+    fn rows_past_a_parts_room_are_decided_with_the_rest_of_their_part() {
+        // Room for 16 rows a part; part 5 gets 300 rows (100 keys, 3 rows each, the middle one
+        // latest), part 200 gets 2, so part 5 overflows and the overflow holds another part's
+        // rows only if the bounds are wrong.
+        let in_part = |part: u128, k: u128| (part << (128 - PART_BITS)) | k;
+        let mut rows = KeyRows::with_capacity(0);
+        let mut row = 0;
+        let mut expected = Vec::new();
+        for k in 0..100u128 {
+            for at in [1, 3, 2] {
+                rows.push(KeyRow {
+                    hash: in_part(5, k),
+                    at,
+                    row,
+                });
+                if at == 3 {
+                    expected.push(row);
+                }
+                row += 1;
+            }
+        }
+        for at in [7, 7] {
+            rows.push(KeyRow {
+                hash: in_part(200, 1),
+                at,
+                row,
+            });
+            row += 1;
+        }
+        expected.push(row - 2);
+        assert!(!rows.overflow.is_empty());
+        assert_eq!(rows.len(), 302);
+        let mut w = Winners::none(row);
+        w.select(rows);
+        let kept: Vec<u64> = (0..row).filter(|r| w.contains(*r)).collect();
+        assert_eq!(kept, expected);
+        assert_eq!(w.kept(), 101);
     }
 
     #[test]
@@ -365,7 +505,7 @@ mod tests {
     fn latest_wins_and_ties_go_to_the_first_occurrence() {
         let mut w = Winners::none(7);
         let k = |h: u128, at: i64, row: u64| KeyRow { hash: h, at, row };
-        let mut rows = vec![
+        let rows = vec![
             k(1, 10, 0),
             k(2, 50, 1),
             k(1, 30, 2), // key 1: latest
@@ -374,7 +514,7 @@ mod tests {
             k(3, 0, 5), // key 3: a real time beats a null one
             k(1, 20, 6),
         ];
-        w.select(&mut rows);
+        w.select(key_rows(&rows));
         let kept: Vec<u64> = (0..7).filter(|r| w.contains(*r)).collect();
         assert_eq!(kept, [1, 2, 5]);
         assert_eq!(w.kept(), 3);

@@ -25,12 +25,12 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use tokio::sync::mpsc;
 
-use crate::dedupe::{KeyRow, Winners, arrival_times, bucket_of, buckets_for, hash_keys};
+use crate::dedupe::{KeyRow, KeyRows, Winners, arrival_times, bucket_of, buckets_for, hash_keys};
 use crate::encode::ParallelArrowWriter;
 use crate::journal::OutputFile;
 use crate::layout::output_key;
 use crate::plan::{Plan, RawFile};
-use crate::reader::{BATCH_ROWS, Conform, LakeFile};
+use crate::reader::{BATCH_ROWS, Conform, LakeFile, WHOLE_FILE_MAX};
 use crate::{CompactError, Progress, crash};
 
 /// Groups of files fetched and decoded ahead of the consumer.
@@ -42,24 +42,11 @@ const GROUP_FILES: usize = 4;
 const GROUP_BYTES: u64 = 1 << 20;
 /// Decoded batches waiting for the encoder.
 const CHANNEL_BATCHES: usize = 4;
-/// Upload buffer: one part of a multipart upload. S3 takes parts of at least 5 MiB; a local
-/// lake takes any size, and 1 MiB parts cut both the peak memory and the system time spent
-/// faulting in fresh 5 MiB buffers (the 10x bench day: 132 -> 125 MiB, 5.2 -> 3.1 s).
-const UPLOAD_PART_BYTES: usize = 5 << 20;
-const LOCAL_UPLOAD_PART_BYTES: usize = 1 << 20;
 /// Write and read buffer per spill file of dedupe's key pass.
 const SPILL_BUFFER_BYTES: usize = 64 << 10;
 /// Footers read by one task of the survey, and tasks at once.
 const SURVEY_GROUP_FILES: usize = 32;
 const SURVEY_CONCURRENCY: usize = 4;
-
-/// The upload part size for `lake` (see `UPLOAD_PART_BYTES`).
-fn upload_part_bytes(lake: &Lake) -> usize {
-    match lake.local_root() {
-        Some(_) => LOCAL_UPLOAD_PART_BYTES,
-        None => UPLOAD_PART_BYTES,
-    }
-}
 
 /// Row counts of a day's listed files, from their footers (read and decoded by a few tasks,
 /// each taking a run of files, so footers decode on every core).
@@ -120,27 +107,41 @@ fn open_group(
     lake: Lake,
     files: Vec<RawFile>,
     schema: SchemaRef,
+    fetch: Fetch,
 ) -> tokio::task::JoinHandle<Result<Vec<Opened>, CompactError>> {
     tokio::spawn(async move {
         let mut out = Vec::with_capacity(files.len());
         for file in files {
-            out.push(open_for_decoding(&lake, file, schema.clone()).await?);
+            out.push(open_for_decoding(&lake, file, schema.clone(), fetch).await?);
         }
         Ok(out)
     })
 }
 
-/// Open a file: fetch it (a small one whole), decode its footer and, for a small file, all its
-/// batches.
+/// How `scan` reads a small file: whole, in one request (every column is read: one request
+/// beats a footer read and a request per column), or by range (a few of many columns: the
+/// footer and the columns' chunks only, a third of the bytes for dedupe's key pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetch {
+    Whole,
+    Ranges,
+}
+
+/// Open a file: fetch it (a small one whole, for `Fetch::Whole`), decode its footer and, for a
+/// small file, all its batches.
 async fn open_for_decoding(
     lake: &Lake,
     file: RawFile,
     schema: SchemaRef,
+    fetch: Fetch,
 ) -> Result<Opened, CompactError> {
-    let mut lake_file = LakeFile::open(lake, &file.key, file.size).await?;
+    let mut lake_file = match fetch {
+        Fetch::Whole => LakeFile::open(lake, &file.key, file.size).await?,
+        Fetch::Ranges => LakeFile::ranged(lake, &file.key, file.size),
+    };
     let metadata = lake_file.metadata().await?;
     let conform = Conform::new(metadata.schema(), schema, &file.key)?;
-    if !lake_file.in_memory() {
+    if file.size > WHOLE_FILE_MAX {
         return Ok(Opened::Streaming(Box::new((lake_file, metadata, conform))));
     }
     let mut batches = lake_file.stream(metadata, conform.columns_to_read())?;
@@ -162,6 +163,7 @@ async fn scan<F, Fut>(
     lake: &Lake,
     plan: &Plan,
     schema: &SchemaRef,
+    fetch: Fetch,
     mut each: F,
 ) -> Result<(), CompactError>
 where
@@ -170,7 +172,7 @@ where
 {
     let offsets = plan.row_offsets();
     let mut groups = futures::stream::iter(file_groups(&plan.files))
-        .map(|g| open_group(lake.clone(), plan.files[g].to_vec(), schema.clone()))
+        .map(|g| open_group(lake.clone(), plan.files[g].to_vec(), schema.clone(), fetch))
         .buffered(PREFETCH_GROUPS);
     let mut i = 0;
     while let Some(group) = groups.next().await {
@@ -249,13 +251,13 @@ pub async fn select_winners(
         progress.advanced(batch.num_rows() as u64);
     };
     if buckets == 1 {
-        let mut key_rows: Vec<KeyRow> = Vec::with_capacity(rows as usize);
-        scan(lake, plan, &narrow, |_, first_row, batch| {
+        let mut key_rows = KeyRows::with_capacity(rows);
+        scan(lake, plan, &narrow, Fetch::Ranges, |_, first_row, batch| {
             each_key_row(&batch, first_row, &mut |k| key_rows.push(k));
             futures::future::ready(Ok(()))
         })
         .await?;
-        winners.select(&mut key_rows);
+        winners.select(key_rows);
         return Ok(winners);
     }
 
@@ -280,7 +282,7 @@ pub async fn select_winners(
         spills.push(std::io::BufWriter::with_capacity(SPILL_BUFFER_BYTES, file));
     }
     let mut spill_error: Option<std::io::Error> = None;
-    scan(lake, plan, &narrow, |_, first_row, batch| {
+    scan(lake, plan, &narrow, Fetch::Ranges, |_, first_row, batch| {
         each_key_row(&batch, first_row, &mut |k| {
             let file = &mut spills[bucket_of(k.hash, buckets) as usize];
             if let Err(e) = file.write_all(&k.to_bytes()) {
@@ -303,18 +305,17 @@ pub async fn select_winners(
     }
     for b in 0..buckets {
         let path = bucket_path(b);
-        let mut key_rows = read_key_rows(&path).map_err(io_err(&path))?;
-        winners.select(&mut key_rows);
-        drop(key_rows);
+        let key_rows = read_key_rows(&path).map_err(io_err(&path))?;
+        winners.select(key_rows);
         std::fs::remove_file(&path).map_err(io_err(&path))?;
     }
     Ok(winners)
 }
 
 /// The key rows a bucket's spill file holds.
-fn read_key_rows(path: &std::path::Path) -> std::io::Result<Vec<KeyRow>> {
+fn read_key_rows(path: &std::path::Path) -> std::io::Result<KeyRows> {
     let len = std::fs::metadata(path)?.len();
-    let mut out = Vec::with_capacity((len / KeyRow::BYTES as u64) as usize);
+    let mut out = KeyRows::with_capacity(len / KeyRow::BYTES as u64);
     let mut reader =
         std::io::BufReader::with_capacity(SPILL_BUFFER_BYTES, std::fs::File::open(path)?);
     let mut buf = [0u8; KeyRow::BYTES];
@@ -359,49 +360,55 @@ pub async fn write_generation(
             // at a time, so kept rows are gathered per bin into batches of BATCH_ROWS.
             let mut coalescer = BatchCoalescer::new(schema.clone(), BATCH_ROWS);
             let mut coalescing_bin = 0;
-            let result = scan(&lake, &plan, &schema, |file, first_row, batch| {
-                let tx = tx.clone();
-                let bin = bin_of[file];
-                let key = &plan.files[file].key;
-                let arrow_err = |source| CompactError::Arrow {
-                    key: key.clone(),
-                    source,
-                };
-                let mut ready = Vec::new();
-                let pushed = (|| {
-                    if bin != coalescing_bin {
-                        coalescer.finish_buffered_batch()?;
-                        while let Some(b) = coalescer.next_completed_batch() {
-                            ready.push(Piece {
-                                bin: coalescing_bin,
-                                batch: b,
-                            });
+            let result = scan(
+                &lake,
+                &plan,
+                &schema,
+                Fetch::Whole,
+                |file, first_row, batch| {
+                    let tx = tx.clone();
+                    let bin = bin_of[file];
+                    let key = &plan.files[file].key;
+                    let arrow_err = |source| CompactError::Arrow {
+                        key: key.clone(),
+                        source,
+                    };
+                    let mut ready = Vec::new();
+                    let pushed = (|| {
+                        if bin != coalescing_bin {
+                            coalescer.finish_buffered_batch()?;
+                            while let Some(b) = coalescer.next_completed_batch() {
+                                ready.push(Piece {
+                                    bin: coalescing_bin,
+                                    batch: b,
+                                });
+                            }
+                            coalescing_bin = bin;
                         }
-                        coalescing_bin = bin;
+                        match winners
+                            .as_ref()
+                            .and_then(|w| w.mask(first_row, batch.num_rows()))
+                        {
+                            Some(mask) => coalescer.push_batch_with_filter(batch, &mask)?,
+                            None => coalescer.push_batch(batch)?,
+                        }
+                        while let Some(b) = coalescer.next_completed_batch() {
+                            ready.push(Piece { bin, batch: b });
+                        }
+                        Ok(())
+                    })()
+                    .map_err(arrow_err);
+                    async move {
+                        pushed?;
+                        for piece in ready {
+                            // A closed channel means the writer failed; its error is the one to
+                            // report.
+                            let _ = tx.send(Ok(piece)).await;
+                        }
+                        Ok(())
                     }
-                    match winners
-                        .as_ref()
-                        .and_then(|w| w.mask(first_row, batch.num_rows()))
-                    {
-                        Some(mask) => coalescer.push_batch_with_filter(batch, &mask)?,
-                        None => coalescer.push_batch(batch)?,
-                    }
-                    while let Some(b) = coalescer.next_completed_batch() {
-                        ready.push(Piece { bin, batch: b });
-                    }
-                    Ok(())
-                })()
-                .map_err(arrow_err);
-                async move {
-                    pushed?;
-                    for piece in ready {
-                        // A closed channel means the writer failed; its error is the one to
-                        // report.
-                        let _ = tx.send(Ok(piece)).await;
-                    }
-                    Ok(())
-                }
-            })
+                },
+            )
             .await
             .and_then(|()| {
                 coalescer
@@ -460,7 +467,7 @@ pub async fn write_generation(
         if current.is_none() {
             let key = output_key(generation, outputs.len());
             let writer = ParallelArrowWriter::try_new(
-                lake.upload(&key, upload_part_bytes(lake)),
+                lake.upload(&key),
                 schema.clone(),
                 writer_properties(&batch, zstd_level),
             )

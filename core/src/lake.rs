@@ -14,6 +14,12 @@ use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+/// Upload part size (`Lake::upload`). S3 takes parts of at least 5 MiB; a local lake takes any
+/// size, and 1 MiB parts cut both the peak memory and the system time spent faulting in fresh
+/// 5 MiB buffers (the compactor's 10x bench day: 132 -> 125 MiB, 5.2 -> 3.1 s of system time).
+pub const S3_UPLOAD_PART_BYTES: usize = 5 << 20;
+pub const LOCAL_UPLOAD_PART_BYTES: usize = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
     #[error(
@@ -273,12 +279,22 @@ impl Lake {
             .map_err(Self::err(key))
     }
 
-    /// A streaming writer for `key` (`tokio::io::AsyncWrite`): it buffers up to `capacity`
-    /// bytes, switches to a multipart upload beyond that, and makes the object appear only
+    /// A streaming writer for `key` (`tokio::io::AsyncWrite`): it buffers up to a part's size,
+    /// switches to a multipart upload beyond that, and makes the object appear only
     /// when it is shut down, so no reader ever sees a partial object. Memory stays at about
-    /// `capacity` times the upload concurrency, whatever the object's size.
-    pub fn upload(&self, key: &str, capacity: usize) -> BufWriter {
-        BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key), capacity)
+    /// a part times the upload concurrency, whatever the object's size.
+    /// Parts are `LOCAL_UPLOAD_PART_BYTES` on a local lake, `S3_UPLOAD_PART_BYTES` otherwise.
+    pub fn upload(&self, key: &str) -> BufWriter {
+        let part_bytes = match self.local_root {
+            Some(_) => LOCAL_UPLOAD_PART_BYTES,
+            None => S3_UPLOAD_PART_BYTES,
+        };
+        self.upload_in_parts(key, part_bytes)
+    }
+
+    /// `upload` with parts of `part_bytes` (tests: a multipart upload from a few bytes).
+    pub fn upload_in_parts(&self, key: &str, part_bytes: usize) -> BufWriter {
+        BufWriter::with_capacity(self.store.clone(), ObjectPath::from(key), part_bytes)
             .with_max_concurrency(2)
     }
 
@@ -508,7 +524,7 @@ mod tests {
             format!("file://{}/lake", dir.path().display()),
         ] {
             let lake = Lake::from_url(&url).unwrap();
-            let mut w = lake.upload("t/g/1/a.bin", 4);
+            let mut w = lake.upload_in_parts("t/g/1/a.bin", 4);
             w.write_all(b"0123456789").await.unwrap();
             assert!(
                 lake.get("t/g/1/a.bin").await.unwrap().is_none(),
