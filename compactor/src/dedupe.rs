@@ -58,7 +58,7 @@ pub fn buckets_for(rows: u64, budget_bytes: u64) -> u64 {
     rows.div_ceil(per_bucket).max(1)
 }
 
-/// The bucket of a key hash (its high bits, independent of the low bits sorting uses).
+/// The bucket of a key hash (its high half; a part's hash table places rows by the low bits).
 pub fn bucket_of(hash: u128, buckets: u64) -> u64 {
     if buckets <= 1 {
         0
