@@ -1,7 +1,7 @@
 //! The streaming merge: survey a day's files (footers only), pick the rows to keep (pass 1,
 //! key columns only), and stream every kept row into the generation's files (pass 2). Small
-//! files are fetched whole and decoded a few to a task, a couple of tasks ahead, in order; large
-//! ones are decoded a row group at a time. The caller encodes (a task per column, `encode`) and
+//! files are fetched (whole in pass 2, by range in pass 1) and decoded a few to a task, a
+//! couple of tasks ahead, in order; large ones are decoded a row group at a time. The caller encodes (a task per column, `encode`) and
 //! uploads, fed through a short channel, so decoding and encoding share both cores and memory
 //! holds a few batches, one row group being encoded and the upload part, whatever the size of
 //! the day.
