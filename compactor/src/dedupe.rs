@@ -186,11 +186,13 @@ const PARALLEL_MIN_ROWS: usize = 1 << 16;
 
 /// The key rows of one hash bucket, gathered into parts by the top bits of their hash (every
 /// row of a key lands in the same part). The parts share one allocation, so that it is mapped
-/// on its own and goes back to the system when the key pass ends (`compactor::runtime`).
+/// on its own and goes back to the system when the key pass ends (`compactor::runtime`); it
+/// is allocated zeroed, so room never written costs no memory (fresh pages, mapped on first
+/// write).
 #[derive(Debug)]
 pub struct KeyRows {
     /// Part `p` is `rows[p * room..p * room + lens[p]]`.
-    rows: Vec<KeyRow>,
+    rows: Vec<StoredKeyRow>,
     room: usize,
     lens: Vec<usize>,
     /// Rows of parts that outgrew their room (rare: hashes spread evenly).
@@ -204,7 +206,7 @@ impl KeyRows {
         let share = rows as usize / PARTS;
         let room = share + 4 * (share as f64).sqrt() as usize + 16;
         KeyRows {
-            rows: vec![EMPTY_KEY_ROW; room * PARTS],
+            rows: vec![[0; 4]; room * PARTS],
             room,
             lens: vec![0; PARTS],
             overflow: Vec::new(),
@@ -214,7 +216,7 @@ impl KeyRows {
     pub fn push(&mut self, row: KeyRow) {
         let p = part_of(row.hash);
         if self.lens[p] < self.room {
-            self.rows[p * self.room + self.lens[p]] = row;
+            self.rows[p * self.room + self.lens[p]] = store(&row);
             self.lens[p] += 1;
         } else {
             self.overflow.push(row);
@@ -230,7 +232,7 @@ impl KeyRows {
     }
 
     /// The parts, each as its rows in place and its rows in `overflow`.
-    fn parts(&mut self) -> Vec<(&[KeyRow], &[KeyRow])> {
+    fn parts(&mut self) -> Vec<(&[StoredKeyRow], &[KeyRow])> {
         self.overflow.sort_unstable_by_key(|r| part_of(r.hash));
         let mut overflow = &self.overflow[..];
         (0..PARTS)
@@ -245,7 +247,22 @@ impl KeyRows {
     }
 }
 
-/// An unused place in `KeyRows` and in `Winners::mark_winners`'s table.
+/// A key row in `KeyRows`: plain words, which `vec!` allocates zeroed without writing them.
+type StoredKeyRow = [u64; 4];
+
+fn store(r: &KeyRow) -> StoredKeyRow {
+    [r.hash as u64, (r.hash >> 64) as u64, r.at as u64, r.row]
+}
+
+fn load(s: &StoredKeyRow) -> KeyRow {
+    KeyRow {
+        hash: (s[1] as u128) << 64 | s[0] as u128,
+        at: s[2] as i64,
+        row: s[3],
+    }
+}
+
+/// An unused place in `Winners::mark_winners`'s table.
 const EMPTY_KEY_ROW: KeyRow = KeyRow {
     hash: 0,
     at: 0,
@@ -311,7 +328,7 @@ impl Winners {
     /// Mark the winner of each key in `part`: an open-addressing table keyed by the hash (its
     /// low bits place it; the top ones are the same across a part) keeps each key's best row.
     /// `table` is scratch space, reused across parts.
-    fn mark_winners(&mut self, part: &(&[KeyRow], &[KeyRow]), table: &mut Vec<KeyRow>) {
+    fn mark_winners(&mut self, part: &(&[StoredKeyRow], &[KeyRow]), table: &mut Vec<KeyRow>) {
         const EMPTY: KeyRow = EMPTY_KEY_ROW;
         let slots = ((part.0.len() + part.1.len()) * 2)
             .next_power_of_two()
@@ -319,17 +336,17 @@ impl Winners {
         table.clear();
         table.resize(slots, EMPTY);
         let mask = slots - 1;
-        for r in part.0.iter().chain(part.1) {
+        for r in part.0.iter().map(load).chain(part.1.iter().copied()) {
             let mut i = r.hash as usize & mask;
             loop {
                 let slot = &mut table[i];
                 if slot.row == EMPTY.row {
-                    *slot = *r;
+                    *slot = r;
                     break;
                 }
                 if slot.hash == r.hash {
                     if r.at > slot.at || (r.at == slot.at && r.row < slot.row) {
-                        *slot = *r;
+                        *slot = r;
                     }
                     break;
                 }
@@ -567,6 +584,7 @@ mod tests {
             row: 1 << 40,
         };
         assert_eq!(KeyRow::from_bytes(&k.to_bytes()), k);
+        assert_eq!(load(&store(&k)), k);
         assert_eq!(KEY_ROW_BYTES as usize, KeyRow::BYTES);
     }
 

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::array::{Array, PrimitiveArray, RecordBatch, StringArray};
 use arrow::compute::BatchCoalescer;
@@ -17,7 +18,7 @@ use arrow::datatypes::{Float64Type, Int32Type, Int64Type, SchemaRef, TimestampMi
 use firelake_core::Lake;
 use firelake_core::lake::LakeObject;
 use firelake_core::output::parquet_properties;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::basic::{Compression, ZstdLevel};
@@ -48,31 +49,181 @@ const SPILL_BUFFER_BYTES: usize = 64 << 10;
 const SURVEY_GROUP_FILES: usize = 32;
 const SURVEY_CONCURRENCY: usize = 4;
 
+/// What the survey reads besides row counts when dedupe is on: every file's key and arrival
+/// columns, as key rows, so that the key pass needs no second opening of each file (its
+/// footer read and decoded again). Up to `budget_rows` rows (`--dedupe-memory-mb`) and for
+/// small files only (`WHOLE_FILE_MAX`, as their key rows are held whole): otherwise the day
+/// gives its key rows up and runs the key pass on its own (in buckets, row group by row group).
+pub struct KeySurvey {
+    pub schema: SchemaRef,
+    pub columns: DedupeColumns,
+    pub budget_rows: u64,
+}
+
+/// A day's files, in plan order, with their row counts, and with `KeySurvey` their key rows.
+pub struct Survey {
+    pub files: Vec<RawFile>,
+    pub key_rows: Option<KeyRows>,
+}
+
 /// Row counts of a day's listed files, from their footers (read and decoded by a few tasks,
-/// each taking a run of files, so footers decode on every core).
-pub async fn survey(lake: &Lake, listing: &[LakeObject]) -> Result<Vec<RawFile>, CompactError> {
-    let groups: Vec<Vec<RawFile>> =
-        futures::stream::iter(listing.chunks(SURVEY_GROUP_FILES).map(<[_]>::to_vec))
-            .map(|group| {
-                let lake = lake.clone();
-                tokio::spawn(async move {
-                    let mut out = Vec::with_capacity(group.len());
-                    for o in group {
-                        let mut file = LakeFile::ranged(&lake, &o.key, o.size);
-                        out.push(RawFile {
-                            rows: file.rows().await?,
-                            key: o.key,
-                            size: o.size,
-                        });
-                    }
-                    Ok::<_, CompactError>(out)
-                })
+/// each taking a run of files, so footers decode on every core), and with `keys` the key rows
+/// of the day, numbered as the plan numbers rows: files in `plan`'s order (by key), then rows
+/// in file order.
+pub async fn survey(
+    lake: &Lake,
+    listing: &[LakeObject],
+    keys: Option<&KeySurvey>,
+) -> Result<Survey, CompactError> {
+    let mut listing = listing.to_vec();
+    listing.sort_by(|a, b| a.key.cmp(&b.key));
+    listing.dedup_by(|a, b| a.key == b.key);
+    let projection = keys.map(|k| Arc::new(KeyProjection::new(&k.schema, &k.columns)));
+    // Cleared once the day's keys pass the budget: later files are read for their rows only.
+    let want_keys = Arc::new(AtomicBool::new(keys.is_some()));
+    let mut groups = futures::stream::iter(listing.chunks(SURVEY_GROUP_FILES).map(<[_]>::to_vec))
+        .map(|group| {
+            let (lake, projection, want_keys) =
+                (lake.clone(), projection.clone(), want_keys.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::with_capacity(group.len());
+                for o in group {
+                    let mut file = LakeFile::ranged(&lake, &o.key, o.size);
+                    let surveyed = match &projection {
+                        Some(p)
+                            if o.size <= WHOLE_FILE_MAX && want_keys.load(Ordering::Relaxed) =>
+                        {
+                            let keys = p.key_rows(file, &o.key).await?;
+                            (keys.len() as u64, Some(keys))
+                        }
+                        _ => (file.rows().await?, None),
+                    };
+                    let raw = RawFile {
+                        rows: surveyed.0,
+                        key: o.key,
+                        size: o.size,
+                    };
+                    out.push((raw, surveyed.1));
+                }
+                Ok::<_, CompactError>(out)
             })
-            .buffered(SURVEY_CONCURRENCY)
-            .map(|joined| joined?)
-            .try_collect()
-            .await?;
-    Ok(groups.into_iter().flatten().collect())
+        })
+        .buffered(SURVEY_CONCURRENCY);
+    let mut files = Vec::with_capacity(listing.len());
+    let mut key_rows = keys.map(|k| KeyRows::with_capacity(k.budget_rows));
+    let mut first_row = 0u64;
+    while let Some(group) = groups.next().await {
+        for (raw, keys_of_file) in group?? {
+            match (&mut key_rows, keys_of_file) {
+                (Some(out), Some(keys_of_file)) => {
+                    if out.len() + keys_of_file.len() > keys.map_or(0, |k| k.budget_rows) as usize {
+                        want_keys.store(false, Ordering::Relaxed);
+                        key_rows = None;
+                    } else {
+                        for mut k in keys_of_file {
+                            k.row += first_row;
+                            out.push(k);
+                        }
+                    }
+                }
+                // A file read without its keys: a large one (its keys are read a row group at a
+                // time by the key pass), or one read after the keys were given up.
+                (Some(_), None) => {
+                    want_keys.store(false, Ordering::Relaxed);
+                    key_rows = None;
+                }
+                (None, _) => {}
+            }
+            first_row += raw.rows;
+            files.push(raw);
+        }
+    }
+    Ok(Survey { files, key_rows })
+}
+
+/// The key and arrival columns of the curated schema, as a narrow schema for decoding.
+struct KeyProjection {
+    narrow: SchemaRef,
+    key: Vec<usize>,
+    arrival: usize,
+}
+
+impl KeyProjection {
+    fn new(schema: &SchemaRef, columns: &DedupeColumns) -> KeyProjection {
+        let mut projection = columns.key.clone();
+        projection.push(columns.arrival);
+        KeyProjection {
+            narrow: Arc::new(schema.project(&projection).expect("columns of the schema")),
+            key: (0..columns.key.len()).collect(),
+            arrival: columns.key.len(),
+        }
+    }
+
+    /// Append the key rows of a conformed narrow batch whose first row is `first_row`.
+    fn append(
+        &self,
+        batch: &RecordBatch,
+        first_row: u64,
+        scratch: &mut (Vec<u128>, Vec<i64>),
+        out: &mut dyn FnMut(KeyRow),
+    ) {
+        let (hashes, times) = scratch;
+        hash_keys(batch, &self.key, hashes);
+        arrival_times(batch, self.arrival, times);
+        for (i, (h, at)) in hashes.iter().zip(times.iter()).enumerate() {
+            out(KeyRow {
+                hash: *h,
+                at: *at,
+                row: first_row + i as u64,
+            });
+        }
+    }
+
+    /// A file's key rows, numbered from 0 (the footer's row count checked against the rows
+    /// read).
+    async fn key_rows(&self, mut file: LakeFile, key: &str) -> Result<Vec<KeyRow>, CompactError> {
+        let metadata = file.metadata().await?;
+        let rows = metadata.metadata().file_metadata().num_rows().max(0) as u64;
+        let conform = Conform::new(metadata.schema(), self.narrow.clone(), key)?;
+        let mut batches = file.stream(metadata, conform.columns_to_read())?;
+        let mut out = Vec::with_capacity(rows as usize);
+        let mut scratch = Default::default();
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|source| CompactError::Parquet {
+                key: key.to_string(),
+                source,
+            })?;
+            let batch = conform.apply(&batch, key)?;
+            self.append(&batch, out.len() as u64, &mut scratch, &mut |k| out.push(k));
+        }
+        if out.len() as u64 != rows {
+            return Err(CompactError::InputChanged {
+                key: key.to_string(),
+                detail: format!("{rows} rows in its footer, {} read", out.len()),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The winners of a day from the key rows its survey read (`survey`), when the plan numbers
+/// the rows as the survey did (the same files in the same order); `None` otherwise.
+pub fn winners_from_survey(
+    survey_files: &[String],
+    key_rows: KeyRows,
+    plan: &Plan,
+) -> Option<Winners> {
+    let same = survey_files.len() == plan.files.len()
+        && survey_files
+            .iter()
+            .zip(&plan.files)
+            .all(|(a, b)| *a == b.key);
+    if !same || key_rows.len() as u64 != plan.rows() {
+        return None;
+    }
+    let mut winners = Winners::none(plan.rows());
+    winners.select(key_rows);
+    Some(winners)
 }
 
 /// A file opened for decoding: a small one fetched whole and decoded, a large one to be
@@ -231,23 +382,12 @@ pub async fn select_winners(
 ) -> Result<Winners, CompactError> {
     let rows = plan.rows();
     let buckets = buckets_for(rows, memory_budget);
-    let mut projection = columns.key.clone();
-    projection.push(columns.arrival);
-    let narrow = Arc::new(schema.project(&projection).expect("columns of the schema"));
-    let key_in_narrow: Vec<usize> = (0..columns.key.len()).collect();
-    let arrival_in_narrow = columns.key.len();
+    let projection = KeyProjection::new(schema, columns);
+    let narrow = projection.narrow.clone();
     let mut winners = Winners::none(rows);
-    let (mut hashes, mut times) = (Vec::new(), Vec::new());
+    let mut scratch = Default::default();
     let mut each_key_row = |batch: &RecordBatch, first_row: u64, out: &mut dyn FnMut(KeyRow)| {
-        hash_keys(batch, &key_in_narrow, &mut hashes);
-        arrival_times(batch, arrival_in_narrow, &mut times);
-        for (i, (h, at)) in hashes.iter().zip(times.iter()).enumerate() {
-            out(KeyRow {
-                hash: *h,
-                at: *at,
-                row: first_row + i as u64,
-            });
-        }
+        projection.append(batch, first_row, &mut scratch, out);
         progress.advanced(batch.num_rows() as u64);
     };
     if buckets == 1 {
@@ -547,6 +687,91 @@ fn mostly_distinct(column: &dyn Array) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use arrow::array::{Int32Array, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    /// Raw files of (id, arrival ms) rows, each id's value column its row's place in the test.
+    async fn lake_of(files: &[(&str, &[(&str, i64)])]) -> (Lake, SchemaRef) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("v", DataType::Int32, true),
+        ]));
+        let lake = Lake::from_url("memory://").unwrap();
+        for (name, rows) in files {
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                    Arc::new(
+                        TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                            .with_timezone("UTC"),
+                    ),
+                    Arc::new(Int32Array::from_iter_values(0..rows.len() as i32)),
+                ],
+            )
+            .unwrap();
+            let bytes = firelake_core::output::parquet_bytes(schema.clone(), &[batch]).unwrap();
+            lake.put(&format!("d/{name}"), bytes.into()).await.unwrap();
+        }
+        (lake, schema)
+    }
+
+    #[tokio::test]
+    async fn the_survey_reads_the_winners_the_key_pass_reads() {
+        let (lake, schema) = lake_of(&[
+            ("f2.parquet", &[("a", 5), ("b", 1)]),
+            ("f1.parquet", &[("a", 3), ("c", 1), ("b", 9)]),
+            ("f3.parquet", &[("c", 1)]),
+        ])
+        .await;
+        let mut listing = lake.list("d/").await.unwrap();
+        listing.reverse(); // the survey numbers rows in plan order, whatever the listing's
+        let columns = DedupeColumns {
+            key: vec![0],
+            arrival: 1,
+        };
+        let keys = KeySurvey {
+            schema: schema.clone(),
+            columns: columns.clone(),
+            budget_rows: 6,
+        };
+        let Survey { files, key_rows } = survey(&lake, &listing, Some(&keys)).await.unwrap();
+        let order: Vec<String> = files.iter().map(|f| f.key.clone()).collect();
+        let plan = crate::plan::plan(files, 1 << 20);
+        let from_survey = winners_from_survey(&order, key_rows.unwrap(), &plan).unwrap();
+        let key_pass = select_winners(&lake, &plan, &schema, &columns, 1 << 20, &crate::Quiet)
+            .await
+            .unwrap();
+        // Plan order f1, f2, f3: a's latest is f2's (row 3), b's is f1's (row 2), c ties and
+        // its first occurrence (row 1) wins.
+        let kept = |w: &Winners| {
+            (0..plan.rows())
+                .filter(|r| w.contains(*r))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept(&from_survey), [1, 2, 3]);
+        assert_eq!(kept(&key_pass), [1, 2, 3]);
+
+        // A day over the budget gives its key rows up, and still has every file's rows.
+        let over = KeySurvey {
+            schema: schema.clone(),
+            columns: columns.clone(),
+            budget_rows: 5,
+        };
+        let surveyed = survey(&lake, &listing, Some(&over)).await.unwrap();
+        assert!(surveyed.key_rows.is_none());
+        assert_eq!(surveyed.files.iter().map(|f| f.rows).sum::<u64>(), 6);
+        // Rows numbered for another plan are not used.
+        let Survey { files, key_rows } = survey(&lake, &listing, Some(&keys)).await.unwrap();
+        let plan_of_two = crate::plan::plan(files[..2].to_vec(), 1 << 20);
+        assert!(winners_from_survey(&order, key_rows.unwrap(), &plan_of_two).is_none());
+    }
 
     fn files(sizes: &[u64]) -> Vec<RawFile> {
         sizes

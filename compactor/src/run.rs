@@ -13,12 +13,15 @@ use firelake_core::layout::partition_prefix;
 use firelake_core::{Lake, SourceDef, time};
 
 use crate::commit::{clean_up, commit, curated_locations, day_journals, recover_day, verify};
+use crate::dedupe::KEY_ROW_BYTES;
 use crate::journal::{Journal, JournalState};
 use crate::layout::{
     day_of_folder, generation_prefix, generations_root, is_generation_of, journal_key,
     journal_root, run_id,
 };
-use crate::merge::{DedupeColumns, select_winners, survey, write_generation};
+use crate::merge::{
+    DedupeColumns, KeySurvey, Survey, select_winners, survey, winners_from_survey, write_generation,
+};
 use crate::plan::{Freshness, Selection, candidate_days, freshness, plan};
 use crate::{
     CompactError, CompactOptions, CompactReport, Context, DayOutcome, DayReport, Progress, crash,
@@ -272,10 +275,14 @@ async fn compact_day(
     }
 
     let phase = Instant::now();
-    let plan = Arc::new(plan(
-        survey(&ctx.lake, &listing).await?,
-        ctx.options.target_bytes,
-    ));
+    let key_survey = dedupe.map(|columns| KeySurvey {
+        schema: ctx.schema.clone(),
+        columns: columns.clone(),
+        budget_rows: ctx.options.dedupe_memory_bytes / KEY_ROW_BYTES,
+    });
+    let Survey { files, key_rows } = survey(&ctx.lake, &listing, key_survey.as_ref()).await?;
+    let surveyed_keys = key_rows.map(|rows| (files.iter().map(|f| f.key.clone()).collect(), rows));
+    let plan = Arc::new(plan(files, ctx.options.target_bytes));
     let rows_in = plan.rows();
     tracing::info!(
         day = %time::format_day(day),
@@ -328,11 +335,26 @@ async fn compact_day(
     crash::point("planned");
 
     let written = async {
-        let passes = if dedupe.is_some() { 2 } else { 1 };
-        progress.day_started(&journal.day, rows_in * passes);
         let phase = Instant::now();
-        let winners = match dedupe {
-            Some(columns) => {
+        let from_survey = surveyed_keys
+            .and_then(|(files, rows): (Vec<String>, _)| winners_from_survey(&files, rows, &plan));
+        let passes = if dedupe.is_some() && from_survey.is_none() {
+            2
+        } else {
+            1
+        };
+        progress.day_started(&journal.day, rows_in * passes);
+        let winners = match (dedupe, from_survey) {
+            (Some(_), Some(w)) => {
+                tracing::info!(
+                    day = %journal.day,
+                    distinct = w.kept(),
+                    seconds = phase.elapsed().as_secs_f64(),
+                    "dedupe keys read with the survey"
+                );
+                Some(Arc::new(w))
+            }
+            (Some(columns), None) => {
                 let w = select_winners(
                     &ctx.lake,
                     &plan,
@@ -350,7 +372,7 @@ async fn compact_day(
                 );
                 Some(Arc::new(w))
             }
-            None => None,
+            (None, _) => None,
         };
         let phase = Instant::now();
         let distinct = winners.as_ref().map_or(rows_in, |w| w.kept());
