@@ -345,15 +345,7 @@ async fn compact_day(
         };
         progress.day_started(&journal.day, rows_in * passes);
         let winners = match (dedupe, from_survey) {
-            (Some(_), Some(w)) => {
-                tracing::info!(
-                    day = %journal.day,
-                    distinct = w.kept(),
-                    seconds = phase.elapsed().as_secs_f64(),
-                    "dedupe keys read with the survey"
-                );
-                Some(Arc::new(w))
-            }
+            (Some(_), Some(w)) => Some((w, "with the survey")),
             (Some(columns), None) => {
                 let w = select_winners(
                     &ctx.lake,
@@ -364,16 +356,20 @@ async fn compact_day(
                     progress,
                 )
                 .await?;
-                tracing::info!(
-                    day = %journal.day,
-                    distinct = w.kept(),
-                    seconds = phase.elapsed().as_secs_f64(),
-                    "dedupe keys read"
-                );
-                Some(Arc::new(w))
+                Some((w, "in a pass of their own"))
             }
             (None, _) => None,
-        };
+        }
+        .map(|(w, how)| {
+            tracing::info!(
+                day = %journal.day,
+                distinct = w.kept(),
+                seconds = phase.elapsed().as_secs_f64(),
+                how,
+                "dedupe keys read"
+            );
+            Arc::new(w)
+        });
         let phase = Instant::now();
         let distinct = winners.as_ref().map_or(rows_in, |w| w.kept());
         let mut outputs = write_generation(
