@@ -267,7 +267,12 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("firelake: error: {e}");
+            // One line: store errors carry the server's (multi-line XML) answer.
+            let msg = e.to_string();
+            eprintln!(
+                "firelake: error: {}",
+                msg.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::FAILURE
         }
     }

@@ -141,19 +141,35 @@ impl Lake {
     }
 
     /// Write `bytes` at `key` unless something is there already.
+    ///
+    /// object_store does not retry a conditional put that timed out or lost its connection
+    /// (it may have landed). Retrying it is safe here: every caller writes the same bytes on
+    /// every attempt (names derive from content), so "already there" after an unanswered
+    /// attempt means this write landed.
     pub async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<PutOutcome, LakeError> {
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(&ObjectPath::from(key), PutPayload::from(bytes), opts)
-            .await
-        {
-            Ok(_) => Ok(PutOutcome::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::AlreadyExisted),
-            Err(e) => Err(Self::err(key)(e)),
+        let mut attempt = 0;
+        loop {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            let payload = PutPayload::from(bytes.clone());
+            match self
+                .store
+                .put_opts(&ObjectPath::from(key), payload, opts)
+                .await
+            {
+                Ok(_) => return Ok(PutOutcome::Created),
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    return Ok(PutOutcome::AlreadyExisted);
+                }
+                Err(e) if unanswered(&e) && attempt < UNANSWERED_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(key, attempt, error = %e, "write unanswered; retrying");
+                    tokio::time::sleep(unanswered_backoff(attempt)).await;
+                }
+                Err(e) => return Err(Self::err(key)(e)),
+            }
         }
     }
 
@@ -386,6 +402,24 @@ fn s3_lake(url: &str, rest: &str) -> Result<Lake, LakeError> {
     })
 }
 
+/// Retries of a write whose answer never came (timeout, dropped connection), after
+/// object_store's own retries, which skip conditional writes in that case.
+const UNANSWERED_RETRIES: u32 = 4;
+
+fn unanswered_backoff(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(200 << attempt.min(5))
+}
+
+/// A store error that may hide a write that landed: no HTTP status came back. Refusals
+/// (403, 404, 412, ...) have their own variants or carry a status, and are not retried.
+fn unanswered(e: &object_store::Error) -> bool {
+    let object_store::Error::Generic { source, .. } = e else {
+        return false;
+    };
+    let text = source.to_string();
+    text.contains("HTTP error") || text.contains("timed out") || text.contains("error sending")
+}
+
 /// The version of an object a conditional update expects to replace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
@@ -441,15 +475,43 @@ impl Lake {
             ..Default::default()
         };
         let bytes_for_retry = bytes.clone();
-        match self
-            .store
-            .put_opts(&ObjectPath::from(key), PutPayload::from(bytes), opts)
-            .await
-        {
-            Ok(r) => Ok(VersionedPut::Written(ObjectVersion {
-                e_tag: r.e_tag,
-                version: r.version,
-            })),
+        let mut attempt = 0;
+        let first = loop {
+            let r = self
+                .store
+                .put_opts(
+                    &ObjectPath::from(key),
+                    PutPayload::from(bytes.clone()),
+                    opts.clone(),
+                )
+                .await;
+            match r {
+                Err(e) if unanswered(&e) && attempt < UNANSWERED_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(key, attempt, error = %e, "conditional write unanswered");
+                    tokio::time::sleep(unanswered_backoff(attempt)).await;
+                    // It may have landed: then the object holds our bytes (a retry would
+                    // see a conflict with ourselves). If it is still at `expected`, retry.
+                    match self.get_versioned(key).await? {
+                        Some((now, v)) if now == bytes => break Ok(v),
+                        Some((_, v)) if Some(&v) != expected => {
+                            return Ok(VersionedPut::Conflict);
+                        }
+                        None if expected.is_some() => return Ok(VersionedPut::Conflict),
+                        _ => continue,
+                    }
+                }
+                Err(e) => break Err(e),
+                Ok(r) => {
+                    break Ok(ObjectVersion {
+                        e_tag: r.e_tag,
+                        version: r.version,
+                    });
+                }
+            }
+        };
+        match first {
+            Ok(v) => Ok(VersionedPut::Written(v)),
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },

@@ -72,3 +72,107 @@ pub fn firelake(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) 
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// tests/fault_proxy.py in front of the emulators' S3/Glue endpoint (moto), started on a free
+/// port as a child of the test and killed when dropped. Point a binary at it with
+/// `AWS_ENDPOINT_URL=proxy.url()`; Kinesis keeps its own endpoint (`AWS_ENDPOINT_URL_KINESIS`).
+pub struct FaultProxy {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl FaultProxy {
+    pub fn start() -> FaultProxy {
+        use std::io::BufRead;
+        require_emulators();
+        let upstream = std::env::var("AWS_ENDPOINT_URL").unwrap();
+        let mut child = std::process::Command::new(python())
+            .arg(root().join("tests/fault_proxy.py"))
+            .args(["--upstream", &upstream])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("fault proxy did not start: {line:?}"))
+            .parse()
+            .unwrap();
+        FaultProxy { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn call(&self, method: &str, body: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "{method} /__faults HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let (head, json) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "fault proxy: {answer}");
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// Replace the rules (a JSON list, see tests/fault_proxy.py); returns them.
+    pub fn set_rules(&self, rules: serde_json::Value) -> serde_json::Value {
+        self.call("POST", &rules.to_string())
+    }
+
+    /// The rules with their `hits` and `fired` counts.
+    pub fn rules(&self) -> serde_json::Value {
+        self.call("GET", "")
+    }
+
+    /// How many faults rule `i` injected.
+    pub fn fired(&self, i: usize) -> u64 {
+        self.rules()[i]["fired"].as_u64().unwrap()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `firelake` with extra environment variables (e.g. AWS_ENDPOINT_URL at a fault proxy):
+/// (success, stdout, stderr).
+pub fn firelake_env(
+    dir: &std::path::Path,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The last non-empty line of a binary's stderr: its error, which must be one line.
+pub fn last_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
