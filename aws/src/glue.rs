@@ -10,6 +10,9 @@ use aws_sdk_glue::types::{
 use firelake_core::catalog::{Catalog, CatalogColumn, CatalogError, PartitionInfo, TableDef};
 use futures::future::BoxFuture;
 
+/// Attempts of a Glue call (the SDK backs off exponentially between them, up to 20 s).
+const GLUE_MAX_ATTEMPTS: u32 = 8;
+
 /// Glue allows at most this many partitions per BatchCreatePartition call.
 pub const PARTITIONS_PER_CALL: usize = 100;
 
@@ -49,8 +52,15 @@ impl GlueCatalog {
             .strip_prefix("glue://")
             .filter(|d| !d.is_empty())
             .ok_or_else(|| CatalogError::UnsupportedUrl(url.into()))?;
-        let client = Client::new(&crate::sdk_config().await);
-        Ok(GlueCatalog::new(client, db))
+        // Glue throttles its partition calls at a few per second per account: the SDK's
+        // default of 3 attempts gives up on a busy night (the catalog switch then fails).
+        let conf = aws_sdk_glue::config::Builder::from(&crate::sdk_config().await)
+            .retry_config(
+                aws_sdk_glue::config::retry::RetryConfig::standard()
+                    .with_max_attempts(GLUE_MAX_ATTEMPTS),
+            )
+            .build();
+        Ok(GlueCatalog::new(Client::from_conf(conf), db))
     }
 
     fn storage(&self, t: &TableDef, location: &str) -> Result<StorageDescriptor, CatalogError> {
