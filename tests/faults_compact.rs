@@ -26,8 +26,8 @@ fn ids(v: &Value) -> Vec<String> {
     ids
 }
 
-#[test]
-fn s3_and_glue_faults_during_a_compaction_are_retried_and_readers_see_an_exact_generation() {
+/// A raw day on a moto S3 lake with a Glue catalog: (dir, lake, glue url, db, distinct ids).
+fn raw_day() -> (tempfile::TempDir, String, String, String, Vec<String>) {
     require_emulators();
     let dir = tempfile::tempdir().unwrap();
     let (stream, bucket) = (unique("cfaults"), unique("cfaults"));
@@ -77,12 +77,47 @@ fn s3_and_glue_faults_during_a_compaction_are_retried_and_readers_see_an_exact_g
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    (dir, lake, glue, db, expected)
+}
+
+fn compact(
+    dir: &std::path::Path,
+    proxy: &FaultProxy,
+    lake: &str,
+    glue: &str,
+) -> (bool, String, String) {
+    let url = proxy.url();
+    firelake_env(
+        dir,
+        &[("AWS_ENDPOINT_URL", url.as_str()), ("AWS_TIMEOUT", "2s")],
+        &[
+            "compact",
+            "--lake",
+            lake,
+            "--catalog",
+            glue,
+            "--all",
+            "--grace",
+            "0s",
+        ],
+    )
+}
+
+/// What readers see: every row under the Glue partitions of the curated table, sorted.
+fn readers_view(db: &str) -> Vec<String> {
+    ids(&serde_json::from_str(&aws_tool(&["read-partitions", db, "users_curated"])).unwrap())
+}
+
+#[test]
+fn s3_and_glue_faults_during_a_compaction_are_retried_and_readers_see_an_exact_generation() {
+    let (dir, lake, glue, db, expected) = raw_day();
 
     let proxy = FaultProxy::start();
     proxy.set_rules(json!([
         {"method": "GET", "path": "/raw/users/p_date", "action": "internal", "times": 2},
         {"method": "GET", "path": "/raw/users/p_date", "action": "slowdown", "times": 1},
         {"method": "GET", "path": "/raw/users/p_date", "action": "cut", "times": 1},
+        {"method": "GET", "path": "/raw/users/p_date", "action": "delay", "seconds": 4, "times": 1},
         {"method": "PUT", "path": "/raw/users_curated/_generations/", "action": "slowdown", "times": 2},
         {"method": "PUT", "path": "/raw/users_curated/_generations/", "action": "internal", "times": 1},
         {"target": r"AWSGlue\.(Batch)?(Update|Create)Partition", "action": "throttle", "times": 3},
@@ -112,7 +147,39 @@ fn s3_and_glue_faults_during_a_compaction_are_retried_and_readers_see_an_exact_g
             "rule {i} did not fire: {rule}"
         );
     }
-    let curated: Value =
-        serde_json::from_str(&aws_tool(&["read-partitions", &db, "users_curated"])).unwrap();
-    assert_eq!(ids(&curated), expected, "readers' view after the faults");
+    assert_eq!(
+        readers_view(&db),
+        expected,
+        "readers' view after the faults"
+    );
+}
+
+#[test]
+fn glue_failing_for_good_at_the_switch_fails_the_day_clearly_and_a_rerun_is_exact() {
+    let (dir, lake, glue, db, expected) = raw_day();
+    let proxy = FaultProxy::start();
+    proxy.set_rules(json!([
+        {"target": r"AWSGlue\.(Batch)?(Update|Create)Partition", "action": "service", "times": -1},
+    ]));
+    let (ok, _, err) = compact(dir.path(), &proxy, &lake, &glue);
+    assert!(
+        !ok,
+        "the compaction exited 0 with the catalog switch failing:\n{err}"
+    );
+    let line = common::last_line(&err);
+    assert!(
+        line.starts_with("firelake: error:") && line.contains("Partition"),
+        "not a one-line error naming the Glue call: {err}"
+    );
+    // Readers see no curated day, or a complete one: never a partial generation.
+    let seen = readers_view(&db);
+    assert!(
+        seen.is_empty() || seen == expected,
+        "{} rows visible",
+        seen.len()
+    );
+    proxy.set_rules(json!([]));
+    let (ok, _, err) = compact(dir.path(), &proxy, &lake, &glue);
+    assert!(ok, "{err}");
+    assert_eq!(readers_view(&db), expected, "readers' view after the rerun");
 }
