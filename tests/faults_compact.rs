@@ -183,3 +183,90 @@ fn glue_failing_for_good_at_the_switch_fails_the_day_clearly_and_a_rerun_is_exac
     assert!(ok, "{err}");
     assert_eq!(readers_view(&db), expected, "readers' view after the rerun");
 }
+
+/// Every row the local catalog's curated partitions point at, sorted (pyarrow), and the
+/// distinct user ids of the raw table.
+fn local_views(lake: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let script = r#"
+import json, os, sys, pyarrow.parquet as pq, pyarrow.dataset as ds
+lake = sys.argv[1]
+cat = json.load(open(os.path.join(lake, "_catalog/firelake.json")))
+cur = []
+for p in (cat["Tables"].get("users_curated", {}).get("Partitions") or {}).values():
+    loc = p["StorageDescriptor"]["Location"] if "StorageDescriptor" in p else p["Location"]
+    path = loc.removeprefix("file://")
+    for f in sorted(os.listdir(path)):
+        cur += pq.read_table(os.path.join(path, f)).column("user_id").to_pylist()
+raw = set()
+for root, _, files in os.walk(os.path.join(lake, "users")):
+    for f in files:
+        if f.endswith(".parquet"):
+            raw.update(pq.read_table(os.path.join(root, f)).column("user_id").to_pylist())
+print(json.dumps([sorted(cur), sorted(raw)]))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let out = std::process::Command::new(common::python())
+        .args(["-c", script])
+        .arg(lake)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_full_spill_disk_fails_the_compaction_clearly_and_a_rerun_with_room_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = firelake(dir.path(), &["run", "--records", "40000", "--seed", "3"]);
+    assert!(ok, "{err}");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mount = |opts: &str| {
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(&tmp)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs: the disk-full tests need root");
+    };
+    mount("size=64k");
+    let spill = tmp.to_str().unwrap();
+    let args = [
+        "compact",
+        "--all",
+        "--grace",
+        "0s",
+        "--dedupe-memory-mb",
+        "1",
+    ];
+    let (ok, _, err) = firelake_env(dir.path(), &[("TMPDIR", spill)], &args);
+    let lake = dir.path().join("lake");
+    let before = local_views(&lake);
+    let (ok2, _, err2) = {
+        mount("remount,size=64m");
+        firelake_env(dir.path(), &[("TMPDIR", spill)], &args)
+    };
+    let _ = std::process::Command::new("umount").arg(&tmp).status();
+    assert!(
+        !ok,
+        "the compaction exited 0 with a full spill disk:\n{err}"
+    );
+    let line = common::last_line(&err);
+    assert!(
+        line.starts_with("firelake: error:") && line.contains("No space left"),
+        "not a one-line error: {err}"
+    );
+    assert!(
+        before.0.is_empty(),
+        "a curated day is visible after the failed run"
+    );
+    assert!(ok2, "{err2}");
+    let (curated, raw) = local_views(&lake);
+    assert_eq!(curated.len(), raw.len(), "one row per user");
+    assert_eq!(curated, raw);
+}
