@@ -33,6 +33,9 @@ if [ -z "${FIRELAKE_TANSU:-}" ]; then
     EMU_PIDS="$EMU_PIDS $TANSU_INSTALL"   # stopped with the emulators if the run ends early
 fi
 
+echo "== parquet codecs of each binary built alone"
+bash "$REPO/scripts/check_parquet_codecs.sh"
+
 echo "== cargo build"
 cargo build --workspace --locked --all-targets
 

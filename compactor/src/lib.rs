@@ -14,6 +14,7 @@ pub mod dedupe;
 pub mod encode;
 pub mod journal;
 pub mod layout;
+pub mod lock;
 pub mod merge;
 pub mod plan;
 pub mod reader;

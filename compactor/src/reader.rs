@@ -5,9 +5,9 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use arrow::array::{Array, ArrayRef, RecordBatch, make_array, new_null_array};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use bytes::Bytes;
 use firelake_core::Lake;
 use futures::FutureExt;
@@ -268,8 +268,7 @@ impl Conform {
                 match self.from[ti] {
                     None => Ok(new_null_array(field.data_type(), rows)),
                     Some(bi) if self.cast[ti] => {
-                        cast_with_options(batch.column(bi), field.data_type(), &strict)
-                            .map_err(arrow_err)
+                        cast_column(batch.column(bi), field.data_type(), &strict).map_err(arrow_err)
                     }
                     Some(bi) => Ok(batch.column(bi).clone()),
                 }
@@ -277,6 +276,29 @@ impl Conform {
             .collect::<Result<Vec<_>, _>>()?;
         // Checks nullability too: a null in a required column (a dedupe key) is an error.
         RecordBatch::try_new(self.target.clone(), columns).map_err(arrow_err)
+    }
+}
+
+/// `column` as `to`. A timestamp without a time zone (INT96, as Firehose's Hive SerDe writes
+/// it, or an INT64 one not marked UTC-adjusted) is a UTC instant in a lake file: it becomes
+/// the target's unit, then is labelled with the target's zone, values unchanged (a plain cast
+/// would read it as local time in that zone, and needs the zone database to do so).
+fn cast_column(
+    column: &ArrayRef,
+    to: &DataType,
+    options: &CastOptions,
+) -> Result<ArrayRef, arrow::error::ArrowError> {
+    match (column.data_type(), to) {
+        (DataType::Timestamp(_, None), DataType::Timestamp(unit, Some(_))) => {
+            let naive = cast_with_options(column, &DataType::Timestamp(*unit, None), options)?;
+            let data = naive
+                .to_data()
+                .into_builder()
+                .data_type(to.clone())
+                .build()?;
+            Ok(make_array(data))
+        }
+        _ => cast_with_options(column, to, options),
     }
 }
 
@@ -357,6 +379,34 @@ mod tests {
         )
         .unwrap();
         assert!(c.apply(&null_id, "k").is_err());
+    }
+
+    #[test]
+    fn naive_timestamps_of_any_unit_are_utc_instants_in_the_target_unit_and_zone() {
+        use arrow::array::{TimestampMicrosecondArray, TimestampNanosecondArray};
+        let target = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        let strict = CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        let int96: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![
+            Some(1_709_287_200_123_456_789),
+            None,
+        ]));
+        let micros: ArrayRef = Arc::new(
+            TimestampMicrosecondArray::from(vec![Some(1_709_287_200_123_456), None])
+                .with_timezone("+00:00"),
+        );
+        for column in [int96, micros] {
+            let out = cast_column(&column, &target, &strict).unwrap();
+            assert_eq!(out.data_type(), &target);
+            let ms = out
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap();
+            assert_eq!(ms.value(0), 1_709_287_200_123);
+            assert!(ms.is_null(1));
+        }
     }
 
     #[test]

@@ -79,21 +79,24 @@ pub async fn compact(
         ));
     }
 
-    let current = curated_locations(&ctx).await?;
     let mut recovered = Vec::new();
     let mut reports = Vec::new();
     for day in days {
-        let Some(_lock) = DayLock::try_acquire(&ctx, day)? else {
+        let Some(mut lock) = DayLock::try_acquire(&ctx, day).await? else {
             tracing::warn!(day = %time::format_day(day), "another compactor is working on this day; skipped");
             if selected.contains(&day) {
                 reports.push(DayReport::skipped(day, DayOutcome::Busy));
             }
             continue;
         };
+        // Where the day is now, read under its lock: a rival may have switched it since the
+        // run began, and recovery deletes generations the catalog does not point at.
+        let found = curated_locations(&ctx).await?;
         let (actions, location) =
-            recover_day(&ctx, day, current.get(&time::format_day(day)).cloned()).await?;
+            recover_day(&ctx, day, found.get(&time::format_day(day)).cloned()).await?;
         recovered.extend(actions);
         if !selected.contains(&day) {
+            lock.release(&ctx).await?;
             continue;
         }
         let made_from = match location.as_ref().and_then(|l| ctx.lake.key_of_url(l)) {
@@ -110,8 +113,11 @@ pub async fn compact(
             made_from.as_ref(),
             dedupe.as_ref(),
             progress,
+            &mut lock,
         )
-        .await?;
+        .await;
+        lock.release(&ctx).await?;
+        let report = report?;
         progress.day_finished(&report);
         reports.push(report);
     }
@@ -128,24 +134,31 @@ pub async fn compact(
     })
 }
 
-/// One compactor per day at a time on a local lake: an OS file lock
+/// One compactor per day at a time. On a local lake an OS file lock
 /// (`<curated>/_locks/p_date=D.lock`), released by the kernel however the process ends, so a
-/// killed run never leaves a stale lock. Object stores have no such lock: there, give each
-/// worker its own days (`--date`), or run one compactor per table.
-struct DayLock(#[allow(dead_code)] Option<std::fs::File>);
+/// killed run never leaves a stale lock. On an object store a lock object at the same key
+/// with a lease (`lock::ObjectLock`): a crashed run blocks the day until its lease ends.
+struct DayLock(
+    #[allow(dead_code)] Option<std::fs::File>,
+    Option<crate::lock::ObjectLock>,
+);
 
 impl DayLock {
     /// The day's lock, or `None` when another process holds it.
-    fn try_acquire(ctx: &Context, day: i32) -> Result<Option<DayLock>, CompactError> {
-        let Some(root) = ctx.lake.local_root() else {
-            return Ok(Some(DayLock(None)));
-        };
-        let dir = root.join(&ctx.curated).join("_locks");
-        let path = dir.join(format!(
+    async fn try_acquire(ctx: &Context, day: i32) -> Result<Option<DayLock>, CompactError> {
+        let name = format!(
             "{}={}.lock",
             ctx.def.partition_column,
             time::format_day(day)
-        ));
+        );
+        let Some(root) = ctx.lake.local_root() else {
+            let key = format!("{}/_locks/{name}", ctx.curated);
+            let owner = crate::lock::owner_id(ctx.now_ms());
+            let lock = crate::lock::ObjectLock::acquire(&ctx.lake, &key, &owner, ctx.now_ms());
+            return Ok(lock.await?.map(|l| DayLock(None, Some(l))));
+        };
+        let dir = root.join(&ctx.curated).join("_locks");
+        let path = dir.join(name);
         let io = |source| CompactError::Io {
             path: path.display().to_string(),
             source,
@@ -158,9 +171,34 @@ impl DayLock {
             .open(&path)
             .map_err(io)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(DayLock(Some(file)))),
+            Ok(()) => Ok(Some(DayLock(Some(file), None))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
+    /// Just before the catalog switch: the lease is renewed (it fails if another run took the
+    /// day over) and the day's partition still points where this run found it. False: the
+    /// day is someone else's now; switch nothing, delete nothing of theirs.
+    async fn still_ours(
+        &mut self,
+        ctx: &Context,
+        day: i32,
+        found: Option<&String>,
+    ) -> Result<bool, CompactError> {
+        if let Some(lock) = self.1.as_mut()
+            && !lock.renew(&ctx.lake, ctx.now_ms()).await?
+        {
+            return Ok(false);
+        }
+        let now = curated_locations(ctx).await?;
+        Ok(now.get(&time::format_day(day)) == found)
+    }
+
+    async fn release(self, ctx: &Context) -> Result<(), CompactError> {
+        match self.1 {
+            Some(lock) => lock.release(&ctx.lake).await,
+            None => Ok(()),
         }
     }
 }
@@ -249,6 +287,7 @@ async fn compact_day(
     made_from: Option<&Journal>,
     dedupe: Option<&DedupeColumns>,
     progress: &dyn Progress,
+    lock: &mut DayLock,
 ) -> Result<DayReport, CompactError> {
     let started = Instant::now();
     let listing = raw_listing(ctx, day).await?;
@@ -413,6 +452,12 @@ async fn compact_day(
     journal.store(&ctx.lake).await?;
     crash::point("written");
 
+    if !lock.still_ours(ctx, day, current_location).await? {
+        tracing::warn!(day = %journal.day, "another compactor took the day over; this run's generation is dropped");
+        ctx.lake.delete_prefix(&generation).await?;
+        ctx.lake.delete(&journal.key).await?;
+        return Ok(DayReport::skipped(day, DayOutcome::Busy));
+    }
     commit(ctx, &mut journal).await?;
     let cleaned = clean_up(ctx, &mut journal).await?;
     Ok(DayReport {

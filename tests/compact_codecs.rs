@@ -1,0 +1,177 @@
+//! Every Parquet file a user's lake can hold is read by `firelake compact`: a raw day whose
+//! files mix every codec (Snappy, GZIP, LZ4, Brotli, Zstd, none), INT96 timestamps without an
+//! Arrow schema (Firehose's Hive SerDe), INT64 timestamps in micro- and nanoseconds, plain
+//! encoding and v2 data pages, all written by pyarrow (tests/codec_mix.py), compacts into
+//! exactly the day's distinct rows, timestamps equal to the millisecond.
+
+mod common;
+use common::python;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+fn firelake(dir: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = common::firelake(dir, args);
+    assert!(ok, "firelake {args:?} failed:\n{out}{err}");
+    out
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
+    files.sort();
+    files
+}
+
+fn read_batches(file: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// Each row as `column=value|...`, timestamps as epoch milliseconds.
+fn format_rows(batch: &RecordBatch) -> Vec<String> {
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
+            _ => c.clone(),
+        })
+        .collect();
+    let opts = FormatOptions::default().with_null("<null>");
+    let fmt: Vec<ArrayFormatter> = columns
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+        .collect();
+    let schema = batch.schema();
+    (0..batch.num_rows())
+        .map(|i| {
+            schema
+                .fields()
+                .iter()
+                .zip(&fmt)
+                .map(|(f, v)| format!("{}={}", f.name(), v.value(i)))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
+}
+
+/// The distinct rows of the day as firelake wrote it (before the rewrite): per user_id the
+/// latest ingested_at, ties to the first row in file-name then row order. Sorted.
+fn expected_rows(day_dir: &Path) -> Vec<String> {
+    let mut best: HashMap<String, (i64, String)> = HashMap::new();
+    for f in parquet_files(day_dir) {
+        for batch in read_batches(&f) {
+            let ids = batch.column_by_name("user_id").unwrap();
+            let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
+            let at = batch.column_by_name("ingested_at").unwrap();
+            let at = at
+                .as_any()
+                .downcast_ref::<TimestampMillisecondArray>()
+                .unwrap();
+            for (i, row) in format_rows(&batch).into_iter().enumerate() {
+                let (id, t) = (ids.value(i).to_string(), at.value(i));
+                if best.get(&id).is_none_or(|(bt, _)| *bt < t) {
+                    best.insert(id, (t, row));
+                }
+            }
+        }
+    }
+    let mut rows: Vec<String> = best.into_values().map(|(_, r)| r).collect();
+    rows.sort();
+    rows
+}
+
+/// The generation folder the local catalog points the day at.
+fn curated_generation(lake: &Path, day: &str) -> PathBuf {
+    let cat: Value =
+        serde_json::from_slice(&std::fs::read(lake.join("_catalog/firelake.json")).unwrap())
+            .unwrap();
+    let parts = cat["Tables"]["users_curated"]["Partitions"]
+        .as_object()
+        .unwrap();
+    let p = parts
+        .values()
+        .find(|p| p["Values"][0] == day)
+        .unwrap_or_else(|| panic!("no curated partition for {day}: {cat}"));
+    PathBuf::from(
+        p["Location"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("file://")
+            .unwrap(),
+    )
+}
+
+#[test]
+fn a_raw_day_mixing_every_codec_timestamp_and_page_layout_compacts_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    firelake(dir.path(), &["run", "--records", "1500", "--seed", "11"]);
+    // The same users again, later: duplicates whose latest copy must win across layouts.
+    firelake(dir.path(), &["run", "--records", "600", "--seed", "11"]);
+    let mut days: Vec<String> = std::fs::read_dir(lake.join("users"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("p_date=")
+                .map(str::to_string)
+        })
+        .collect();
+    days.sort();
+    // The largest day: every variant gets rows (and duplicates).
+    let day = days
+        .iter()
+        .max_by_key(|d| parquet_files(&lake.join(format!("users/p_date={d}"))).len())
+        .unwrap()
+        .clone();
+    let day_dir = lake.join(format!("users/p_date={day}"));
+    let expected = expected_rows(&day_dir);
+
+    let out = Command::new(python())
+        .arg(common::root().join("tests/codec_mix.py"))
+        .arg(&day_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "codec_mix.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let variants = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(variants, 11, "every variant got rows");
+
+    let report: Value = serde_json::from_str(&firelake(
+        dir.path(),
+        &["compact", "--json", "--date", &day, "--grace", "0s"],
+    ))
+    .unwrap();
+    let d = &report["days"][0];
+    assert_eq!(d["outcome"], "compacted", "{report}");
+    assert_eq!(d["files_in"], variants, "{report}");
+    let generation = curated_generation(&lake, &day);
+    let mut visible: Vec<String> = parquet_files(&generation)
+        .iter()
+        .flat_map(|f| read_batches(f))
+        .flat_map(|b| format_rows(&b))
+        .collect();
+    visible.sort();
+    assert_eq!(visible.len(), expected.len(), "row count of {day}");
+    assert_eq!(visible, expected, "rows and timestamps of {day}");
+}
