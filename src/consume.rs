@@ -15,6 +15,8 @@ pub struct ConsumeConfig {
     pub start: StartPosition,
     pub common: ConsumerOptions,
     pub emf: bool,
+    /// Set checkpoints of another incarnation of a Kinesis stream aside instead of refusing.
+    pub ignore_stale_checkpoints: bool,
 }
 
 pub async fn consume(
@@ -37,6 +39,7 @@ pub async fn consume(
             common: cfg.common,
             shard_scan_interval: Duration::from_secs(10),
             emf: cfg.emf,
+            ignore_stale_checkpoints: cfg.ignore_stale_checkpoints,
         };
         consume_kinesis(client, cleaner, writer, opts).await?;
         return Ok(metrics);

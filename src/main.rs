@@ -191,7 +191,9 @@ enum Command {
         /// Database name of the local catalog.
         #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
         database: String,
-        /// Where a shard without a checkpoint starts: trim_horizon, latest, at_timestamp:MS.
+        /// Where a shard with no checkpoint and no checkpointed ancestry starts: trim_horizon,
+        /// latest, at_timestamp:MS (a child of a checkpointed or drained shard starts at its
+        /// first record).
         #[arg(long, env = "FIRELAKE_START", default_value = "trim_horizon")]
         start: firelake_stream_consumer::kinesis::StartPosition,
         /// Names the checkpoints (consumers with one name share the work).
@@ -210,6 +212,11 @@ enum Command {
         /// Print CloudWatch embedded-metric-format lines after each flush.
         #[arg(long, env = "FIRELAKE_EMF")]
         emf: bool,
+        /// Kinesis: checkpoints of another incarnation of the stream (deleted and recreated
+        /// under the same name) stop the run unless this sets them aside
+        /// (`_checkpoints/<consumer>/_stale/`) and reads those shards from --start.
+        #[arg(long, env = "FIRELAKE_IGNORE_STALE_CHECKPOINTS")]
+        ignore_stale_checkpoints: bool,
         #[command(flatten)]
         flush: FlushArgs,
     },
@@ -422,6 +429,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             exit_when_idle,
             read_batch,
             emf,
+            ignore_stale_checkpoints,
             flush,
         } => {
             init_tracing("info");
@@ -444,6 +452,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         consumer_name: group.unwrap_or(consumer),
                     },
                     emf,
+                    ignore_stale_checkpoints,
                 };
                 consume::consume(def, cfg).await
             })?;
