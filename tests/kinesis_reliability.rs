@@ -4,7 +4,9 @@
 //!   tests/reshard.sh);
 //! - checkpoints fail closed (kinesalite, local lake): an unreadable checkpoint stops the run
 //!   with one line naming it, and a stream deleted and recreated under the same name is never
-//!   read from the old stream's checkpoints.
+//!   read from the old stream's checkpoints;
+//! - `--redrive sqs://QUEUE` writes the ranges of a Lambda event source mapping's on-failure
+//!   records into the lake, once each (kinesalite, moto's SQS).
 
 mod common;
 use common::{firelake, last_line, python_tool, require_emulators, root, unique};
@@ -15,7 +17,7 @@ use std::process::Command;
 
 use arrow::array::{Array, StringArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Runs tests/reshard.sh SCENARIO and returns its JSON summary.
 fn reshard(scenario: &str) -> Value {
@@ -334,4 +336,243 @@ fn checkpoints_without_an_incarnation_are_adopted_by_their_stream() {
     let (ok, out, err) = t.consume(&["--start", "latest"]);
     assert!(ok, "{out}\n{err}");
     assert_exact(&lake_ids(&t.lake()), &stream_ids(&t.stream));
+}
+
+/// Rejected records kept in the lake's `users` table (one JSON line each).
+fn lake_rejects(lake: &Path) -> usize {
+    let Ok(days) = std::fs::read_dir(lake.join("users/_rejected")) else {
+        return 0;
+    };
+    days.flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|f| std::fs::read_to_string(f.path()).unwrap().lines().count())
+        .sum()
+}
+
+/// An on-failure record as a Kinesis event source mapping sends it to its SQS destination
+/// after its retries (the shape AWS documents: requestContext, responseContext,
+/// KinesisBatchInfo).
+fn esm_failure(stream_arn: &str, shard: &str, start: &str, end: &str, batch_size: usize) -> String {
+    json!({
+        "requestContext": {
+            "requestId": "c9b8fa9f-5a7f-4b3a-af9c-0c604cde93a5",
+            "functionArn": "arn:aws:lambda:us-east-1:000000000000:function:firelake-stream-consumer",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 11
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled"
+        },
+        "version": "1.0",
+        "timestamp": "2025-06-01T12:00:09.021Z",
+        "KinesisBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": start,
+            "endSequenceNumber": end,
+            "approximateArrivalOfFirstRecord": "2025-06-01T12:00:04.835Z",
+            "approximateArrivalOfLastRecord": "2025-06-01T12:00:05.580Z",
+            "batchSize": batch_size,
+            "streamArn": stream_arn
+        }
+    })
+    .to_string()
+}
+
+struct Ranges {
+    arn: String,
+    /// Per shard: (sequence number, user id if the record has one).
+    shards: serde_json::Map<String, Value>,
+}
+
+impl Ranges {
+    fn read(stream: &str) -> Ranges {
+        let v: Value = serde_json::from_str(&tool(&["records", stream])).unwrap();
+        Ranges {
+            arn: v["arn"].as_str().unwrap().to_string(),
+            shards: v["shards"].as_object().unwrap().clone(),
+        }
+    }
+
+    fn seq(&self, shard: &str, i: usize) -> String {
+        self.shards[shard][i]["seq"].as_str().unwrap().to_string()
+    }
+
+    /// The failure record of records `from..=to` of `shard`.
+    fn failure(&self, shard: &str, from: usize, to: usize) -> String {
+        esm_failure(
+            &self.arn,
+            shard,
+            &self.seq(shard, from),
+            &self.seq(shard, to),
+            to - from + 1,
+        )
+    }
+
+    fn ids(&self, shard: &str, from: usize, to: usize) -> Vec<String> {
+        self.shards[shard].as_array().unwrap()[from..=to]
+            .iter()
+            .filter_map(|r| r["uuid"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl Setup {
+    fn send(&self, queue: &str, bodies: &[String]) {
+        let file = self.dir.path().join("messages.jsonl");
+        std::fs::write(&file, bodies.join("\n")).unwrap();
+        tool(&["send", queue, file.to_str().unwrap()]);
+    }
+
+    fn redrive(&self, queue: &str) -> (bool, String, String) {
+        let from = format!("kinesis://{}", self.stream);
+        let lake = format!("file://{}", self.lake().display());
+        let q = format!("sqs://{queue}");
+        firelake(
+            self.dir.path(),
+            &["consume", "--from", &from, "--redrive", &q, "--lake", &lake],
+        )
+    }
+}
+
+/// A decimal sequence number minus one (they have up to 129 digits).
+fn one_less(seq: &str) -> String {
+    let mut digits = seq.as_bytes().to_vec();
+    for d in digits.iter_mut().rev() {
+        if *d > b'0' {
+            *d -= 1;
+            break;
+        }
+        *d = b'9';
+    }
+    String::from_utf8(digits).unwrap()
+}
+
+fn queue_state(queue: &str) -> Value {
+    serde_json::from_str(&tool(&["queue-bodies", queue])).unwrap()
+}
+
+#[test]
+fn redrive_writes_every_failed_range_once_and_empties_the_queue() {
+    let t = Setup::new("redrive", 2);
+    t.produce(1200, 5);
+    let r = Ranges::read(&t.stream);
+    let (s0, s1) = ("shardId-000000000000", "shardId-000000000001");
+    for s in [s0, s1] {
+        assert!(r.shards[s].as_array().unwrap().len() >= 400, "{s}");
+    }
+    let queue = unique("failures");
+    tool(&["create-queue", &queue]);
+    let bodies = [
+        r.failure(s0, 5, 204),
+        r.failure(s1, 0, 99),
+        r.failure(s1, 150, 349),
+    ];
+    t.send(&queue, &bodies);
+
+    let (ok, out, err) = t.redrive(&queue);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("redrive messages=3 redriven=3 records_in=500 "),
+        "{out}"
+    );
+    let mut expected = r.ids(s0, 5, 204);
+    expected.extend(r.ids(s1, 0, 99));
+    expected.extend(r.ids(s1, 150, 349));
+    let expected: BTreeSet<String> = expected.into_iter().collect();
+    let lake = lake_ids(&t.lake());
+    assert_exact(&lake, &expected);
+    assert_eq!(
+        lake.len() + lake_rejects(&t.lake()),
+        500,
+        "every record of the ranges, once"
+    );
+    let q = queue_state(&queue);
+    assert_eq!(
+        (q["visible"].as_u64(), q["in_flight"].as_u64()),
+        (Some(0), Some(0)),
+        "{q}"
+    );
+
+    // The same failure records again (a duplicate delivery): the same keys, nothing new.
+    t.send(&queue, &bodies);
+    let (ok, out, err) = t.redrive(&queue);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("redriven=3") && out.contains(" files=0 "),
+        "{out}"
+    );
+    assert_eq!(lake_ids(&t.lake()).len(), lake.len());
+    assert_eq!(queue_state(&queue)["visible"], 0);
+}
+
+#[test]
+fn redrive_keeps_trimmed_ranges_and_other_messages_in_the_queue() {
+    let t = Setup::new("redrive-kept", 1);
+    t.produce(300, 6);
+    let r = Ranges::read(&t.stream);
+    let s0 = "shardId-000000000000";
+    let queue = unique("failures");
+    tool(&["create-queue", &queue]);
+    let good = r.failure(s0, 0, 49);
+    // The stream no longer holds this range's first record.
+    let trimmed = esm_failure(&r.arn, s0, &one_less(&r.seq(s0, 0)), &r.seq(s0, 60), 61);
+    let expired_shard = esm_failure(
+        &r.arn,
+        "shardId-000000000009",
+        &r.seq(s0, 0),
+        &r.seq(s0, 9),
+        10,
+    );
+    let other_stream = r
+        .failure(s0, 0, 9)
+        .replace(&format!("stream/{}", t.stream), "stream/another-stream");
+    // The queue is shared with the other Lambdas' failures: an asynchronous invocation's record.
+    let not_kinesis = json!({
+        "version": "1.0",
+        "timestamp": "2025-06-01T12:00:09.021Z",
+        "requestContext": {"requestId": "x", "functionArn": "arn:aws:lambda:us-east-1:000000000000:function:firelake-producer", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": {"source": "aws.events"},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "tick failed"}
+    })
+    .to_string();
+    let kept = [trimmed, expired_shard, other_stream, not_kinesis];
+    let mut bodies = vec![good];
+    bodies.extend(kept.iter().cloned());
+    t.send(&queue, &bodies);
+
+    let (ok, out, err) = t.redrive(&queue);
+    assert!(
+        !ok,
+        "ranges that could not be redriven fail the run: {out}\n{err}"
+    );
+    assert!(
+        out.contains("redriven=1 ")
+            && out.contains("kept_not_redriven=2 kept_other_stream=1 kept_not_kinesis=1"),
+        "{out}"
+    );
+    let line = last_line(&err);
+    assert!(
+        line.contains("2 on-failure record(s)") && line.contains("stay in the queue"),
+        "{line}"
+    );
+    assert!(err.contains("no longer holds sequence number"), "{err}");
+    assert!(
+        err.contains("shardId-000000000009 is not in the stream any more"),
+        "{err}"
+    );
+    assert_exact(
+        &lake_ids(&t.lake()),
+        &r.ids(s0, 0, 49).into_iter().collect(),
+    );
+    let q = queue_state(&queue);
+    let left: BTreeSet<&str> = q["bodies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert_eq!(left, kept.iter().map(String::as_str).collect(), "{q}");
 }
