@@ -191,7 +191,9 @@ enum Command {
         /// Database name of the local catalog.
         #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
         database: String,
-        /// Where a shard without a checkpoint starts: trim_horizon, latest, at_timestamp:MS.
+        /// Where a shard with no checkpoint and no checkpointed ancestry starts: trim_horizon,
+        /// latest, at_timestamp:MS (a child of a checkpointed or drained shard starts at its
+        /// first record).
         #[arg(long, env = "FIRELAKE_START", default_value = "trim_horizon")]
         start: firelake_stream_consumer::kinesis::StartPosition,
         /// Names the checkpoints (consumers with one name share the work).
@@ -210,6 +212,16 @@ enum Command {
         /// Print CloudWatch embedded-metric-format lines after each flush.
         #[arg(long, env = "FIRELAKE_EMF")]
         emf: bool,
+        /// Kinesis: checkpoints of another incarnation of the stream (deleted and recreated
+        /// under the same name) stop the run unless this sets them aside
+        /// (`_checkpoints/<consumer>/_stale/`) and reads those shards from --start.
+        #[arg(long, env = "FIRELAKE_IGNORE_STALE_CHECKPOINTS")]
+        ignore_stale_checkpoints: bool,
+        /// Instead of following the stream: redrive the Kinesis ranges named by the Lambda
+        /// event source mapping's on-failure records in this queue (sqs://QUEUE_NAME), then
+        /// stop. A message is deleted once its records are durable; the others stay.
+        #[arg(long, env = "FIRELAKE_REDRIVE")]
+        redrive: Option<String>,
         #[command(flatten)]
         flush: FlushArgs,
     },
@@ -251,6 +263,42 @@ fn parse_ingested_at(s: &str) -> Result<i64, String> {
     firelake_core::time::parse_iso8601_ms(s).ok_or_else(|| {
         format!("--ingested-at: expected e.g. 2025-06-01T12:00:00.000Z or epoch ms, got {s:?}")
     })
+}
+
+/// The summary line of a redrive; an error when a failure record of the stream stays.
+fn report_redrive(
+    stream: &str,
+    s: &firelake_stream_consumer::redrive::RedriveSummary,
+    m: &firelake_stream_consumer::ConsumerMetrics,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use firelake_stream_consumer::ConsumerMetrics as M;
+    use firelake_stream_consumer::redrive::KeptBecause;
+    let kept = |b: KeptBecause| s.kept.iter().filter(|k| k.because == b).count();
+    println!(
+        "redrive messages={} redriven={} records_in={} rows_out={} rejected={} files={} files_existing={} rejected_files={} kept_not_redriven={} kept_other_stream={} kept_not_kinesis={}",
+        s.messages,
+        s.ranges_redriven,
+        M::get(&m.records_in),
+        M::get(&m.rows_out),
+        M::get(&m.rejected),
+        M::get(&m.files),
+        M::get(&m.files_existing),
+        M::get(&m.rejected_files),
+        kept(KeptBecause::NotRedriven),
+        kept(KeptBecause::OtherStream),
+        kept(KeptBecause::NotKinesis),
+    );
+    let failed: Vec<_> = s.not_redriven().collect();
+    match failed.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} on-failure record(s) of {stream} could not be redriven and stay in the queue (first, message {}: {}); see the log for each: what the stream no longer holds must come from the source again, then delete the message",
+            failed.len(),
+            first.message_id,
+            first.detail
+        )
+        .into()),
+    }
 }
 
 fn init_tracing(default: &str) {
@@ -422,6 +470,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             exit_when_idle,
             read_batch,
             emf,
+            ignore_stale_checkpoints,
+            redrive,
             flush,
         } => {
             init_tracing("info");
@@ -432,6 +482,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 let lake = Lake::from_url(&lake)?;
                 let catalog =
                     firelake_aws::open_catalog(catalog.as_deref(), &lake, &database).await?;
+                let redrive_stream = from.clone();
                 let cfg = consume::ConsumeConfig {
                     from,
                     lake,
@@ -444,9 +495,20 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         consumer_name: group.unwrap_or(consumer),
                     },
                     emf,
+                    ignore_stale_checkpoints,
                 };
-                consume::consume(def, cfg).await
+                match &redrive {
+                    Some(queue) => {
+                        let (summary, metrics) = consume::redrive(def, cfg, queue).await?;
+                        report_redrive(&redrive_stream, &summary, &metrics)?;
+                        Ok(None)
+                    }
+                    None => consume::consume(def, cfg).await.map(Some),
+                }
             })?;
+            let Some(metrics) = metrics else {
+                return Ok(());
+            };
             use firelake_stream_consumer::ConsumerMetrics as M;
             // Start to the last durable write, less the wait for more records before stopping:
             // the time the consumer needed to make everything durable.

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Resharding under load, run inside its own network namespace (`unshare --net`) because
-# kinesis-local listens on all interfaces: a 1-shard stream gets records, the consumer starts,
-# the shard is split while it reads, more records go to the children, and the consumer must
-# drain the parent before reading either child and lose nothing.
+# Resharding against kinesis-local, run inside its own network namespace (`unshare --net`)
+# because kinesis-local listens on all interfaces. A 1-shard stream is split while (or between
+# runs where) `firelake consume` reads it; the consumer must drain the parent before reading
+# either child and lose nothing. Scenarios (third argument):
+#   live            records, then the consumer (trim_horizon); the split and more records
+#                   come while it reads.
+#   latest-restart  a --start latest run checkpoints the parent and stops; the shard is split
+#                   and records go to the children; a second --start latest run must read
+#                   the children from their start (they have checkpointed ancestry).
 # Prints one JSON line: {"on_stream": N, "in_lake": N, "missing": N, "order_ok": bool, ...}
 set -euo pipefail
-BIN=$1 WORK=$2
+BIN=$1 WORK=$2 SCENARIO=${3:-live}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${FIRELAKE_PYTHON:-$REPO/.venv/bin/python}
 ip link set lo up
@@ -15,21 +20,80 @@ PORT=4568
     SPLIT_SHARD_DURATION=50ms SHARD_LIMIT=20 LOG_LEVEL=WARN \
     exec node main.js) >"$WORK/kinesis-local.log" 2>&1 &
 KL=$!
-trap 'kill $KL 2>/dev/null || true' EXIT
+PIDS=$KL
+trap 'kill $PIDS 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 export AWS_ENDPOINT_URL_KINESIS=http://127.0.0.1:$PORT AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
 unset AWS_ENDPOINT_URL
 "$PY" "$REPO/tests/aws_tool.py" create-stream users 1
 STATE=file://$WORK/state
-"$BIN" produce --source users --sample-records 1500 --seed 1 --ticks 1 --to kinesis://users --state "$STATE" >/dev/null
-RUST_LOG=info "$BIN" consume --from kinesis://users --lake "file://$WORK/lake" --exit-when-idle 6s \
-    --flush-records 400 --read-batch 300 >"$WORK/consume.out" 2>"$WORK/consume.log" &
-CONSUMER=$!
-sleep 2
-PARENT=$("$PY" "$REPO/tests/aws_tool.py" split-shard users)
-"$BIN" produce --source users --sample-records 1500 --seed 2 --ticks 1 --to kinesis://users --state "$STATE" >/dev/null
-wait $CONSUMER
+PARENT_ID=shardId-000000000000
+produce() { "$BIN" produce --source users --sample-records 1500 --seed "$1" --ticks 1 --to kinesis://users --state "$STATE" >/dev/null; }
+# consume LOG [ARGS...]: the consumer in the background (pid in $CONSUMER).
+consume() {
+    local log=$1
+    shift
+    RUST_LOG=info "$BIN" consume --from kinesis://users --lake "file://$WORK/lake" \
+        --flush-records 400 --read-batch 300 "$@" >"$WORK/consume.out" 2>"$log" &
+    CONSUMER=$!
+    PIDS="$PIDS $CONSUMER"
+}
+# Polls (up to 120 s) until the command succeeds; fails the script otherwise.
+wait_for() {
+    for _ in $(seq 1 1200); do "$@" && return 0; sleep 0.1; done
+    echo "gave up waiting for: $*" >&2
+    exit 1
+}
+iterator_open() { grep -q "shard iterator opened.*$PARENT_ID" "$1"; }
+# The parent's checkpoint holds the last sequence number written to it.
+parent_checkpointed() {
+    "$PY" - "$WORK/lake/_checkpoints/firelake/kinesis.users/$PARENT_ID.json" "$PARENT_ID" <<'PYEOF'
+import json, os, sys, boto3
+k = boto3.client("kinesis", endpoint_url=os.environ["AWS_ENDPOINT_URL_KINESIS"])
+it = k.get_shard_iterator(StreamName="users", ShardId=sys.argv[2], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+last = None
+while it:
+    out = k.get_records(ShardIterator=it, Limit=1000)
+    if out["Records"]:
+        last = out["Records"][-1]["SequenceNumber"]
+    elif out.get("MillisBehindLatest", 0) == 0:
+        break
+    it = out.get("NextShardIterator")
+try:
+    at = json.load(open(sys.argv[1])).get("position")
+except (OSError, ValueError):
+    at = None
+sys.exit(0 if last is not None and at == last else 1)
+PYEOF
+}
+
+case $SCENARIO in
+live)
+    produce 1
+    consume "$WORK/consume.log" --exit-when-idle 6s
+    sleep 2
+    PARENT=$("$PY" "$REPO/tests/aws_tool.py" split-shard users)
+    produce 2
+    wait $CONSUMER
+    ;;
+latest-restart)
+    consume "$WORK/consume-1.log" --start latest --flush-interval 1s
+    wait_for iterator_open "$WORK/consume-1.log"
+    produce 1
+    wait_for parent_checkpointed
+    kill $CONSUMER
+    wait $CONSUMER || true
+    PARENT=$("$PY" "$REPO/tests/aws_tool.py" split-shard users)
+    produce 2
+    consume "$WORK/consume.log" --start latest --exit-when-idle 6s
+    wait $CONSUMER
+    ;;
+*)
+    echo "unknown scenario $SCENARIO" >&2
+    exit 2
+    ;;
+esac
 "$PY" - "$WORK" "$PARENT" <<'PYEOF'
 import glob, json, os, sys, boto3
 import pyarrow.parquet as pq

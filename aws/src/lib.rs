@@ -4,6 +4,7 @@
 
 pub mod glue;
 pub mod secrets;
+pub mod sqs;
 
 pub use glue::GlueCatalog;
 

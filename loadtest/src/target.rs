@@ -256,6 +256,7 @@ pub async fn open(
                 },
                 shard_scan_interval: Duration::from_secs(10),
                 emf: false,
+                ignore_stale_checkpoints: false,
             };
             let c = client.clone();
             let consumer: ConsumerStart = Box::new(move || {

@@ -2,6 +2,12 @@
 //! while running), one reader per open shard, a child shard read only once its parents are
 //! drained (checkpointed at SHARD_END), GetRecords within the per-shard limits with backoff
 //! on throttling, and per-shard checkpoints stored after the durable write.
+//!
+//! Where a shard without a checkpoint starts (as the KCL does): a shard whose parent (or
+//! adjacent parent) has a checkpoint, or was drained, is read from its first record
+//! (TRIM_HORIZON); `--start` applies only to shards with no checkpointed ancestry. With
+//! `--start latest`, a shard already closed when first seen, with no checkpointed ancestry,
+//! holds nothing after "latest" and is not read; its children are then judged the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,7 +23,7 @@ use firelake_core::stream::now_ms;
 use tokio::task::JoinSet;
 
 use crate::buffer::{Pushed, ShardBuffer};
-use crate::checkpoint::{CheckpointError, LakeCheckpoints, SHARD_END};
+use crate::checkpoint::{CheckpointError, Incarnation, LakeCheckpoints, SHARD_END};
 use crate::embedded::{ConsumeError, ConsumerOptions};
 use crate::metrics::ConsumerMetrics;
 use crate::writer::LakeWriter;
@@ -60,6 +66,69 @@ pub struct KinesisOptions {
     pub shard_scan_interval: Duration,
     /// Print CloudWatch embedded-metric-format lines on stdout after each flush.
     pub emf: bool,
+    /// Set checkpoints of another incarnation of the stream aside (read those shards from
+    /// `start`) instead of refusing to run.
+    pub ignore_stale_checkpoints: bool,
+}
+
+/// Where a shard's reading begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReadFrom {
+    /// Its own checkpoint: the record after this sequence number.
+    After(String),
+    /// No checkpoint of its own.
+    At(StartPosition),
+}
+
+/// What the scan does with a listed shard that no reader holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ShardPlan {
+    /// Checkpointed at SHARD_END: nothing left to read.
+    Drained,
+    /// A parent is still to be drained.
+    Wait,
+    /// Closed before `--start latest` with no checkpointed ancestry: nothing to read.
+    Skip,
+    Read(ReadFrom),
+}
+
+/// A parent of a shard, as the scan sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParentState {
+    /// Listed and not drained yet.
+    Pending,
+    /// Drained, or gone from the listing with a checkpoint.
+    Checkpointed,
+    /// Skipped under `--start latest`.
+    Skipped,
+    /// Gone from the listing (expired) without a checkpoint.
+    Unknown,
+}
+
+/// Decide where a shard starts (pure): its own checkpoint, else TRIM_HORIZON when an
+/// ancestor was checkpointed (nothing before it was skipped on purpose), else `start`.
+fn plan_shard(
+    own: Option<&str>,
+    closed: bool,
+    parents: &[ParentState],
+    start: StartPosition,
+) -> ShardPlan {
+    if own == Some(SHARD_END) {
+        return ShardPlan::Drained;
+    }
+    if parents.contains(&ParentState::Pending) {
+        return ShardPlan::Wait;
+    }
+    if let Some(seq) = own {
+        return ShardPlan::Read(ReadFrom::After(seq.to_string()));
+    }
+    if parents.contains(&ParentState::Checkpointed) {
+        return ShardPlan::Read(ReadFrom::At(StartPosition::TrimHorizon));
+    }
+    if closed && start == StartPosition::Latest {
+        return ShardPlan::Skip;
+    }
+    ShardPlan::Read(ReadFrom::At(start))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,24 +187,24 @@ async fn list_shards(client: &Client, stream: &str) -> Result<Vec<Shard>, Consum
 async fn iterator(
     s: &Shared,
     shard: &str,
-    after: Option<&str>,
+    from: &ReadFrom,
 ) -> Result<Option<String>, ConsumeError> {
     let mut req = s
         .client
         .get_shard_iterator()
         .stream_name(&s.stream)
         .shard_id(shard);
-    req = match (after, s.opts.start) {
-        (Some(seq), _) => req
+    req = match from {
+        ReadFrom::After(seq) => req
             .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
             .starting_sequence_number(seq),
-        (None, StartPosition::TrimHorizon) => {
+        ReadFrom::At(StartPosition::TrimHorizon) => {
             req.shard_iterator_type(ShardIteratorType::TrimHorizon)
         }
-        (None, StartPosition::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
-        (None, StartPosition::AtTimestamp(ms)) => req
+        ReadFrom::At(StartPosition::Latest) => req.shard_iterator_type(ShardIteratorType::Latest),
+        ReadFrom::At(StartPosition::AtTimestamp(ms)) => req
             .shard_iterator_type(ShardIteratorType::AtTimestamp)
-            .timestamp(DateTime::from_millis(ms)),
+            .timestamp(DateTime::from_millis(*ms)),
     };
     let out = req
         .send()
@@ -222,11 +291,12 @@ enum Fetched {
 async fn fetch_shard(
     s: Arc<Shared>,
     shard: String,
-    after: Option<String>,
+    from: ReadFrom,
     tx: tokio::sync::mpsc::Sender<Fetched>,
 ) -> Result<(), ConsumeError> {
-    let mut last_seq = after.clone();
-    let mut it = iterator(&s, &shard, after.as_deref()).await?;
+    let mut it = iterator(&s, &shard, &from).await?;
+    tracing::info!(shard, ?from, "shard iterator opened");
+    let mut from = from;
     let mut throttle_backoff = Duration::from_millis(200);
     let limit = s.opts.common.read_batch.clamp(1, 10_000) as i32;
     while !s.stop.load(Ordering::Acquire) {
@@ -259,7 +329,7 @@ async fn fetch_shard(
                     continue;
                 }
                 if svc.is_some_and(|x| x.is_expired_iterator_exception()) {
-                    it = iterator(&s, &shard, last_seq.as_deref()).await?;
+                    it = iterator(&s, &shard, &from).await?;
                     continue;
                 }
                 return Err(call_err("GetRecords", e));
@@ -269,7 +339,7 @@ async fn fetch_shard(
         it = out.next_shard_iterator;
         let n = out.records.len();
         if let Some(r) = out.records.last() {
-            last_seq = Some(r.sequence_number().to_string());
+            from = ReadFrom::After(r.sequence_number().to_string());
             s.last_record_ms.store(now_ms(), Ordering::Release);
         }
         if n > 0
@@ -293,10 +363,10 @@ async fn fetch_shard(
 async fn read_shard(
     s: Arc<Shared>,
     shard: String,
-    after: Option<String>,
+    from: ReadFrom,
 ) -> Result<ShardEnd, ConsumeError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let fetcher = tokio::spawn(fetch_shard(s.clone(), shard.clone(), after, tx));
+    let fetcher = tokio::spawn(fetch_shard(s.clone(), shard.clone(), from, tx));
     let metrics = s.writer.metrics().clone();
     let mut buffer = ShardBuffer::new(s.cleaner.clone(), &s.origin, &shard);
     let mut counts = (0u64, 0u64, 0u64);
@@ -366,6 +436,111 @@ async fn read_shard(
     Ok(end)
 }
 
+/// Readers of shards, each answering with its shard id and how it ended.
+type Readers = JoinSet<(String, Result<ShardEnd, ConsumeError>)>;
+
+/// What the scans know of the shards they have seen.
+#[derive(Default)]
+struct Seen {
+    running: HashSet<String>,
+    drained: HashSet<String>,
+    skipped: HashSet<String>,
+    given_up: HashSet<String>,
+}
+
+async fn parent_state(
+    s: &Shared,
+    seen: &Seen,
+    listed: &HashMap<&str, &Shard>,
+    parent: &str,
+) -> Result<ParentState, ConsumeError> {
+    Ok(if seen.drained.contains(parent) {
+        ParentState::Checkpointed
+    } else if seen.skipped.contains(parent) {
+        ParentState::Skipped
+    } else if listed.contains_key(parent) {
+        ParentState::Pending
+    } else if s.checkpoints.load(parent).await?.is_some() {
+        // Expired from the listing: its checkpoint still says it was read.
+        ParentState::Checkpointed
+    } else {
+        ParentState::Unknown
+    })
+}
+
+/// List the shards and start a reader for each one that is due (parents first).
+async fn scan(s: &Arc<Shared>, seen: &mut Seen, readers: &mut Readers) -> Result<(), ConsumeError> {
+    let shards = list_shards(&s.client, &s.stream).await?;
+    let listed: HashMap<&str, &Shard> = shards.iter().map(|x| (x.shard_id(), x)).collect();
+    for shard in &shards {
+        let id = shard.shard_id();
+        if [&seen.running, &seen.drained, &seen.skipped, &seen.given_up]
+            .iter()
+            .any(|set| set.contains(id))
+        {
+            continue;
+        }
+        let own = s.checkpoints.load(id).await?;
+        let mut parents = Vec::new();
+        for p in [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+            .into_iter()
+            .flatten()
+        {
+            parents.push(parent_state(s, seen, &listed, p).await?);
+        }
+        let closed = shard
+            .sequence_number_range()
+            .and_then(|r| r.ending_sequence_number())
+            .is_some();
+        match plan_shard(own.as_deref(), closed, &parents, s.opts.start) {
+            ShardPlan::Drained => {
+                seen.drained.insert(id.to_string());
+            }
+            ShardPlan::Wait => {}
+            ShardPlan::Skip => {
+                tracing::info!(
+                    shard = id,
+                    "closed before --start latest, no checkpointed ancestry: not read"
+                );
+                seen.skipped.insert(id.to_string());
+            }
+            ShardPlan::Read(from) => {
+                tracing::info!(shard = id, ?from, "reading shard");
+                seen.running.insert(id.to_string());
+                let (s2, id2) = (s.clone(), id.to_string());
+                readers.spawn(async move {
+                    let r = read_shard(s2, id2.clone(), from).await;
+                    (id2, r)
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The stream's ARN and creation time, which its checkpoints are bound to.
+pub async fn stream_incarnation(
+    client: &Client,
+    stream: &str,
+) -> Result<Incarnation, ConsumeError> {
+    let out = client
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await
+        .map_err(|e| call_err("DescribeStreamSummary", e))?;
+    let d = out.stream_description_summary().ok_or_else(|| {
+        call_err(
+            "DescribeStreamSummary",
+            std::io::Error::other("no stream description in the answer"),
+        )
+    })?;
+    Ok(Incarnation {
+        arn: d.stream_arn().to_string(),
+        created_ms: d.stream_creation_timestamp().to_millis().unwrap_or(0),
+    })
+}
+
 /// Consume `opts.stream` into the lake until idle for `exit_when_idle` (or forever).
 pub async fn consume_kinesis(
     client: Client,
@@ -374,12 +549,20 @@ pub async fn consume_kinesis(
     opts: KinesisOptions,
 ) -> Result<(), ConsumeError> {
     let origin = format!("kinesis.{}", opts.stream);
+    let checkpoints =
+        LakeCheckpoints::new(writer.lake().clone(), &opts.common.consumer_name, &origin)
+            .for_incarnation(stream_incarnation(&client, &opts.stream).await?);
+    let set_aside = checkpoints
+        .check_incarnation(opts.ignore_stale_checkpoints)
+        .await?;
+    if set_aside > 0 {
+        tracing::warn!(
+            set_aside,
+            "checkpoints of another stream incarnation set aside"
+        );
+    }
     let s = Arc::new(Shared {
-        checkpoints: LakeCheckpoints::new(
-            writer.lake().clone(),
-            &opts.common.consumer_name,
-            &origin,
-        ),
+        checkpoints,
         client,
         stream: opts.stream.clone(),
         origin,
@@ -389,66 +572,35 @@ pub async fn consume_kinesis(
         last_record_ms: AtomicI64::new(now_ms()),
         opts,
     });
-    let mut readers: JoinSet<(String, Result<ShardEnd, ConsumeError>)> = JoinSet::new();
-    let mut running: HashSet<String> = HashSet::new();
-    let mut drained: HashSet<String> = HashSet::new();
-    let mut given_up: HashSet<String> = HashSet::new();
+    let mut readers: Readers = JoinSet::new();
+    let mut seen = Seen::default();
     let mut last_scan: Option<Instant> = None;
     loop {
         let stopping = s.stop.load(Ordering::Acquire);
         if !stopping && last_scan.is_none_or(|t| t.elapsed() >= s.opts.shard_scan_interval) {
             last_scan = Some(Instant::now());
-            let shards = list_shards(&s.client, &s.stream).await?;
-            let listed: HashMap<&str, &Shard> = shards.iter().map(|x| (x.shard_id(), x)).collect();
-            for shard in &shards {
-                let id = shard.shard_id();
-                if running.contains(id) || drained.contains(id) || given_up.contains(id) {
-                    continue;
-                }
-                let position = s.checkpoints.load(id).await?;
-                if position.as_deref() == Some(SHARD_END) {
-                    drained.insert(id.to_string());
-                    continue;
-                }
-                // Parents first: a child is read only once every listed parent is drained
-                // (a parent gone from the listing has expired and holds nothing more).
-                let parents = [shard.parent_shard_id(), shard.adjacent_parent_shard_id()];
-                let waiting = parents
-                    .into_iter()
-                    .flatten()
-                    .any(|p| listed.contains_key(p) && !drained.contains(p));
-                if waiting {
-                    continue;
-                }
-                tracing::info!(shard = id, from = ?position, "reading shard");
-                running.insert(id.to_string());
-                let (s2, id2) = (s.clone(), id.to_string());
-                readers.spawn(async move {
-                    let r = read_shard(s2, id2.clone(), position).await;
-                    (id2, r)
-                });
-            }
+            scan(&s, &mut seen, &mut readers).await?;
         }
         // Reap finished readers (a drained parent lets its children start at the next scan).
         let mut reaped = false;
         while let Some(done) = readers.try_join_next() {
             reaped = true;
             let (id, result) = done.expect("shard readers do not panic");
-            running.remove(&id);
+            seen.running.remove(&id);
             match result? {
                 ShardEnd::Closed => {
                     tracing::info!(shard = id, "shard drained");
-                    drained.insert(id);
+                    seen.drained.insert(id);
                     last_scan = None;
                 }
                 ShardEnd::Stopped => {}
                 ShardEnd::TakenOver => {
                     tracing::warn!(shard = id, "another consumer owns this shard now");
-                    given_up.insert(id);
+                    seen.given_up.insert(id);
                 }
             }
         }
-        if stopping && running.is_empty() {
+        if stopping && seen.running.is_empty() {
             return Ok(());
         }
         if let Some(idle) = s.opts.common.exit_when_idle {
@@ -465,5 +617,72 @@ pub async fn consume_kinesis(
         if !reaped {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ParentState::*;
+    use StartPosition::*;
+
+    fn at(p: StartPosition) -> ShardPlan {
+        ShardPlan::Read(ReadFrom::At(p))
+    }
+
+    #[test]
+    fn start_applies_only_to_shards_without_checkpointed_ancestry() {
+        // No parents, no checkpoint: --start.
+        assert_eq!(plan_shard(None, false, &[], Latest), at(Latest));
+        assert_eq!(
+            plan_shard(None, false, &[], AtTimestamp(5)),
+            at(AtTimestamp(5))
+        );
+        // A child of a drained or checkpointed parent starts at its first record.
+        for start in [Latest, TrimHorizon, AtTimestamp(5)] {
+            assert_eq!(
+                plan_shard(None, false, &[Checkpointed], start),
+                at(TrimHorizon)
+            );
+            assert_eq!(
+                plan_shard(None, false, &[Unknown, Checkpointed], start),
+                at(TrimHorizon)
+            );
+        }
+        // A parent still being read holds its children back; an own checkpoint wins after.
+        assert_eq!(
+            plan_shard(None, false, &[Checkpointed, Pending], Latest),
+            ShardPlan::Wait
+        );
+        assert_eq!(
+            plan_shard(Some("7"), false, &[Pending], Latest),
+            ShardPlan::Wait
+        );
+        assert_eq!(
+            plan_shard(Some("7"), false, &[Checkpointed], Latest),
+            ShardPlan::Read(ReadFrom::After("7".into()))
+        );
+        assert_eq!(
+            plan_shard(Some(SHARD_END), true, &[Pending], Latest),
+            ShardPlan::Drained
+        );
+    }
+
+    #[test]
+    fn latest_skips_shards_closed_before_it_without_checkpointed_ancestry() {
+        assert_eq!(plan_shard(None, true, &[], Latest), ShardPlan::Skip);
+        assert_eq!(plan_shard(None, true, &[Unknown], Latest), ShardPlan::Skip);
+        // ... and judges their children the same way.
+        assert_eq!(plan_shard(None, false, &[Skipped], Latest), at(Latest));
+        assert_eq!(
+            plan_shard(None, false, &[Skipped, Checkpointed], Latest),
+            at(TrimHorizon)
+        );
+        // Other starts read closed shards (records at or after a timestamp may be in them).
+        assert_eq!(
+            plan_shard(None, true, &[], AtTimestamp(5)),
+            at(AtTimestamp(5))
+        );
+        assert_eq!(plan_shard(None, true, &[], TrimHorizon), at(TrimHorizon));
     }
 }

@@ -2,7 +2,10 @@
 //! checkpoints): each batch's records are cleaned and written per shard exactly as the
 //! self-run consumer writes them (same keys, so the two modes never duplicate a file), and the
 //! response names, per shard, the first record not made durable, so Lambda retries from there
-//! (ReportBatchItemFailures).
+//! (ReportBatchItemFailures). A batch that still fails after the mapping's retries is
+//! given up by Lambda, which sends only its shard and sequence range to the on-failure
+//! destination: `firelake consume --from kinesis://S --redrive sqs://QUEUE` (`redrive`)
+//! writes those ranges into the lake the same way.
 
 use std::sync::Arc;
 
