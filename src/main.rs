@@ -398,11 +398,11 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .block_on(firelake_producer::ticks::produce(def, cfg))
                 .map_err(|e| -> Box<dyn std::error::Error> { e })?;
             println!(
-                "produced records={} bytes={} ticks={} failed_ticks={}",
-                s.records, s.bytes, s.ticks, s.failed_ticks
+                "produced records={} bytes={} dead_lettered={} ticks={} failed_ticks={}",
+                s.records, s.bytes, s.dead_lettered, s.ticks, s.failed_ticks
             );
             if s.failed_ticks > 0 {
-                return Err(format!("{} of {} ticks failed (see the log; undelivered records are in the dead-letter location)", s.failed_ticks, s.ticks).into());
+                return Err(format!("{} of {} ticks failed, {} records dead-lettered (see the log; dead letters are under the state lake's _dead_letter/, reprocess them from there)", s.failed_ticks, s.ticks, s.dead_lettered).into());
             }
             Ok(())
         }
