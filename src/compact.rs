@@ -79,7 +79,7 @@ pub struct CompactArgs {
     force: bool,
     /// Memory for dedupe's key pass in MiB (32 bytes a row); a day with more rows spills its
     /// keys to local disk ($TMPDIR) in buckets of this size.
-    #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32)]
+    #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32, value_parser = crate::flags::memory_mb)]
     dedupe_memory_mb: u64,
     /// Print the report as JSON instead of the summary.
     #[arg(long)]
@@ -129,7 +129,7 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         dedupe: !args.no_dedupe,
         grace: args.grace,
         force: args.force,
-        dedupe_memory_bytes: args.dedupe_memory_mb.max(1) << 20,
+        dedupe_memory_bytes: args.dedupe_memory_mb << 20,
         today: None,
         zstd_level: zstd_level_from(args.zstd_level)?,
     };

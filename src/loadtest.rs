@@ -13,6 +13,7 @@ use clap::Args;
 use firelake_core::{Lake, SourceDef};
 use firelake_loadtest::{LoadtestConfig, RampPlan, Schedule, StreamSpec};
 
+use crate::flags::{self, count};
 use crate::{FlushArgs, parse_duration};
 
 #[derive(Args)]
@@ -28,16 +29,18 @@ pub struct LoadtestArgs {
     #[arg(long, env = "FIRELAKE_LOADTEST_DURATION", default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
     /// Size of each record in bytes (a padding field fills it up).
-    #[arg(long, env = "FIRELAKE_LOADTEST_RECORD_BYTES", default_value_t = 256)]
+    #[arg(long, env = "FIRELAKE_LOADTEST_RECORD_BYTES", default_value_t = 256,
+          value_parser = count::<usize>(1, flags::MAX_RECORD_BYTES))]
     record_bytes: usize,
     /// Share of records made bad on purpose (rejected by the cleaner, kept under _rejected/).
-    #[arg(long, env = "FIRELAKE_BAD_RATE", default_value_t = 0.02)]
+    #[arg(long, env = "FIRELAKE_BAD_RATE", default_value_t = 0.02, value_parser = flags::fraction)]
     bad_rate: f64,
     /// The lake the consumer writes (table `loadtest`): file://PATH, a plain path, s3://, memory://.
     #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
     lake: String,
     /// Shards of the embedded stream, or of the Kinesis stream --create-stream makes.
-    #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2)]
+    #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2,
+          value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
     shards: usize,
     /// Create the Kinesis stream for this run (it must not exist) and delete it afterwards;
     /// its consumer then reads it from the start. Without it the stream must exist and is
@@ -61,10 +64,11 @@ pub struct LoadtestArgs {
     #[arg(long, env = "FIRELAKE_LOADTEST_STEP", default_value = "20s", value_parser = parse_duration)]
     step: Duration,
     /// Each ramp step's rate is the previous one's times this.
-    #[arg(long, env = "FIRELAKE_LOADTEST_RAMP_FACTOR", default_value_t = 1.5)]
+    #[arg(long, env = "FIRELAKE_LOADTEST_RAMP_FACTOR", default_value_t = 1.5, value_parser = flags::ramp_factor)]
     ramp_factor: f64,
     /// Publish calls under way at once.
-    #[arg(long, env = "FIRELAKE_LOADTEST_IN_FLIGHT", default_value_t = 8)]
+    #[arg(long, env = "FIRELAKE_LOADTEST_IN_FLIGHT", default_value_t = 8,
+          value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
     in_flight: usize,
     /// How long the consumer may take to finish after the producer stopped.
     #[arg(long, env = "FIRELAKE_LOADTEST_DRAIN_TIMEOUT", default_value = "120s", value_parser = parse_duration)]

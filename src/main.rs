@@ -4,6 +4,7 @@
 mod compact;
 mod consume;
 mod convert;
+mod flags;
 mod loadtest;
 mod replay;
 mod run;
@@ -19,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use firelake_core::{Lake, SourceDef};
 use firelake_firehose_transformer::Transformer;
 use firelake_stream_consumer::{ConsumerOptions, FlushLimits};
+use flags::{count, parse_duration};
 
 #[derive(Parser)]
 #[command(
@@ -50,10 +52,12 @@ impl SourceArgs {
 #[derive(Args, Clone)]
 struct FlushArgs {
     /// Flush a shard's buffer at this many records.
-    #[arg(long, env = "FIRELAKE_FLUSH_RECORDS", default_value_t = 500_000)]
+    #[arg(long, env = "FIRELAKE_FLUSH_RECORDS", default_value_t = 500_000,
+          value_parser = count::<usize>(1, flags::MAX_FLUSH_RECORDS))]
     flush_records: usize,
     /// Flush a shard's buffer at this many MiB of raw records.
-    #[arg(long, env = "FIRELAKE_FLUSH_MB", default_value_t = 64)]
+    #[arg(long, env = "FIRELAKE_FLUSH_MB", default_value_t = 64,
+          value_parser = count::<usize>(1, flags::MAX_FLUSH_MB))]
     flush_mb: usize,
     /// Flush a shard's buffer when its oldest record has waited this long (e.g. 60s, 500ms).
     #[arg(long, env = "FIRELAKE_FLUSH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
@@ -63,8 +67,8 @@ struct FlushArgs {
 impl FlushArgs {
     fn limits(&self) -> FlushLimits {
         FlushLimits {
-            max_records: self.flush_records.max(1),
-            max_bytes: self.flush_mb.max(1) << 20,
+            max_records: self.flush_records,
+            max_bytes: self.flush_mb << 20,
             max_age: self.flush_interval,
         }
     }
@@ -86,13 +90,15 @@ enum Command {
         #[arg(long, env = "FIRELAKE_SEED", default_value_t = 42)]
         seed: u64,
         /// Share of corrupt records the sample source makes.
-        #[arg(long, env = "FIRELAKE_BAD_RATE", default_value_t = 0.03)]
+        #[arg(long, env = "FIRELAKE_BAD_RATE", default_value_t = 0.03, value_parser = flags::fraction)]
         bad_rate: f64,
         /// Records per producer tick.
-        #[arg(long, env = "FIRELAKE_PER_TICK", default_value_t = 1000)]
+        #[arg(long, env = "FIRELAKE_PER_TICK", default_value_t = 1000,
+              value_parser = count::<usize>(1, flags::MAX_TICK_RECORDS))]
         per_tick: usize,
         /// Shards of the embedded stream.
-        #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2)]
+        #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2,
+              value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
         shards: usize,
         /// Glue-shaped catalog database name (local file <lake>/_catalog/<db>.json).
         #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
@@ -110,14 +116,15 @@ enum Command {
         #[arg(
             long,
             env = "FIRELAKE_INGESTED_AT",
-            default_value = "2025-06-01T12:00:00.000Z"
+            default_value = "2025-06-01T12:00:00.000Z",
+            value_parser = parse_ingested_at
         )]
-        ingested_at: String,
+        ingested_at: i64,
         /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any).
         #[arg(long, env = "FIRELAKE_REJECTED")]
         rejected: Option<PathBuf>,
         /// Cleaning threads (default: the machine's cores).
-        #[arg(long, env = "FIRELAKE_THREADS")]
+        #[arg(long, env = "FIRELAKE_THREADS", value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
         threads: Option<usize>,
     },
     /// Run the Firehose transformation handler on event files; print the responses as JSON.
@@ -132,7 +139,7 @@ enum Command {
         summary: bool,
         /// Threads that clean one event's records (default: the machine's cores, as in a
         /// Lambda, where it is the function's vCPUs).
-        #[arg(long, env = "FIRELAKE_THREADS")]
+        #[arg(long, env = "FIRELAKE_THREADS", value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
         threads: Option<usize>,
     },
     /// Producer ticks: the source's HTTP API (or the sample generator) -> a stream.
@@ -154,7 +161,8 @@ enum Command {
         every: Duration,
         /// Each tick publishes this many records of the built-in sample generator instead
         /// of calling the source's API.
-        #[arg(long, env = "FIRELAKE_SAMPLE_RECORDS")]
+        #[arg(long, env = "FIRELAKE_SAMPLE_RECORDS",
+              value_parser = count::<usize>(1, flags::MAX_TICK_RECORDS))]
         sample_records: Option<usize>,
         #[arg(long, env = "FIRELAKE_SEED", default_value_t = 42)]
         seed: u64,
@@ -207,7 +215,8 @@ enum Command {
         #[arg(long, env = "FIRELAKE_EXIT_WHEN_IDLE", value_parser = parse_duration)]
         exit_when_idle: Option<Duration>,
         /// Records per GetRecords call (at most 10000).
-        #[arg(long, env = "FIRELAKE_READ_BATCH", default_value_t = 10_000)]
+        #[arg(long, env = "FIRELAKE_READ_BATCH", default_value_t = 10_000,
+              value_parser = count::<usize>(1, flags::MAX_READ_BATCH))]
         read_batch: usize,
         /// Print CloudWatch embedded-metric-format lines after each flush.
         #[arg(long, env = "FIRELAKE_EMF")]
@@ -239,30 +248,17 @@ enum Command {
     Schema(schema::SchemaArgs),
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (e.g. 60s, 500ms, 5m)"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit in {s:?}: use ms, s, m or h")),
-    };
-    Ok(Duration::from_secs_f64(secs))
-}
-
+/// An arrival time: ISO-8601 or epoch ms, inside the cleaner's range (years 0001-9999).
 fn parse_ingested_at(s: &str) -> Result<i64, String> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
+    let ms = s
+        .parse::<i64>()
+        .ok()
+        .or_else(|| firelake_core::time::parse_iso8601_ms(s))
+        .ok_or_else(|| format!("expected e.g. 2025-06-01T12:00:00.000Z or epoch ms, got {s:?}"))?;
+    if !firelake_core::time::in_range(ms) {
+        return Err(format!("{s:?} is outside years 0001-9999"));
     }
-    firelake_core::time::parse_iso8601_ms(s).ok_or_else(|| {
-        format!("--ingested-at: expected e.g. 2025-06-01T12:00:00.000Z or epoch ms, got {s:?}")
-    })
+    Ok(ms)
 }
 
 /// The summary line of a redrive; an error when a failure record of the stream stays.
@@ -344,10 +340,10 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let lake = Lake::from_url(&lake)?;
             let cfg = run::RunConfig {
                 records,
-                per_tick: per_tick.max(1),
+                per_tick,
                 seed,
-                bad_rate: bad_rate.clamp(0.0, 1.0),
-                shards: shards.max(1),
+                bad_rate,
+                shards,
                 lake: lake.clone(),
                 database,
                 consumer: ConsumerOptions {
@@ -379,7 +375,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             init_tracing("warn");
             let def = source.load()?;
-            let at = parse_ingested_at(&ingested_at)?;
+            let at = ingested_at;
             let rejected = rejected.unwrap_or_else(|| {
                 let mut p = output.clone().into_os_string();
                 p.push(".rejected.jsonl");
@@ -450,11 +446,11 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .block_on(firelake_producer::ticks::produce(def, cfg))
                 .map_err(|e| -> Box<dyn std::error::Error> { e })?;
             println!(
-                "produced records={} bytes={} ticks={} failed_ticks={}",
-                s.records, s.bytes, s.ticks, s.failed_ticks
+                "produced records={} bytes={} dead_lettered={} ticks={} failed_ticks={}",
+                s.records, s.bytes, s.dead_lettered, s.ticks, s.failed_ticks
             );
             if s.failed_ticks > 0 {
-                return Err(format!("{} of {} ticks failed (see the log; undelivered records are in the dead-letter location)", s.failed_ticks, s.ticks).into());
+                return Err(format!("{} of {} ticks failed, {} records dead-lettered (see the log; dead letters are under the state lake's _dead_letter/, reprocess them from there)", s.failed_ticks, s.ticks, s.dead_lettered).into());
             }
             Ok(())
         }

@@ -64,7 +64,8 @@ pub struct ReplayArgs {
     #[arg(long, env = "FIRELAKE_REPLAY_REJECTED")]
     rejected: Option<PathBuf>,
     /// Shards of the embedded stream.
-    #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2)]
+    #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2,
+          value_parser = crate::flags::count::<usize>(1, crate::flags::MAX_PARALLEL))]
     shards: usize,
     /// Glue-shaped catalog database name (local file <lake>/_catalog/<db>.json).
     #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]

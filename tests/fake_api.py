@@ -7,13 +7,21 @@ inside a JSON response) at GET /api/?results=N&page=P as {"results": [...], "inf
 Writes to --expect the user_ids a correct pipeline keeps from every page served, and can
 fail every K-th request with HTTP 500 to exercise the producer's retries.
 
+--cursor PARAM paginates by opaque cursor instead of page number, as many APIs do: the first
+call carries no PARAM, each page names the next cursor at info.next (a random token), the last
+page has none, and an unknown cursor (a page number sent as one) is answered HTTP 400.
+--poison-at I puts a record over 1 MiB (valid JSON, user_id "poison") at index I: no stream
+takes it. --requests FILE logs each call's page or cursor ("-" for none), one per line.
+
   fake_api.py --port 0 --records 2000 --seed 7 --expect expected.txt [--fail-every 3]
+      [--cursor cursor] [--poison-at 10] [--requests requests.txt]
 prints "listening PORT" once it serves.
 """
 import argparse
 import http.server
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -28,6 +36,9 @@ def main():
     ap.add_argument("--bad-rate", type=float, default=0.05)
     ap.add_argument("--expect", required=True, help="file listing the user_ids a pipeline keeps")
     ap.add_argument("--fail-every", type=int, default=0)
+    ap.add_argument("--cursor", help="paginate by opaque cursor in this query parameter")
+    ap.add_argument("--poison-at", type=int, help="index of a record over 1 MiB")
+    ap.add_argument("--requests", help="file that logs each call's page or cursor")
     ap.add_argument("--bench", default=os.environ.get("FIRELAKE_SHARED", "../shared") + "/bench")
     a = ap.parse_args()
 
@@ -42,8 +53,11 @@ def main():
                 records.append(json.loads(line.decode("utf-8")))
             except ValueError:
                 continue  # cannot be part of a JSON API response
+    if a.poison_at is not None:
+        records.insert(a.poison_at, {"login": {"uuid": "poison"}, "pad": "x" * (1100 << 10)})
     keep = set()
     served = {"requests": 0}
+    cursors = {}  # opaque token -> offset of the page it starts
 
     def kept(r):
         login = r.get("login") if isinstance(r, dict) else None
@@ -62,17 +76,34 @@ def main():
                 return
             q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
             n = int(q.get("results", ["500"])[0])
-            page = int(q.get("page", ["1"])[0])
-            chunk = records[(page - 1) * n: page * n]
+            asked = q.get(a.cursor or "page", ["-"])[0]
+            if a.requests:
+                with open(a.requests, "a") as f:
+                    f.write(asked + "\n")
+            info = {"seed": str(a.seed), "version": "1.4"}
+            if a.cursor:
+                if asked != "-" and asked not in cursors:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                start = cursors.get(asked, 0)
+                chunk = records[start: start + n]
+                if start + n < len(records):
+                    token = secrets.token_urlsafe(12)
+                    cursors[token] = start + n
+                    info["next"] = token
+            else:
+                page = int(q.get("page", ["1"])[0])
+                chunk = records[(page - 1) * n: page * n]
+                info["page"] = page
+            info["results"] = len(chunk)
             for r in chunk:
                 u = kept(r)
-                if u:
+                if u and u != "poison":
                     keep.add(u)
             with open(a.expect, "w") as f:
                 f.write("\n".join(sorted(keep)) + ("\n" if keep else ""))
-            body = json.dumps({"results": chunk, "info": {"seed": str(a.seed), "results": len(chunk),
-                                                          "page": page, "version": "1.4"}},
-                              ensure_ascii=False).encode("utf-8")
+            body = json.dumps({"results": chunk, "info": info}, ensure_ascii=False).encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -71,8 +71,10 @@ struct Args {
     #[arg(long, env = "FIRELAKE_FORCE")]
     force: bool,
     /// Memory for dedupe's key pass in MiB (32 bytes a row); a day with more rows spills its
-    /// keys to local disk ($TMPDIR) in buckets of this size.
-    #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32)]
+    /// keys to local disk ($TMPDIR) in buckets of this size. At most 10240, Lambda's largest
+    /// memory (the pass reserves its budget up front: more would abort).
+    #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=10_240))]
     dedupe_memory_mb: u64,
 }
 
@@ -125,7 +127,7 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
         dedupe: !a.no_dedupe,
         grace: Duration::from_secs(a.grace_seconds),
         force: a.force,
-        dedupe_memory_bytes: a.dedupe_memory_mb.max(1) << 20,
+        dedupe_memory_bytes: a.dedupe_memory_mb << 20,
         today: None,
         zstd_level: zstd_level_from(a.zstd_level)?,
     };

@@ -4,8 +4,7 @@
 //! definition, so the Glue table, the Athena DDL and the Parquet files agree by construction.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -358,12 +357,8 @@ impl LocalCatalog {
         lock.lock().map_err(self.io())?;
         let mut state = self.read()?;
         let out = f(&mut state)?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut file = File::create(&tmp).map_err(self.io())?;
-        file.write_all(&serde_json::to_vec_pretty(&state).expect("catalog state serialises"))
-            .and_then(|_| file.sync_all())
-            .map_err(self.io())?;
-        std::fs::rename(&tmp, &self.path).map_err(self.io())?;
+        let bytes = serde_json::to_vec_pretty(&state).expect("catalog state serialises");
+        crate::lake::replace_file_durably(&self.path, &bytes).map_err(self.io())?;
         Ok(out)
     }
 }

@@ -29,6 +29,10 @@ pub enum Rejection {
     MissingRequired { column: String, pointer: String },
     /// A string the record needs holds an escape that is no Unicode scalar (a lone surrogate).
     UnrepresentableString { column: String },
+    /// A timestamp outside years 0001-9999 ([`time::MIN_MS`]..=[`time::MAX_MS`]) in a column
+    /// that is required or gives `p_date` (elsewhere such a value is null). The arrival time
+    /// counts too: its column is `(arrival)`.
+    TimestampOutOfRange { column: String, pointer: String },
 }
 
 impl Rejection {
@@ -40,6 +44,7 @@ impl Rejection {
             Rejection::NotObject => "not_an_object",
             Rejection::MissingRequired { .. } => "missing_required",
             Rejection::UnrepresentableString { .. } => "unrepresentable_string",
+            Rejection::TimestampOutOfRange { .. } => "timestamp_out_of_range",
         }
     }
 }
@@ -59,6 +64,10 @@ impl fmt::Display for Rejection {
             Rejection::UnrepresentableString { column } => write!(
                 f,
                 "column {column}: string escape is not a Unicode scalar value (lone surrogate)"
+            ),
+            Rejection::TimestampOutOfRange { column, pointer } => write!(
+                f,
+                "timestamp {pointer} (column {column}) is outside years 0001-9999"
             ),
         }
     }
@@ -314,11 +323,18 @@ impl Cleaner {
         }
 
         let mut values = Vec::with_capacity(self.def.columns.len());
-        for (col, slot) in self.def.columns.iter().zip(&self.column_slots) {
+        for (i, (col, slot)) in self.def.columns.iter().zip(&self.column_slots).enumerate() {
             let v = match slot {
-                None => CleanValue::TimestampMs(arrival_ms),
-                Some(s) => match slots[*s] {
-                    Some(raw) => clean_value(col, raw.get())?,
+                None if time::in_range(arrival_ms) => CleanValue::TimestampMs(arrival_ms),
+                None => return Err(out_of_range(col)),
+                Some(s) => match slots[*s].map(|raw| clean_value(col, raw.get())) {
+                    // Out of range is null unless the row needs the value (its p_date too).
+                    Some(Err(Rejection::TimestampOutOfRange { .. }))
+                        if !col.required && i != self.def.partition_from =>
+                    {
+                        CleanValue::Null
+                    }
+                    Some(v) => v?,
                     None => CleanValue::Null,
                 },
             };
@@ -340,7 +356,8 @@ impl Cleaner {
         let p_ms = match values[self.def.partition_from] {
             CleanValue::TimestampMs(ms) => ms,
             // An event-time column that is null places the row on its arrival day.
-            _ => arrival_ms,
+            _ if time::in_range(arrival_ms) => arrival_ms,
+            _ => return Err(arrival_out_of_range(&self.def)),
         };
         Ok(CleanRow {
             values,
@@ -368,6 +385,29 @@ impl Cleaner {
         }
         key.pop();
         (!key.is_empty()).then_some(key)
+    }
+}
+
+fn out_of_range(col: &ColumnDef) -> Rejection {
+    Rejection::TimestampOutOfRange {
+        column: col.name.clone(),
+        pointer: if col.arrival {
+            "(arrival)".into()
+        } else {
+            col.pointer.clone()
+        },
+    }
+}
+
+/// An arrival time out of range (a Kafka producer sets its own timestamps).
+fn arrival_out_of_range(def: &SourceDef) -> Rejection {
+    Rejection::TimestampOutOfRange {
+        column: def
+            .columns
+            .iter()
+            .find(|c| c.arrival)
+            .map_or_else(|| "(arrival)".into(), |c| c.name.clone()),
+        pointer: "(arrival)".into(),
     }
 }
 
@@ -557,16 +597,23 @@ fn clean_value<'a>(col: &ColumnDef, raw: &'a str) -> Result<CleanValue<'a>, Reje
             RawKind::Bool(b) => CleanValue::Bool(b),
             _ => CleanValue::Null,
         },
-        ColumnType::TimestampMs => match kind {
-            RawKind::String(r) if accepts(JsonForm::Iso8601) => {
-                time::parse_iso8601_ms(&decode_string(r, col)?)
-                    .map_or(CleanValue::Null, CleanValue::TimestampMs)
+        ColumnType::TimestampMs => {
+            let ms = match kind {
+                RawKind::String(r) if accepts(JsonForm::Iso8601) => {
+                    time::parse_iso8601_ms(&decode_string(r, col)?)
+                }
+                // Digits beyond i64 are out of range too, not malformed.
+                RawKind::Integer(r) if accepts(JsonForm::EpochMs) => {
+                    Some(r.parse::<i64>().unwrap_or(i64::MAX))
+                }
+                _ => None,
+            };
+            match ms {
+                Some(ms) if time::in_range(ms) => CleanValue::TimestampMs(ms),
+                Some(_) => return Err(out_of_range(col)),
+                None => CleanValue::Null,
             }
-            RawKind::Integer(r) if accepts(JsonForm::EpochMs) => r
-                .parse::<i64>()
-                .map_or(CleanValue::Null, CleanValue::TimestampMs),
-            _ => CleanValue::Null,
-        },
+        }
     })
 }
 

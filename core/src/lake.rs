@@ -89,7 +89,7 @@ impl Lake {
         if path.is_empty() {
             return Err(LakeError::UnsupportedUrl(url.into()));
         }
-        std::fs::create_dir_all(path).map_err(|source| LakeError::CreateDir {
+        create_dir_durably(std::path::Path::new(path)).map_err(|source| LakeError::CreateDir {
             path: path.into(),
             source,
         })?;
@@ -97,10 +97,15 @@ impl Lake {
             path: path.into(),
             source,
         })?;
-        let store = LocalFileSystem::new_with_prefix(&root).map_err(|source| LakeError::Store {
-            key: root.display().to_string(),
-            source,
-        })?;
+        // Durable as S3 is: every write fsyncs the file before its name appears (rename or
+        // link) and the folder after, so a power loss never leaves a checkpoint that outlived
+        // its data, or an empty file under a final name that create-if-absent then keeps.
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .map_err(|source| LakeError::Store {
+                key: root.display().to_string(),
+                source,
+            })?
+            .with_fsync(true);
         let store = Arc::new(store);
         Ok(Lake {
             store: store.clone(),
@@ -362,6 +367,49 @@ impl Lake {
         let key = rest.strip_prefix('/')?.trim_end_matches('/');
         Some(key.to_string())
     }
+}
+
+/// Replace the file at `path` with `bytes` so that a crash or power loss leaves the old or
+/// the new content, never a part or an empty file: written beside it, fsynced, renamed over
+/// it, and its folder fsynced. For local state outside a lake (the local catalog, a replay's
+/// progress file).
+pub fn replace_file_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, path)?;
+    sync_dir(parent_dir(path))
+}
+
+/// Create `dir` and its missing parents, each new one made durable in its parent.
+pub fn create_dir_durably(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    create_dir_durably(parent_dir(dir))?;
+    match std::fs::create_dir(dir) {
+        Ok(()) => sync_dir(parent_dir(dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The folder holding `path` (`.` for a bare name).
+fn parent_dir(path: &std::path::Path) -> &std::path::Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    }
+}
+
+/// fsync a folder: its entries (a rename, a new file) survive a power loss.
+pub fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// An S3 lake. Configuration comes from the standard AWS environment (credentials, region) and,

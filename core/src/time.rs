@@ -4,6 +4,19 @@
 
 pub const MS_PER_DAY: i64 = 86_400_000;
 
+/// The one range of instants every timestamp form must fall in, in UTC: years 0001 to 9999
+/// (what ISO-8601's four-digit years, Athena/Hive dates and Python's `datetime` can all name).
+/// An `epoch_ms` value or an offset ISO-8601 string outside it is out of range, never a
+/// wrapped day: `0001-01-01T00:00:00.000Z`.
+pub const MIN_MS: i64 = -62_135_596_800_000;
+/// `9999-12-31T23:59:59.999Z`.
+pub const MAX_MS: i64 = 253_402_300_799_999;
+
+/// Whether an instant is inside [`MIN_MS`]..=[`MAX_MS`].
+pub fn in_range(ms: i64) -> bool {
+    (MIN_MS..=MAX_MS).contains(&ms)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -49,9 +62,11 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// The UTC day (days since epoch) of an instant in ms, flooring towards the past.
+/// The UTC day (days since epoch) of an instant in ms, flooring towards the past. Instants
+/// outside [`MIN_MS`]..=[`MAX_MS`] are clamped to it (callers check [`in_range`] first where a
+/// value can be out of range; the clamp only keeps the day from ever wrapping).
 pub fn day_of_ms(ms: i64) -> i32 {
-    ms.div_euclid(MS_PER_DAY) as i32
+    ms.clamp(MIN_MS, MAX_MS).div_euclid(MS_PER_DAY) as i32
 }
 
 /// `YYYY-MM-DD` of a day number.
@@ -143,6 +158,8 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Strict `YYYY-MM-DDTHH:MM:SS(.F{1,9})?(Z|+HH:MM|-HH:MM)` -> UTC epoch ms, fraction digits
 /// after the third dropped (truncation toward the past). Anything else is `None`: impossible
 /// dates, hour 24, leap seconds, offsets beyond 23:59, lower-case `t`/`z`, year 0000.
+/// The offset can move the instant out of [`MIN_MS`]..=[`MAX_MS`]
+/// (`0001-01-01T00:00:00+01:00`): check [`in_range`].
 pub fn parse_iso8601_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20 {
@@ -267,6 +284,29 @@ mod tests {
         assert!(parse_iso8601_ms("2020-02-29T00:00:00Z").is_some());
         assert!(parse_iso8601_ms("2000-02-29T00:00:00Z").is_some());
         assert!(parse_iso8601_ms("1900-02-29T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn the_range_is_years_0001_to_9999_and_days_never_wrap() {
+        assert_eq!(parse_iso8601_ms("0001-01-01T00:00:00.000Z"), Some(MIN_MS));
+        assert_eq!(parse_iso8601_ms("9999-12-31T23:59:59.999Z"), Some(MAX_MS));
+        assert!(in_range(MIN_MS) && in_range(MAX_MS) && in_range(0));
+        assert!(!in_range(MIN_MS - 1) && !in_range(MAX_MS + 1));
+        // Offsets can leave the range: the caller checks.
+        let early = parse_iso8601_ms("0001-01-01T00:00:00+00:01").unwrap();
+        assert!(!in_range(early));
+        assert_eq!(format_day(day_of_ms(MIN_MS)), "0001-01-01");
+        assert_eq!(format_day(day_of_ms(MAX_MS)), "9999-12-31");
+        // Before the clamp, the first two were the days 56135-02-26 and -1701532-04-06.
+        for ms in [
+            1_709_287_200_500_000,
+            i64::MAX,
+            i64::MIN,
+            -53_746_553_323_000_000,
+        ] {
+            let day = format_day(day_of_ms(ms));
+            assert!(day == "9999-12-31" || day == "0001-01-01", "{ms}: {day}");
+        }
     }
 
     #[test]

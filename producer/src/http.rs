@@ -29,11 +29,23 @@ pub enum FetchError {
     NotJson { url: String, message: String },
     #[error("GET {url}: no array of records at {pointer:?} in the response")]
     NoRecords { url: String, pointer: String },
+    #[error(
+        "source {0}: [fetch] cursor_pointer needs page_param, the query parameter that carries the cursor"
+    )]
+    CursorWithoutParam(String),
 }
 
 /// Where the source is: the next page or cursor. Saved between ticks.
+///
+/// Page numbers (`page_param` alone) start at 1 and move on after each page that held
+/// records. Cursors (`cursor_pointer` too): the chain's first call carries none, each later
+/// one the cursor the previous response named; a response that names none ends the chain, and
+/// the position keeps the cursor that fetched it, so later ticks ask for the chain's last page
+/// again and pick up what was appended (records seen again are duplicates the compactor's
+/// dedupe removes; at least once, never lost).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
+    /// The next page number (with cursors: pages fetched, for logs).
     pub page: u64,
     pub cursor: Option<String>,
 }
@@ -87,6 +99,9 @@ impl HttpApiSource {
             .fetch
             .clone()
             .ok_or_else(|| FetchError::NoFetch(def.name.clone()))?;
+        if fetch.cursor_pointer.is_some() && fetch.page_param.is_none() {
+            return Err(FetchError::CursorWithoutParam(def.name.clone()));
+        }
         let raw_url = opts.url.clone().unwrap_or_else(|| fetch.url.clone());
         let url = url::Url::parse(&raw_url).map_err(|e| FetchError::Url {
             url: raw_url.clone(),
@@ -141,14 +156,38 @@ impl HttpApiSource {
     /// The URL of the next call.
     pub fn next_url(&self) -> url::Url {
         let mut url = self.url.clone();
-        if let Some(param) = &self.fetch.page_param {
-            let value = match &self.position.cursor {
-                Some(c) => c.clone(),
-                None => self.position.page.to_string(),
-            };
-            url.query_pairs_mut().append_pair(param, &value);
-        }
+        let Some(param) = &self.fetch.page_param else {
+            return url;
+        };
+        let value = match (&self.fetch.cursor_pointer, &self.position.cursor) {
+            (None, _) => self.position.page.to_string(),
+            (Some(_), Some(cursor)) => cursor.clone(),
+            // The first call of a cursor chain names no cursor (never a page number).
+            (Some(_), None) => return url,
+        };
+        url.query_pairs_mut().append_pair(param, &value);
         url
+    }
+
+    /// The position after a response that held `records` records (see [`Position`]).
+    fn next_position(&self, response: &serde_json::Value, records: usize) -> Position {
+        let page = self.position.page + 1;
+        match &self.fetch.cursor_pointer {
+            Some(ptr) => {
+                let named = response.pointer(ptr).and_then(|c| match c {
+                    serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                });
+                Position {
+                    page,
+                    cursor: named.or_else(|| self.position.cursor.clone()),
+                }
+            }
+            // An empty page is past the end for now: ask for it again.
+            None if records == 0 => self.position.clone(),
+            None => Position { page, cursor: None },
+        }
     }
 
     /// Fetch the next page (retrying transient failures); the position moves only on `commit`.
@@ -214,25 +253,77 @@ impl HttpApiSource {
                 left -= step.get();
             }
         }
-        let next = match &self.fetch.cursor_pointer {
-            Some(ptr) => Position {
-                page: self.position.page + 1,
-                cursor: value.pointer(ptr).and_then(|c| match c {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                }),
-            },
-            None => Position {
-                page: self.position.page + 1,
-                cursor: None,
-            },
-        };
+        let next = self.next_position(&value, records.len());
         Ok(Page { records, next })
     }
 
     /// The page's records are on the stream: move on.
     pub fn commit(&mut self, page: &Page) {
         self.position = page.next.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The users source fetched with `fetch` as its [fetch] section's last lines.
+    async fn source(fetch: &str) -> HttpApiSource {
+        let text = include_str!("../../sources/users.toml")
+            .replace("page_param = \"page\"\n", &format!("{fetch}\n"));
+        let def = SourceDef::parse(&text, "users.toml").unwrap();
+        HttpApiSource::new(&def, HttpSourceOptions::default())
+            .await
+            .unwrap()
+    }
+
+    fn query(src: &HttpApiSource) -> Option<String> {
+        src.next_url()
+            .query_pairs()
+            .find(|(k, _)| k == "cursor" || k == "page")
+            .map(|(_, v)| v.into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_cursor_chain_starts_without_a_cursor_follows_each_and_keeps_its_last() {
+        let mut src = source("page_param = \"cursor\"\ncursor_pointer = \"/info/next\"").await;
+        assert_eq!(query(&src), None, "the first call names no cursor");
+        let next = src.next_position(&json!({"info": {"next": "opaque+1/="}}), 500);
+        src.set_position(next);
+        assert_eq!(query(&src).as_deref(), Some("opaque+1/="));
+        // The last page names no cursor (or null, or ""): the one that fetched it stays.
+        for end in [
+            json!({"info": {}}),
+            json!({"info": {"next": null}}),
+            json!({"info": {"next": ""}}),
+        ] {
+            assert_eq!(
+                src.next_position(&end, 20).cursor.as_deref(),
+                Some("opaque+1/=")
+            );
+        }
+        let n = src.next_position(&json!({"info": {"next": 42}}), 1);
+        assert_eq!(n.cursor.as_deref(), Some("42"));
+    }
+
+    #[tokio::test]
+    async fn page_numbers_move_on_after_pages_with_records_only() {
+        let src = source("page_param = \"page\"").await;
+        assert_eq!(query(&src).as_deref(), Some("1"));
+        assert_eq!(src.next_position(&json!({}), 500).page, 2);
+        assert_eq!(src.next_position(&json!({}), 0).page, 1);
+    }
+
+    #[tokio::test]
+    async fn a_cursor_needs_a_parameter_to_travel_in() {
+        let text = include_str!("../../sources/users.toml")
+            .replace("page_param = \"page\"\n", "cursor_pointer = \"/next\"\n");
+        let def = SourceDef::parse(&text, "users.toml").unwrap();
+        let err = HttpApiSource::new(&def, HttpSourceOptions::default())
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("page_param"), "{err}");
     }
 }

@@ -9,7 +9,7 @@ use crate::dead_letter::DeadLetter;
 use crate::http::{HttpApiSource, HttpSourceOptions, Position};
 use crate::kinesis::KinesisPublisher;
 use crate::retry::RetryPolicy;
-use crate::{Publisher, SampleGenerator, publish_batch};
+use crate::{PublishError, Publisher, SampleGenerator, publish_batch};
 use bytes::Bytes;
 use firelake_core::{Cleaner, Lake, SourceDef};
 
@@ -29,9 +29,58 @@ pub struct ProduceConfig {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct ProduceSummary {
     pub ticks: u64,
+    /// Records put on the stream.
     pub records: u64,
+    /// Bytes of the records the ticks took from the source (published or dead-lettered).
     pub bytes: u64,
+    /// Records the stream could not take, written to the dead-letter location with the reason.
+    pub dead_lettered: u64,
+    /// Ticks that did not put every record on the stream (dead-lettered ones included).
     pub failed_ticks: u64,
+}
+
+/// What one tick's publish did.
+enum TickOutcome {
+    /// Every record is on the stream or durably dead-lettered: the source may move on.
+    Done {
+        records: usize,
+        bytes: usize,
+        dead_lettered: usize,
+        /// Where the dead letters went, and the first reason.
+        dead_letter: Option<String>,
+    },
+    /// Not every record is on the stream or durable elsewhere: the same page is fetched again.
+    Failed(String),
+}
+
+/// Publish one page; undeliverable records that reached the dead-letter location count as
+/// done (they are kept there, so asking the source for them again would only publish the
+/// rest of the page twice and dead-letter them again, tick after tick).
+async fn publish_page(
+    cleaner: &Cleaner,
+    publisher: &dyn Publisher,
+    batch: Vec<Vec<u8>>,
+) -> TickOutcome {
+    let (n, bytes) = (batch.len(), batch.iter().map(Vec::len).sum());
+    match publish_batch(cleaner, publisher, batch).await {
+        Ok(r) => TickOutcome::Done {
+            records: r.records,
+            bytes: r.bytes,
+            dead_lettered: 0,
+            dead_letter: None,
+        },
+        Err(PublishError::Undelivered {
+            count,
+            dead_letter,
+            first_reason,
+        }) => TickOutcome::Done {
+            records: n.saturating_sub(count),
+            bytes,
+            dead_lettered: count,
+            dead_letter: Some(format!("{dead_letter} ({first_reason})")),
+        },
+        Err(e) => TickOutcome::Failed(e.to_string()),
+    }
 }
 
 /// A publisher for a `--to` URL.
@@ -83,6 +132,40 @@ enum TickSource {
     Sample(Box<SampleGenerator>, usize),
 }
 
+/// Count one tick's outcome in the summary and log it.
+fn record_tick(summary: &mut ProduceSummary, tick: u64, outcome: TickOutcome, to: &str) {
+    match outcome {
+        TickOutcome::Done {
+            records,
+            bytes,
+            dead_lettered,
+            dead_letter,
+        } => {
+            summary.records += records as u64;
+            summary.bytes += bytes as u64;
+            summary.dead_lettered += dead_lettered as u64;
+            match dead_letter {
+                None => tracing::info!(tick, records, to, "tick published"),
+                Some(at) => {
+                    summary.failed_ticks += 1;
+                    tracing::error!(
+                        tick,
+                        records,
+                        dead_lettered,
+                        dead_letter = %at,
+                        to,
+                        "tick published what the stream took and dead-lettered the rest; the source position moved past them"
+                    );
+                }
+            }
+        }
+        TickOutcome::Failed(e) => {
+            summary.failed_ticks += 1;
+            tracing::error!(tick, error = %e, "tick failed; the same page is fetched again");
+        }
+    }
+}
+
 fn position_key(def: &SourceDef) -> String {
     format!("_producer/{}/position.json", def.name)
 }
@@ -112,44 +195,30 @@ pub async fn produce(
         if tick > 0 {
             tokio::time::sleep(cfg.every).await;
         }
-        let result = match &mut source {
+        let outcome = match &mut source {
             TickSource::Sample(g, n) => {
                 let batch: Vec<Vec<u8>> = (0..*n).map(|_| g.next_record()).collect();
-                publish_batch(&cleaner, publisher.as_ref(), batch)
-                    .await
-                    .map_err(|e| e.to_string())
+                publish_page(&cleaner, publisher.as_ref(), batch).await
             }
             TickSource::Http(src) => match src.fetch().await {
-                Err(e) => Err(e.to_string()),
+                Err(e) => TickOutcome::Failed(e.to_string()),
                 Ok(page) => {
                     let batch: Vec<Vec<u8>> =
                         page.records.iter().map(|b: &Bytes| b.to_vec()).collect();
-                    match publish_batch(&cleaner, publisher.as_ref(), batch).await {
-                        Ok(report) => {
-                            // Only a published page moves the position: a failed tick is
-                            // fetched again next time.
-                            src.commit(&page);
-                            let pos = serde_json::to_vec(src.position()).expect("JSON to memory");
-                            cfg.state.put(&position_key(&def), pos.into()).await?;
-                            Ok(report)
-                        }
-                        Err(e) => Err(e.to_string()),
+                    let outcome = publish_page(&cleaner, publisher.as_ref(), batch).await;
+                    if let TickOutcome::Done { .. } = outcome {
+                        // Only a page whose every record is durable somewhere moves the
+                        // position: a failed tick is fetched again next time.
+                        src.commit(&page);
+                        let pos = serde_json::to_vec(src.position()).expect("JSON to memory");
+                        cfg.state.put(&position_key(&def), pos.into()).await?;
                     }
+                    outcome
                 }
             },
         };
         summary.ticks += 1;
-        match result {
-            Ok(r) => {
-                summary.records += r.records as u64;
-                summary.bytes += r.bytes as u64;
-                tracing::info!(tick, records = r.records, to = %publisher.describe(), "tick published");
-            }
-            Err(e) => {
-                summary.failed_ticks += 1;
-                tracing::error!(tick, error = %e, "tick failed");
-            }
-        }
+        record_tick(&mut summary, tick, outcome, &publisher.describe());
     }
     Ok(summary)
 }

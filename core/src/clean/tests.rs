@@ -608,3 +608,85 @@ fn arbitrary_bytes_never_panic() {
         let _ = c.clean(&raw, ARRIVAL);
     }
 }
+
+fn order_lines() -> Cleaner {
+    Cleaner::new(Arc::new(SourceDef::resolve("order_lines", None).unwrap()))
+}
+
+#[test]
+fn out_of_range_event_times_are_rejected_never_a_wrapped_day() {
+    let c = order_lines();
+    let line = |at: &str| format!(r#"{{"order_id":1,"product_id":2,"ordered_at":{at}}}"#);
+    // The first and third made the folders p_date=56135-02-26 and p_date=-1701532-04-06.
+    for at in [
+        "1709287200500000",
+        "-53746553323000000",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "99999999999999999999",
+        "253402300800000",               // 10000-01-01
+        "-62135596800001",               // 0000-12-31T23:59:59.999
+        "\"0001-01-01T00:30:00+01:00\"", // year 0 in UTC
+        "\"9999-12-31T23:30:00-01:00\"", // year 10000 in UTC
+    ] {
+        let r = c.clean(line(at).as_bytes(), ARRIVAL).unwrap_err();
+        assert_eq!(r.kind(), "timestamp_out_of_range", "{at}");
+        assert_eq!(
+            r.to_string(),
+            "timestamp /ordered_at (column ordered_at) is outside years 0001-9999"
+        );
+    }
+    // The range's ends are in it, and their days are the first and last of it.
+    let day = |at: &str| c.clean(line(at).as_bytes(), ARRIVAL).unwrap().p_date;
+    assert_eq!(time::format_day(day("-62135596800000")), "0001-01-01");
+    assert_eq!(time::format_day(day("253402300799999")), "9999-12-31");
+    assert_eq!(
+        time::format_day(day("\"9999-12-31T23:59:59.999Z\"")),
+        "9999-12-31"
+    );
+    // Malformed (not out of range) is still null: the row lands on its arrival day.
+    assert_eq!(day("\"yesterday\""), 20_240);
+}
+
+#[test]
+fn out_of_range_is_null_in_an_optional_column_and_rejects_a_required_one() {
+    // registered_at is optional and not the partition column: null, the row is kept.
+    let text = include_str!("../../../sources/users.toml").replace(
+        "name = \"registered_at\"",
+        "name = \"registered_at\"\naccept = [\"iso8601\", \"epoch_ms\"]",
+    );
+    let c = Cleaner::new(Arc::new(SourceDef::parse(&text, "t.toml").unwrap()));
+    let raw = record(&[("/registered/date", Some("1709287200500000"))]);
+    let row = c.clean(&raw, ARRIVAL).unwrap();
+    assert_eq!(col(&c, &row, "registered_at"), CleanValue::Null);
+    assert_eq!(row.p_date, 20_240);
+    let raw = record(&[("/dob/date", Some("\"0001-01-01T00:00:00+00:01\""))]);
+    let row = users().clean(&raw, ARRIVAL).unwrap();
+    assert_eq!(col(&users(), &row, "date_of_birth"), CleanValue::Null);
+    // The same value in a required column rejects the record with the range as the reason.
+    let text = text.replace(
+        "name = \"registered_at\"",
+        "name = \"registered_at\"\nrequired = true",
+    );
+    let c = Cleaner::new(Arc::new(SourceDef::parse(&text, "t.toml").unwrap()));
+    let raw = record(&[("/registered/date", Some("1709287200500000"))]);
+    let r = c.clean(&raw, ARRIVAL).unwrap_err();
+    assert_eq!(r.kind(), "timestamp_out_of_range");
+    assert!(r.to_string().contains("/registered/date"), "{r}");
+}
+
+#[test]
+fn an_out_of_range_arrival_time_is_rejected() {
+    // A Kafka producer stamps its own records; a bad stamp must not make a wrapped day.
+    let raw = record(&[]);
+    for at in [i64::MAX, i64::MIN, time::MAX_MS + 1, time::MIN_MS - 1] {
+        let r = users().clean(&raw, at).unwrap_err();
+        assert_eq!(r.kind(), "timestamp_out_of_range", "{at}");
+        assert!(r.to_string().contains("column ingested_at"), "{r}");
+    }
+    assert!(users().clean(&raw, time::MAX_MS).is_ok());
+    // Also with an event-time column: its value places the row, but the arrival column
+    // still has to hold the arrival time.
+    let line = br#"{"order_id":1,"product_id":2,"ordered_at":0}"#;
+    assert!(order_lines().clean(line, i64::MAX).is_err());
+}

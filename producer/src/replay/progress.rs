@@ -113,16 +113,12 @@ fn identities(inputs: &[InputFile]) -> Vec<InputIdentity> {
 /// so a killed process leaves the old or the new state, never half of one.
 pub struct ProgressFile {
     path: PathBuf,
-    temp: PathBuf,
 }
 
 impl ProgressFile {
     pub fn new(path: &Path) -> ProgressFile {
-        let mut temp = path.as_os_str().to_owned();
-        temp.push(".tmp");
         ProgressFile {
             path: path.to_path_buf(),
-            temp: PathBuf::from(temp),
         }
     }
 
@@ -149,8 +145,8 @@ impl ProgressFile {
 
     pub fn save(&self, progress: &ReplayProgress) -> Result<(), ReplayError> {
         let bytes = serde_json::to_vec_pretty(progress).expect("JSON to memory");
-        std::fs::write(&self.temp, bytes)
-            .and_then(|()| std::fs::rename(&self.temp, &self.path))
+        // fsynced before and after the rename: the saved position survives a power loss.
+        firelake_core::lake::replace_file_durably(&self.path, &bytes)
             .map_err(|e| self.err(e.to_string()))
     }
 }
@@ -250,6 +246,12 @@ impl RejectsFile {
                     .append(true)
                     .open(&self.path)
                     .map_err(|e| self.err(e))?;
+                // The new name is durable too (its content is synced by `flush`).
+                let folder = match self.path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                firelake_core::lake::sync_dir(folder).map_err(|e| self.err(e))?;
                 self.out = Some(BufWriter::new(f));
             }
             let out = self.out.as_mut().expect("opened above");
@@ -260,11 +262,12 @@ impl RejectsFile {
         Ok(())
     }
 
-    /// Everything appended is in the file (before a progress save that counts it).
+    /// Everything appended is in the file, on disk (before a progress save that counts it:
+    /// after a power loss the file must still hold what the progress file vouches for).
     pub fn flush(&mut self) -> Result<(), ReplayError> {
         match &mut self.out {
             Some(out) => {
-                let flushed = out.flush();
+                let flushed = out.flush().and_then(|()| out.get_ref().sync_data());
                 flushed.map_err(|e| self.err(e))
             }
             None => Ok(()),

@@ -96,9 +96,25 @@ pub enum Field<'a> {
 /// Why a row could not become a record at all (the replay keeps it in its rejects file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowFault {
-    FieldCount { expected: usize, found: usize },
-    InvalidUtf8 { header: String, offset: usize },
-    TooLarge { bytes: usize, limit: usize },
+    FieldCount {
+        expected: usize,
+        found: usize,
+    },
+    InvalidUtf8 {
+        header: String,
+        offset: usize,
+    },
+    TooLarge {
+        bytes: usize,
+        limit: usize,
+    },
+    /// A line (a CSV record) over the readers' line limit: read past, never held whole; the
+    /// rejects file keeps its first `kept` bytes.
+    LineTooLong {
+        bytes: u64,
+        limit: usize,
+        kept: usize,
+    },
 }
 
 impl RowFault {
@@ -107,6 +123,7 @@ impl RowFault {
             RowFault::FieldCount { .. } => "field_count",
             RowFault::InvalidUtf8 { .. } => "invalid_utf8",
             RowFault::TooLarge { .. } => "record_too_large",
+            RowFault::LineTooLong { .. } => "line_too_long",
         }
     }
 }
@@ -126,6 +143,10 @@ impl fmt::Display for RowFault {
             RowFault::TooLarge { bytes, limit } => write!(
                 f,
                 "the record is {bytes} bytes, over the {limit}-byte record limit of the streams"
+            ),
+            RowFault::LineTooLong { bytes, limit, kept } => write!(
+                f,
+                "the line is {bytes} bytes, over the {limit}-byte line limit: skipped (its first {kept} bytes are kept here)"
             ),
         }
     }

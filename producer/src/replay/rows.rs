@@ -22,9 +22,12 @@ use super::batch::Cursor;
 use super::input::{Format, InputFile, open_decoded};
 use super::record::{Field, RecordShape, RowFault};
 
-/// A JSON line longer than this stops the replay: the file is not JSON lines. Lines between
-/// the record limit and this are rejected whole (kept in the rejects file).
-const MAX_LINE_BYTES: usize = 64 << 20;
+/// The longest line (JSON lines) or CSV record a reader holds. A longer one is a rejected row
+/// that the replay steps over (read past, never held whole, so memory stays bounded); lines
+/// between the record limit and this are rejected whole (kept in the rejects file).
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+/// How much of a line over [`MAX_LINE_BYTES`] the rejects file keeps (enough to recognise it).
+const KEPT_OF_LONG_LINE: usize = 64 << 10;
 const PARQUET_BATCH_ROWS: usize = 4096;
 
 /// What one row became.
@@ -60,12 +63,25 @@ pub fn open_rows(
     max_record_bytes: usize,
     counter: Arc<AtomicU64>,
 ) -> Result<Box<dyn RowReader>, ReplayError> {
+    open_rows_within(input, at, def, max_record_bytes, MAX_LINE_BYTES, counter)
+}
+
+/// `open_rows` with lines (CSV records) of at most `max_line` bytes.
+fn open_rows_within(
+    input: &InputFile,
+    at: Cursor,
+    def: &SourceDef,
+    max_record_bytes: usize,
+    max_line: usize,
+    counter: Arc<AtomicU64>,
+) -> Result<Box<dyn RowReader>, ReplayError> {
     Ok(match input.format {
-        Format::Csv => Box::new(CsvRows::open(input, at, def, counter)?),
+        Format::Csv => Box::new(CsvRows::open(input, at, def, counter, max_line)?),
         Format::Jsonl => Box::new(JsonlRows {
             reader: open_decoded(input, at.offset, Some(counter))?,
             at,
             max_record_bytes,
+            max_line,
             line: Vec::new(),
             path: input.path.clone(),
         }),
@@ -79,7 +95,9 @@ pub fn open_rows(
 pub fn check_input(input: &InputFile, def: &SourceDef) -> Result<(), ReplayError> {
     let counter = Arc::new(AtomicU64::new(0));
     match input.format {
-        Format::Csv => CsvRows::open(input, Cursor::start(0), def, counter).map(drop),
+        Format::Csv => {
+            CsvRows::open(input, Cursor::start(0), def, counter, MAX_LINE_BYTES).map(drop)
+        }
         Format::Parquet => ParquetRows::open(input, Cursor::start(0), def, counter).map(drop),
         Format::Jsonl => open_decoded(input, 0, None).map(drop),
     }
@@ -91,8 +109,12 @@ pub fn check_input(input: &InputFile, def: &SourceDef) -> Result<(), ReplayError
 struct FramedRecord {
     /// Line number where the record's content begins.
     line: u64,
-    /// The record's bytes as in the file (without the line terminator).
+    /// The record's bytes as in the file (without the line terminator); for a record over
+    /// the line limit, its first bytes only.
     raw: Vec<u8>,
+    /// Set (to the record's length) when it was over the line limit: its fields were
+    /// read past, not kept.
+    too_long: Option<u64>,
 }
 
 /// Frames CSV records (RFC 4180 quoting; `\n`, `\r\n` or `\r` line ends; blank lines skipped)
@@ -108,6 +130,8 @@ struct CsvFramer {
     /// Byte offset and line number at the reader's position.
     offset: u64,
     line: u64,
+    /// The longest record it holds ([`MAX_LINE_BYTES`]).
+    max_line: usize,
     path: std::path::PathBuf,
 }
 
@@ -116,6 +140,7 @@ impl CsvFramer {
         input: Box<dyn BufRead + Send>,
         offset: u64,
         line: u64,
+        max_line: usize,
         path: &std::path::Path,
     ) -> CsvFramer {
         CsvFramer {
@@ -126,6 +151,7 @@ impl CsvFramer {
             field_count: 0,
             offset,
             line,
+            max_line,
             path: path.to_path_buf(),
         }
     }
@@ -143,6 +169,8 @@ impl CsvFramer {
         let mut raw = Vec::new();
         let mut leading = true;
         let mut record_line = self.line;
+        // Bytes of the record; past the line limit its fields are dropped as they come.
+        let mut record_bytes = 0u64;
         loop {
             let input = self.input.fill_buf().map_err(|e| ReplayError::Read {
                 path: self.path.clone(),
@@ -166,14 +194,21 @@ impl CsvFramer {
                     }
                     leading = false;
                 }
-                raw.push(b);
+                record_bytes += 1;
+                if raw.len() < self.max_line {
+                    raw.push(b);
+                }
             }
             self.input.consume(n_in);
             self.offset += n_in as u64;
             out_len += n_out;
             ends_len += n_ends;
+            let too_long = record_bytes > self.max_line as u64;
             match result {
                 csv_core::ReadRecordResult::InputEmpty => {}
+                // A record over the limit is rejected whatever its fields: drop them.
+                csv_core::ReadRecordResult::OutputFull if too_long => out_len = 0,
+                csv_core::ReadRecordResult::OutputEndsFull if too_long => ends_len = 0,
                 csv_core::ReadRecordResult::OutputFull => {
                     let grown = self.fields.len() * 2;
                     self.fields.resize(grown, 0);
@@ -187,9 +222,13 @@ impl CsvFramer {
                     while raw.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                         raw.pop();
                     }
+                    if too_long {
+                        raw.truncate(KEPT_OF_LONG_LINE);
+                    }
                     return Ok(Some(FramedRecord {
                         line: record_line,
                         raw,
+                        too_long: too_long.then_some(record_bytes),
                     }));
                 }
                 csv_core::ReadRecordResult::End => return Ok(None),
@@ -212,10 +251,17 @@ impl CsvRows {
         at: Cursor,
         def: &SourceDef,
         counter: Arc<AtomicU64>,
+        max_line: usize,
     ) -> Result<CsvRows, ReplayError> {
         // The header is always the file's first record; a resumed reader reads it apart.
         let first_counter = (at.offset == 0).then(|| counter.clone());
-        let mut framer = CsvFramer::new(open_decoded(input, 0, first_counter)?, 0, 1, &input.path);
+        let mut framer = CsvFramer::new(
+            open_decoded(input, 0, first_counter)?,
+            0,
+            1,
+            max_line,
+            &input.path,
+        );
         let shape = match framer.next_record()? {
             Some(_) => {
                 let names: Vec<String> = framer
@@ -236,6 +282,7 @@ impl CsvRows {
                 open_decoded(input, at.offset, Some(counter))?,
                 at.offset,
                 at.line,
+                max_line,
                 &input.path,
             );
         }
@@ -264,7 +311,15 @@ impl RowReader for CsvRows {
             line: self.framer.line,
             row: self.row,
         };
-        let data = match shape.write_csv_row(self.framer.fields(), &mut self.json) {
+        let written = match record.too_long {
+            Some(bytes) => Err(RowFault::LineTooLong {
+                bytes,
+                limit: self.framer.max_line,
+                kept: record.raw.len(),
+            }),
+            None => shape.write_csv_row(self.framer.fields(), &mut self.json),
+        };
+        let data = match written {
             Ok(()) => RowData::Record(std::mem::take(&mut self.json)),
             Err(fault) => RowData::Fault {
                 fault,
@@ -286,51 +341,79 @@ struct JsonlRows {
     reader: Box<dyn BufRead + Send>,
     at: Cursor,
     max_record_bytes: usize,
+    /// The longest line it holds ([`MAX_LINE_BYTES`]).
+    max_line: usize,
     line: Vec<u8>,
     path: std::path::PathBuf,
+}
+
+impl JsonlRows {
+    /// Read one line into `self.line` (at most `max_line` bytes of it: the rest of a longer
+    /// line is read past, not held). Returns the bytes the line took in the file (terminator
+    /// included; 0 at the end) and whether it was over the limit.
+    fn read_line(&mut self) -> Result<(u64, bool), ReplayError> {
+        self.line.clear();
+        let mut consumed = 0u64;
+        let mut over = false;
+        loop {
+            let buf = self.reader.fill_buf().map_err(|e| ReplayError::Read {
+                path: self.path.clone(),
+                source: e,
+            })?;
+            if buf.is_empty() {
+                break;
+            }
+            let (take, done) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            if over {
+                // Read past.
+            } else if self.line.len() + take > self.max_line {
+                over = true;
+                self.line.truncate(KEPT_OF_LONG_LINE);
+                let room = KEPT_OF_LONG_LINE.saturating_sub(self.line.len());
+                self.line.extend_from_slice(&buf[..take.min(room)]);
+            } else {
+                self.line.extend_from_slice(&buf[..take]);
+            }
+            self.reader.consume(take);
+            consumed += take as u64;
+            if done {
+                break;
+            }
+        }
+        Ok((consumed, over))
+    }
 }
 
 impl RowReader for JsonlRows {
     fn next_row(&mut self) -> Result<Option<SourceRow>, ReplayError> {
         loop {
             let line_no = self.at.line;
-            self.line.clear();
-            let mut consumed = 0u64;
-            loop {
-                let buf = self.reader.fill_buf().map_err(|e| ReplayError::Read {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
-                if buf.is_empty() {
-                    break;
-                }
-                let (take, done) = match memchr::memchr(b'\n', buf) {
-                    Some(i) => (i + 1, true),
-                    None => (buf.len(), false),
-                };
-                if self.line.len() + take > MAX_LINE_BYTES {
-                    return Err(ReplayError::Read {
-                        path: self.path.clone(),
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!(
-                                "line {line_no} is over {MAX_LINE_BYTES} bytes: not JSON lines?"
-                            ),
-                        ),
-                    });
-                }
-                self.line.extend_from_slice(&buf[..take]);
-                self.reader.consume(take);
-                consumed += take as u64;
-                if done {
-                    break;
-                }
-            }
+            let (consumed, over) = self.read_line()?;
             if consumed == 0 {
                 return Ok(None);
             }
             self.at.offset += consumed;
             self.at.line += 1;
+            if over {
+                // A rejected row, stepped over: a resume starts after it.
+                self.at.row += 1;
+                let raw = std::mem::take(&mut self.line);
+                return Ok(Some(SourceRow {
+                    line: line_no,
+                    data: RowData::Fault {
+                        fault: RowFault::LineTooLong {
+                            bytes: consumed,
+                            limit: self.max_line,
+                            kept: raw.len(),
+                        },
+                        raw,
+                    },
+                    next: self.at,
+                }));
+            }
             let text = self.line.trim_ascii();
             if text.is_empty() {
                 continue;
@@ -578,12 +661,17 @@ mod tests {
     }
 
     fn rows_from(path: &std::path::Path, at: Cursor) -> Vec<SourceRow> {
+        rows_within(path, at, MAX_LINE_BYTES)
+    }
+
+    fn rows_within(path: &std::path::Path, at: Cursor, max_line: usize) -> Vec<SourceRow> {
         let input = &resolve_inputs(&[path.display().to_string()], None).unwrap()[0];
-        let mut r = open_rows(
+        let mut r = open_rows_within(
             input,
             at,
             &order_lines(),
             1 << 20,
+            max_line,
             Arc::new(AtomicU64::new(0)),
         )
         .unwrap();
@@ -658,6 +746,58 @@ mod tests {
         assert_eq!(rest.len(), 2);
         assert_eq!(rest[0].line, 4);
         assert_eq!(rest[1].next.row, 3);
+    }
+
+    #[test]
+    fn rows_over_the_line_limit_are_rejected_and_stepped_over() {
+        let dir = tempfile::tempdir().unwrap();
+        // A small line limit, above what a long line keeps (tests/inflow.rs: the real one).
+        let limit = 3 * KEPT_OF_LONG_LINE;
+        let long = limit + 10;
+        // JSON lines: a line of one long string; CSV: an unterminated-looking quoted field
+        // spanning lines, then a record of many tiny fields (grows the field ends).
+        let mut jsonl = b"{\"order_id\":1}\n{\"pad\":\"".to_vec();
+        jsonl.resize(jsonl.len() + long, b'x');
+        jsonl.extend_from_slice(b"\"}\n{\"order_id\":3}\n");
+        let mut csv = b"order_id,product_id\n1,10\n2,\"".to_vec();
+        csv.extend(std::iter::repeat_n(b"ab\n".as_slice(), long / 3).flatten());
+        csv.extend_from_slice(b"\"\n");
+        csv.resize(csv.len() + long, b',');
+        csv.extend_from_slice(b"\n4,40\n");
+        for (name, bytes, want_lines) in [
+            ("l.jsonl", jsonl, vec![1, 2, 3]),
+            (
+                "l.csv",
+                csv,
+                vec![2, 3, 3 + long as u64 / 3 + 1, 3 + long as u64 / 3 + 2],
+            ),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, &bytes).unwrap();
+            let all = rows_within(&p, Cursor::start(0), limit);
+            assert_eq!(all.iter().map(|r| r.line).collect::<Vec<_>>(), want_lines);
+            let faults: Vec<_> = all
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RowData::Fault { fault, raw } => Some((fault.kind(), raw.len())),
+                    RowData::Record(_) => None,
+                })
+                .collect();
+            let n_long = if name.ends_with("csv") { 2 } else { 1 };
+            assert_eq!(
+                faults,
+                vec![("line_too_long", KEPT_OF_LONG_LINE); n_long],
+                "{name}"
+            );
+            assert!(matches!(all.last().unwrap().data, RowData::Record(_)));
+            assert_eq!(all.last().unwrap().next.offset, bytes.len() as u64);
+            // A resume after the long row starts at the next one.
+            let after = all
+                .iter()
+                .position(|r| matches!(r.data, RowData::Fault { .. }));
+            let rest = rows_within(&p, all[after.unwrap()].next, limit);
+            assert_eq!(rest[0].line, all[after.unwrap() + 1].line, "{name}");
+        }
     }
 
     #[test]

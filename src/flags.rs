@@ -1,0 +1,138 @@
+//! Bounds of the numeric flags. A value outside them is a usage error (clap's one line naming
+//! the flag, exit code 2), never a panic, a wrapped size or an allocation abort later on. The
+//! README's "Limits of the flags" lists them.
+
+use std::time::Duration;
+
+use clap::builder::RangedU64ValueParser;
+
+/// The longest duration a flag takes: 365 days (instants plus it stay far from overflow).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Records a shard buffers before a flush (`--flush-records`).
+pub const MAX_FLUSH_RECORDS: u64 = 100_000_000;
+/// MiB a shard buffers before a flush (`--flush-mb`): 16 GiB.
+pub const MAX_FLUSH_MB: u64 = 16 << 10;
+/// Shards of an embedded or created stream, cleaning threads, calls in flight.
+pub const MAX_PARALLEL: u64 = 1024;
+/// Records one producer tick makes or publishes (`--per-tick`, `--sample-records`).
+pub const MAX_TICK_RECORDS: u64 = 1_000_000;
+/// Records per GetRecords call: Kinesis's own limit.
+pub const MAX_READ_BATCH: u64 = 10_000;
+/// A load-test record: Kinesis's 1 MiB record limit.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+/// A ramp step's rate factor.
+pub const MAX_RAMP_FACTOR: f64 = 100.0;
+
+/// A count flag of type `T` in `lo..=hi`.
+pub fn count<T: TryFrom<u64>>(lo: u64, hi: u64) -> RangedU64ValueParser<T> {
+    RangedU64ValueParser::from(lo..=hi)
+}
+
+/// `60s`, `500ms`, `5m`, `2h` (a bare number is seconds), at most [`MAX_DURATION`].
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("not a duration: {s:?} (e.g. 60s, 500ms, 5m)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit in {s:?}: use ms, s, m or h")),
+    };
+    if !(0.0..=MAX_DURATION.as_secs_f64()).contains(&secs) {
+        return Err(format!(
+            "{s:?} is longer than the {}h (365 days) a duration may be",
+            MAX_DURATION.as_secs() / 3600
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A share of records, 0 to 1 (`--bad-rate`).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share from 0 to 1 (e.g. 0.03)")),
+    }
+}
+
+/// A ramp factor above 1, at most [`MAX_RAMP_FACTOR`].
+pub fn ramp_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 1.0 && v <= MAX_RAMP_FACTOR => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a factor above 1 and at most {MAX_RAMP_FACTOR} (e.g. 1.5)"
+        )),
+    }
+}
+
+/// Memory for the compactor's dedupe pass in MiB (`--dedupe-memory-mb`): at least 1, at most
+/// this machine's memory (the pass reserves its budget up front).
+pub fn memory_mb(s: &str) -> Result<u64, String> {
+    let max = physical_memory_mb();
+    match s.parse::<u64>() {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a size in MiB from 1 to {max} (this machine's memory)"
+        )),
+    }
+}
+
+/// This machine's memory in MiB (1 TiB when it cannot be told).
+fn physical_memory_mb() -> u64 {
+    // SAFETY: sysconf only reads system configuration values.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages <= 0 || page <= 0 {
+        return 1 << 20;
+    }
+    (pages as u64).saturating_mul(page as u64) >> 20
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_within_the_cap() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
+        for bad in [
+            "8761h",
+            "99999999999999999999s",
+            "1e30s",
+            "-1s",
+            "",
+            "5d",
+            ".",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shares_factors_and_memory_are_bounded() {
+        assert_eq!(fraction("0.03"), Ok(0.03));
+        for bad in ["NaN", "-0.1", "1.5", "inf", "x"] {
+            assert!(fraction(bad).is_err(), "{bad}");
+        }
+        assert_eq!(ramp_factor("1.5"), Ok(1.5));
+        for bad in ["1", "NaN", "inf", "101", "0.5"] {
+            assert!(ramp_factor(bad).is_err(), "{bad}");
+        }
+        assert_eq!(memory_mb("32"), Ok(32));
+        assert!(memory_mb("0").is_err());
+        assert!(memory_mb("99999999999999").is_err());
+    }
+}
