@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -826,5 +827,9 @@ def test_the_packaging_script_builds_every_deployed_binary():
     for mode in MODES:
         deployed |= set(functions(root(mode)))
     assert listed == deployed
-    assert re.search(r"cargo lambda build --release --locked --output-format zip", text)
+    # Stripped release builds (the `lambda` profile), checked against Lambda's limits.
+    assert re.search(r"cargo lambda build --profile lambda --locked --output-format zip", text)
+    profile = tomllib.loads((REPO / "Cargo.toml").read_text())["profile"]["lambda"]
+    assert profile["inherits"] == "release" and profile["strip"] is True
+    assert "MAX_ZIPPED=$((50 * 1024 * 1024))" in text and "MAX_UNZIPPED=$((250 * 1024 * 1024))" in text
     assert root().vars["artifacts_dir"] == "../target/lambda"
