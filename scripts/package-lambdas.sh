@@ -57,4 +57,13 @@ for b in "${BINARIES[@]}"; do
 done
 [ "$fail" = 0 ] || exit 1
 echo "within Lambda's limits (50 MB zipped, 250 MB unzipped)"
-echo "compactor image tag (infra's default): $(sha256sum target/lambda/compactor/bootstrap.zip | cut -d' ' -f1)"
+
+# The compactor's image (compactor/Dockerfile) takes the zip's binary: its build context is
+# target/lambda/compactor, tagged by default with the zip's sha256 (infra's compactor_image).
+"$PY" - target/lambda/compactor <<'PY'
+import os, sys, zipfile
+folder = sys.argv[1]
+zipfile.ZipFile(os.path.join(folder, "bootstrap.zip")).extract("bootstrap", folder)
+os.chmod(os.path.join(folder, "bootstrap"), 0o755)
+PY
+echo "compactor image: docker build -f compactor/Dockerfile -t REPOSITORY:$(sha256sum target/lambda/compactor/bootstrap.zip | cut -d' ' -f1) target/lambda/compactor"
