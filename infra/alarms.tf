@@ -9,6 +9,10 @@ locals {
   }
   # The transformer logs one line per rejected record (firehose-transformer/src/lib.rs).
   processing_failed_message = "record rejected: ProcessingFailed"
+
+  # Re-drives the batches named in the stream-consumer's failure queue from the stream into
+  # this lake (used where the stream-consumer is deployed).
+  redrive_command = "firelake consume --from kinesis://${local.stream_name} --redrive sqs://${local.stream_consumer_failures_queue} --source ${local.schema.source} --lake ${local.lake_url} --catalog ${local.catalog_url}"
 }
 
 resource "aws_cloudwatch_metric_alarm" "stream_iterator_age" {
@@ -208,7 +212,7 @@ resource "aws_cloudwatch_metric_alarm" "stream_consumer_iterator_age" {
 
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   alarm_name          = "${var.name}-dead-letters"
-  alarm_description   = "Something landed in ${aws_sqs_queue.dead_letter.name}: a producer tick or compaction that failed every attempt, or a Kinesis batch the stream-consumer could not persist."
+  alarm_description   = "Something landed in ${aws_sqs_queue.dead_letter.name}: a producer tick or compaction that failed every attempt, or a schedule delivery that never reached its function."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
@@ -217,6 +221,27 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   evaluation_periods  = 1
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_defaults.alarm_actions
+  ok_actions          = local.alarm_defaults.ok_actions
+}
+
+# Kinesis batches the stream-consumer gave up on: the message names the shard and sequence
+# range; the records stay in the stream for its retention only, so the description says
+# what to run (with the deployment's own names) before they expire.
+resource "aws_cloudwatch_metric_alarm" "stream_consumer_failures" {
+  count = local.stream_consumer ? 1 : 0
+
+  alarm_name          = "${var.name}-stream-consumer-failed-batches"
+  alarm_description   = "The stream-consumer gave up on Kinesis batches; their shard and sequence ranges are in ${aws_sqs_queue.stream_consumer_failures[0].name} and the records stay in ${local.stream_name} for ${var.kinesis_retention_hours} h after they arrived. Fix the cause (the function's log), then re-drive them into the lake: ${local.redrive_command}"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.stream_consumer_failures[0].name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_defaults.alarm_actions
   ok_actions          = local.alarm_defaults.ok_actions

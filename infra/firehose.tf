@@ -19,6 +19,23 @@ resource "aws_cloudwatch_log_stream" "firehose_delivery" {
   log_group_name = aws_cloudwatch_log_group.firehose[0].name
 }
 
+locals {
+  # How Firehose calls the transformer. BufferSizeInMBs: incoming MiB per invocation; with
+  # base64 and the envelope the request stays under Lambda's 6 MB (the handler keeps its
+  # response under 6,000,000 bytes itself).
+  transformer_parameters = {
+    BufferSizeInMBs         = tostring(var.transform_buffer_mb)
+    BufferIntervalInSeconds = "60"
+    NumberOfRetries         = "3"
+  }
+  # Firehose's defaults for a Lambda processor (and the provider's, which drops them on read).
+  transformer_parameter_defaults = {
+    BufferSizeInMBs         = "1"
+    BufferIntervalInSeconds = "60"
+    NumberOfRetries         = "3"
+  }
+}
+
 resource "aws_kinesis_firehose_delivery_stream" "this" {
   count = local.use_firehose ? 1 : 0
 
@@ -74,19 +91,18 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
           parameter_name  = "LambdaArn"
           parameter_value = module.transformer[0].arn
         }
-        # Incoming MiB per invocation: with base64 and the envelope the request stays under
-        # Lambda's 6 MB; the handler keeps its response under 6,000,000 bytes itself.
-        parameters {
-          parameter_name  = "BufferSizeInMBs"
-          parameter_value = tostring(var.transform_buffer_mb)
-        }
-        parameters {
-          parameter_name  = "BufferIntervalInSeconds"
-          parameter_value = "60"
-        }
-        parameters {
-          parameter_name  = "NumberOfRetries"
-          parameter_value = "3"
+        # Only values that differ from Firehose's defaults: AWS keeps defaults out of the
+        # description, so the provider keeps them out of state and listing one would be a
+        # change on every plan.
+        dynamic "parameters" {
+          for_each = {
+            for k, v in local.transformer_parameters : k => v
+            if v != local.transformer_parameter_defaults[k]
+          }
+          content {
+            parameter_name  = parameters.key
+            parameter_value = parameters.value
+          }
         }
       }
     }

@@ -7,12 +7,16 @@
 
 data "aws_iam_policy_document" "producer" {
   statement {
-    sid     = "SourcePositionAndDeadLetters"
-    actions = ["s3:GetObject", "s3:PutObject"]
-    resources = [
-      "${aws_s3_bucket.lake.arn}/_producer/${local.schema.source}/*",
-      "${aws_s3_bucket.lake.arn}/_dead_letter/*",
-    ]
+    sid       = "SourcePosition"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.lake.arn}/_producer/${local.schema.source}/*"]
+  }
+
+  # Dead letters are only written (create-if-absent), never read back here.
+  statement {
+    sid       = "WriteDeadLetters"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.lake.arn}/${local.dead_letter_prefix}*"]
   }
 
   # Without ListBucket S3 answers 403 instead of 404 for a key that does not exist yet (the
@@ -24,7 +28,7 @@ data "aws_iam_policy_document" "producer" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["_producer/${local.schema.source}/*", "_dead_letter/*"]
+      values   = ["_producer/${local.schema.source}/*"]
     }
   }
 
@@ -105,6 +109,13 @@ data "aws_iam_policy_document" "stream_consumer" {
     resources = [aws_kinesis_stream.this[0].arn]
   }
 
+  # ... and records the batches it gives up on in the failure queue with the same role.
+  statement {
+    sid       = "EventSourceMappingRecordsFailedBatches"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.stream_consumer_failures[0].arn]
+  }
+
   statement {
     sid       = "UseTheKey"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
@@ -112,16 +123,17 @@ data "aws_iam_policy_document" "stream_consumer" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = [local.via_s3, local.via_kinesis]
+      values   = [local.via_s3, local.via_kinesis, local.via_sqs]
     }
   }
 }
 
 data "aws_iam_policy_document" "compactor" {
+  # The raw days' data files only: not the rejects kept beside them.
   statement {
     sid       = "ReadRawDays"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.lake.arn}/${local.schema.table}/*"]
+    resources = ["${aws_s3_bucket.lake.arn}/${local.schema.table}/${local.pcol}=*"]
   }
 
   statement {
@@ -143,6 +155,14 @@ data "aws_iam_policy_document" "compactor" {
     }
   }
 
+  # The raw table is only looked at (whose source it holds); its partitions are registered
+  # by their writers, never by the compactor.
+  statement {
+    sid       = "LookAtTheRawTable"
+    actions   = ["glue:GetTable"]
+    resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_raw_arn]
+  }
+
   statement {
     sid = "PointCuratedPartitionsAtGenerations"
     actions = [
@@ -156,7 +176,7 @@ data "aws_iam_policy_document" "compactor" {
       "glue:BatchCreatePartition",
       "glue:UpdatePartition",
     ]
-    resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_raw_arn, local.glue_curated_arn]
+    resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_curated_arn]
   }
 
   statement {

@@ -50,6 +50,7 @@ data "aws_iam_policy_document" "kms" {
       values = [
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.name}-*",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/kinesisfirehose/${var.name}-*",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/ecs/${var.name}-*",
       ]
     }
   }

@@ -7,9 +7,7 @@ locals {
     {
       FIRELAKE_SOURCE = local.schema.source
       # Where the tick publishes: the stream, or the delivery stream in Direct PUT mode.
-      FIRELAKE_TO = (local.direct_put
-        ? "firehose://${aws_kinesis_firehose_delivery_stream.this[0].name}"
-        : "kinesis://${aws_kinesis_stream.this[0].name}")
+      FIRELAKE_TO = local.direct_put ? "firehose://${aws_kinesis_firehose_delivery_stream.this[0].name}" : "kinesis://${aws_kinesis_stream.this[0].name}"
       # Dead letters (_dead_letter/) and the source position (_producer/<source>/).
       FIRELAKE_STATE = local.lake_url
       RUST_LOG       = var.rust_log
@@ -57,7 +55,7 @@ module "producer" {
   reserved_concurrency = 1
 
   environment = local.producer_env
-  policy_json = data.aws_iam_policy_document.producer.json
+  policies    = { code = data.aws_iam_policy_document.producer.json }
 
   kms_key_arn           = aws_kms_key.this.arn
   dead_letter_queue_arn = aws_sqs_queue.dead_letter.arn
@@ -81,7 +79,7 @@ module "transformer" {
 
   environment = local.transformer_env
   # The transformer calls no AWS API: Firehose hands it records and takes its answer.
-  policy_json = null
+  policies = {}
 
   kms_key_arn           = aws_kms_key.this.arn
   dead_letter_queue_arn = aws_sqs_queue.dead_letter.arn
@@ -104,7 +102,7 @@ module "stream_consumer" {
   reserved_concurrency = var.stream_consumer_concurrency
 
   environment = local.stream_consumer_env
-  policy_json = data.aws_iam_policy_document.stream_consumer[0].json
+  policies    = { code = data.aws_iam_policy_document.stream_consumer[0].json }
 
   kms_key_arn           = aws_kms_key.this.arn
   dead_letter_queue_arn = aws_sqs_queue.dead_letter.arn
@@ -128,7 +126,7 @@ module "compactor" {
   reserved_concurrency = 1
 
   environment = local.compactor_env
-  policy_json = data.aws_iam_policy_document.compactor.json
+  policies    = { code = data.aws_iam_policy_document.compactor.json }
 
   kms_key_arn           = aws_kms_key.this.arn
   dead_letter_queue_arn = aws_sqs_queue.dead_letter.arn
@@ -138,7 +136,8 @@ module "compactor" {
 
 # The stream-consumer behind the stream: a batch per shard, the failed part retried alone
 # (ReportBatchItemFailures names the first record not persisted; bisection isolates a
-# record that fails the function), and what still fails is recorded in the dead-letter queue.
+# record that fails the function), and what still fails is recorded, as shard and sequence
+# ranges, in its own queue (ops.tf) for `firelake consume --redrive`.
 resource "aws_lambda_event_source_mapping" "stream_consumer" {
   count = local.stream_consumer ? 1 : 0
 
@@ -154,7 +153,10 @@ resource "aws_lambda_event_source_mapping" "stream_consumer" {
 
   destination_config {
     on_failure {
-      destination_arn = aws_sqs_queue.dead_letter.arn
+      destination_arn = aws_sqs_queue.stream_consumer_failures[0].arn
     }
   }
+
+  # The function's role sends the failure records (iam.tf).
+  depends_on = [module.stream_consumer]
 }

@@ -15,7 +15,7 @@ module "schema" {
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.region
+  region     = data.aws_region.current.id
   partition  = data.aws_partition.current.partition
 
   schema        = module.schema[var.source_name]
@@ -33,15 +33,24 @@ locals {
   stream_name   = "${var.name}-${local.schema.table}"
   firehose_name = "${var.name}-${local.schema.table}"
 
+  stream_consumer_failures_queue = "${var.name}-stream-consumer-failures"
+
   # The lake is the bucket's root: <table>/p_date=D/ raw, <table>_curated/ curated,
   # _producer/ and _dead_letter/ the producer's state, _checkpoints/ the consumers'.
   lake_url    = "s3://${local.lake_bucket}"
   catalog_url = "glue://${var.glue_database}"
 
+  # Where raw records are kept with their reasons (producer dead letters, the self-run path's
+  # rejects, Firehose's error output): redacted, but still whole source records. They expire
+  # (s3.tf) and only kept_record_readers may read them (the bucket policy).
+  dead_letter_prefix = "_dead_letter/"
+  rejected_prefix    = "${local.schema.table}/_rejected/"
+  firehose_errors    = "_firehose_errors/"
+
   # Firehose files raw days where every firelake writer does, keyed by the partition the
   # transformer puts in metadata.partitionKeys; what it answers ProcessingFailed goes apart.
   firehose_prefix       = "${local.schema.table}/${local.schema.partition_column}=!{partitionKeyFromLambda:${local.schema.partition_column}}/"
-  firehose_error_prefix = "_firehose_errors/${local.schema.table}/!{firehose:error-output-type}/!{timestamp:yyyy-MM-dd}/"
+  firehose_error_prefix = "${local.firehose_errors}${local.schema.table}/!{firehose:error-output-type}/!{timestamp:yyyy-MM-dd}/"
 
   glue_catalog_arn  = "arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog"
   glue_database_arn = "arn:${local.partition}:glue:${local.region}:${local.account_id}:database/${var.glue_database}"
@@ -58,4 +67,5 @@ locals {
   via_kinesis  = "kinesis.${local.region}.amazonaws.com"
   via_secrets  = "secretsmanager.${local.region}.amazonaws.com"
   via_firehose = "firehose.${local.region}.amazonaws.com"
+  via_sqs      = "sqs.${local.region}.amazonaws.com"
 }

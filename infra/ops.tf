@@ -1,6 +1,7 @@
-# Where failures go: the alarm topic and the dead-letter queue (asynchronous invocations that
-# failed every attempt, schedule deliveries that never reached a function, and Kinesis
-# batches the stream-consumer could not persist before their records expired).
+# Where failures go: the alarm topic, the dead-letter queue (asynchronous invocations that
+# failed every attempt, schedule deliveries that never reached a function) and, with the
+# stream-consumer, the queue of Kinesis batches it gave up on (their shard and sequence
+# ranges, for `firelake consume --redrive`).
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.name}-alarms"
@@ -57,4 +58,43 @@ data "aws_iam_policy_document" "dead_letter" {
 resource "aws_sqs_queue_policy" "dead_letter" {
   queue_url = aws_sqs_queue.dead_letter.id
   policy    = data.aws_iam_policy_document.dead_letter.json
+}
+
+# The event source mapping's on-failure destination: one message per batch the
+# stream-consumer gave up on (after its retries and bisection), naming the shard and the
+# sequence range. The records themselves stay in the stream for its retention only: the
+# alarm on this queue says how to re-drive them into the lake.
+resource "aws_sqs_queue" "stream_consumer_failures" {
+  count = local.stream_consumer ? 1 : 0
+
+  name                      = local.stream_consumer_failures_queue
+  message_retention_seconds = 1209600
+  kms_master_key_id         = aws_kms_key.this.arn
+}
+
+data "aws_iam_policy_document" "stream_consumer_failures" {
+  count = local.stream_consumer ? 1 : 0
+
+  statement {
+    sid       = "TlsOnly"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.stream_consumer_failures[0].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "stream_consumer_failures" {
+  count = local.stream_consumer ? 1 : 0
+
+  queue_url = aws_sqs_queue.stream_consumer_failures[0].id
+  policy    = data.aws_iam_policy_document.stream_consumer_failures[0].json
 }

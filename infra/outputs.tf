@@ -40,6 +40,27 @@ output "dead_letter_queue" {
   value = aws_sqs_queue.dead_letter.url
 }
 
+output "redrive_command" {
+  description = "stream_consumer: re-drives the Kinesis batches the stream-consumer gave up on (its failure queue) into the lake."
+  value       = local.stream_consumer ? local.redrive_command : null
+}
+
+output "compactor_task_image" {
+  description = "The image the compactor task runs: push compactor/Dockerfile's build there (README)."
+  value       = local.compactor_image
+}
+
+output "compactor_task_run_command" {
+  description = "Compacts one day (replace YYYY-MM-DD) in the compactor task: for a day too large for the Lambda's 15 minutes."
+  value = join(" ", [
+    "aws ecs run-task --cluster ${aws_ecs_cluster.compactor.name}",
+    "--task-definition ${aws_ecs_task_definition.compactor.family}",
+    "--launch-type FARGATE",
+    "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", coalescelist(var.compactor_task_subnet_ids, ["SUBNET"]))}],securityGroups=[${join(",", coalescelist(var.compactor_task_security_group_ids, ["SECURITY_GROUP"]))}],assignPublicIp=DISABLED}'",
+    "--overrides '{\"containerOverrides\":[{\"name\":\"compactor\",\"environment\":[{\"name\":\"FIRELAKE_DATE\",\"value\":\"YYYY-MM-DD\"}]}]}'",
+  ])
+}
+
 output "athena_query" {
   description = "Paste into Athena: rows per day in the raw table."
   value       = "SELECT ${local.schema.partition_column}, count(*) FROM \"${aws_glue_catalog_database.this.name}\".\"${module.raw_table.name}\" GROUP BY 1 ORDER BY 1"

@@ -46,13 +46,18 @@ resource "aws_s3_bucket_logging" "lake" {
   bucket        = aws_s3_bucket.lake.id
   target_bucket = aws_s3_bucket.logs.id
   target_prefix = "lake/"
+
+  # S3 refuses a target bucket whose policy does not yet let the logging service write.
+  depends_on = [aws_s3_bucket_policy.logs]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   bucket = aws_s3_bucket.lake.id
 
-  # Raw files (and the records rejected beside them) are compacted nightly into
-  # <table>_curated/, which has no expiry. The trailing slash keeps _curated out.
+  # Raw files are compacted nightly into <table>_curated/, which has no expiry. The trailing
+  # slash keeps _curated out. This rule also expires the records rejected beside them
+  # (<table>/_rejected/): S3 applies the shortest of overlapping expirations, so they cannot
+  # outlive the raw days anyway.
   rule {
     id     = "expire-raw"
     status = "Enabled"
@@ -68,10 +73,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     id     = "expire-firehose-errors"
     status = "Enabled"
     filter {
-      prefix = "_firehose_errors/"
+      prefix = local.firehose_errors
     }
     expiration {
       days = var.error_retention_days
+    }
+  }
+
+  rule {
+    id     = "expire-dead-letters"
+    status = "Enabled"
+    filter {
+      prefix = local.dead_letter_prefix
+    }
+    expiration {
+      days = var.dead_letter_retention_days
     }
   }
 
@@ -131,6 +147,49 @@ data "aws_iam_policy_document" "lake_bucket" {
       test     = "NumericLessThan"
       variable = "s3:TlsVersion"
       values   = ["1.2"]
+    }
+  }
+
+  # Kept raw records are whole source records (redacted of never_read values, still personal
+  # data): readable by kept_record_readers only, whatever other IAM policies in the account
+  # grant. Writers need no read: the producer and the stream-consumer only put them.
+  statement {
+    sid       = "OnlyKeptRecordReadersReadDeadLettersAndRejects"
+    effect    = "Deny"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.lake.arn}/${local.dead_letter_prefix}*", "${aws_s3_bucket.lake.arn}/${local.rejected_prefix}*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    dynamic "condition" {
+      for_each = length(var.kept_record_readers) > 0 ? [var.kept_record_readers] : []
+      content {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = condition.value
+      }
+    }
+  }
+
+  # Firehose's error output: the same, and Firehose's own role (the writer; AWS's policy for
+  # a Firehose S3 destination includes reads of what it writes).
+  statement {
+    sid       = "OnlyKeptRecordReadersReadFirehoseErrors"
+    effect    = "Deny"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.lake.arn}/${local.firehose_errors}*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    dynamic "condition" {
+      for_each = local.use_firehose || length(var.kept_record_readers) > 0 ? [1] : []
+      content {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = concat(var.kept_record_readers, aws_iam_role.firehose[*].arn)
+      }
     }
   }
 }

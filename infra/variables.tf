@@ -187,7 +187,7 @@ variable "compactor_tmp_mb" {
 }
 
 variable "raw_retention_days" {
-  description = "Days raw files (<table>/) and rejected records stay before S3 expires them; the curated table keeps the data."
+  description = "Days raw files (<table>/) and the records rejected beside them (<table>/_rejected/) stay before S3 expires them; the curated table keeps the data."
   type        = number
   default     = 30
 }
@@ -196,6 +196,18 @@ variable "error_retention_days" {
   description = "Days Firehose's error output (records the transformer answered ProcessingFailed) stays."
   type        = number
   default     = 90
+}
+
+variable "dead_letter_retention_days" {
+  description = "Days the producer's dead letters (_dead_letter/: records the stream never took) stay, to be replayed with `firelake reprocess`."
+  type        = number
+  default     = 90
+}
+
+variable "kept_record_readers" {
+  description = "IAM principals (ARNs, wildcards allowed: arn:aws:iam::ACCOUNT:role/ops-*) that may read kept raw records: dead letters, rejects and Firehose's error output. Nobody else can, whatever their IAM policies say (the bucket policy denies it); `firelake reprocess` runs as one of these."
+  type        = list(string)
+  default     = []
 }
 
 variable "noncurrent_version_days" {
@@ -235,14 +247,78 @@ variable "iterator_age_alarm_ms" {
 }
 
 variable "source_api_secret" {
-  description = "Value of the source API's credential, stored in Secrets Manager (only for a source whose definition names auth_env). null: put it yourself with `aws secretsmanager put-secret-value`."
+  description = "Value of the source API's credential (only for a source whose definition names auth_env), written to Secrets Manager through a write-only argument: never in the state or a plan file. Pass it as TF_VAR_source_api_secret together with source_api_secret_version."
   type        = string
   default     = null
   sensitive   = true
+  ephemeral   = true
+}
+
+variable "source_api_secret_version" {
+  description = "Bump (1, 2, ...) to write source_api_secret as the secret's new value; 0 writes none (put it yourself: `aws secretsmanager put-secret-value`)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.source_api_secret_version >= 0 && floor(var.source_api_secret_version) == var.source_api_secret_version
+    error_message = "source_api_secret_version: a whole number, 0 or more."
+  }
+}
+
+variable "secret_recovery_days" {
+  description = "Days a destroyed API secret stays recoverable (7 to 30); its name cannot be used again until then. 0 deletes it at once (a deployment you destroy and re-create)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_recovery_days == 0 || (var.secret_recovery_days >= 7 && var.secret_recovery_days <= 30)
+    error_message = "secret_recovery_days: 0, or 7 to 30."
+  }
 }
 
 variable "force_destroy_buckets" {
-  description = "Let `terraform destroy` delete the buckets with their objects (all versions)."
+  description = "Let `terraform destroy` delete the buckets with their objects (all versions) and the compactor's image repository with its images."
   type        = bool
   default     = false
+}
+
+variable "compactor_image" {
+  description = "Image of the compactor task (null: <name>-compactor in this account's ECR, tagged with the sha256 of target/lambda/compactor/bootstrap.zip; see README)."
+  type        = string
+  default     = null
+}
+
+variable "compactor_task_cpu" {
+  description = "CPU units of the compactor task (1024 = 1 vCPU; Fargate's pairs with memory apply)."
+  type        = number
+  default     = 2048
+}
+
+variable "compactor_task_memory_mb" {
+  description = "Memory of the compactor task in MiB."
+  type        = number
+  default     = 8192
+}
+
+variable "compactor_task_disk_gib" {
+  description = "Ephemeral storage of the compactor task in GiB (21 to 200), where dedupe spills its keys."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.compactor_task_disk_gib >= 21 && var.compactor_task_disk_gib <= 200
+    error_message = "compactor_task_disk_gib: 21 to 200 (Fargate's range)."
+  }
+}
+
+variable "compactor_task_subnet_ids" {
+  description = "Subnets the compactor task runs in (with a route to S3 and Glue: a NAT gateway or VPC endpoints); only used in the run command this deployment prints."
+  type        = list(string)
+  default     = []
+}
+
+variable "compactor_task_security_group_ids" {
+  description = "Security groups of the compactor task (egress to HTTPS); only used in the run command this deployment prints."
+  type        = list(string)
+  default     = []
 }

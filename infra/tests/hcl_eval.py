@@ -326,7 +326,13 @@ class Instance:
         return a
 
     def scope(self) -> dict:
-        return {"count": {"index": self.index}} if isinstance(self.index, int) else {}
+        if isinstance(self.index, int):
+            return {"count": {"index": self.index}}
+        if self.index is not None:  # for_each: each.key and each.value
+            fe = self.module.eval(self.block.body.attrs["for_each"], {})
+            value = fe[self.index] if isinstance(fe, dict) else self.index
+            return {"each": {"key": self.index, "value": value}}
+        return {}
 
     def attr(self, name: str):
         if name in self.block.body.attrs:
@@ -465,6 +471,15 @@ class Module:
                     raise EvalError(f"! of {v!r}")
                 return not v
             return -v
+        if k == "call" and ast[1] == "try":
+            # The first argument that evaluates (a reference to an instance these variables do
+            # not create does not), as Terraform's try().
+            for a in ast[2]:
+                try:
+                    return self.eval(a, scope)
+                except EvalError:
+                    continue
+            raise EvalError("try(): no argument evaluates")
         if k == "call":
             args = [self.eval(a, scope) for a in ast[2]]
             if ast[3]:
@@ -735,6 +750,10 @@ def call(name: str, args: list):
             if x not in out:
                 out.append(x)
         return out
+    if name == "coalescelist":
+        return next((a for a in args if a), [])
+    if name == "sort":
+        return sorted(args[0])
     if name == "coalesce":
         return next(a for a in args if a not in (None, ""))
     if name in ("toset", "tolist"):

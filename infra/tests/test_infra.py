@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -29,13 +30,15 @@ LAMBDA_MODULE = "./modules/lambda_function"
 
 # What a function's role needs beyond the binary's own calls, and why.
 PLATFORM_ACTIONS = {
-    # The Kinesis event source mapping reads the stream with the function's role.
+    # The Kinesis event source mapping reads the stream with the function's role, and sends
+    # the batches it gives up on to the on-failure queue with it.
     "stream-consumer": {
         "kinesis:DescribeStream",
         "kinesis:DescribeStreamSummary",
         "kinesis:GetRecords",
         "kinesis:GetShardIterator",
         "kinesis:ListShards",
+        "sqs:SendMessage",
     },
 }
 
@@ -50,6 +53,8 @@ KMS_IMPLIED = {
     "kinesis:PutRecords": [("kms:GenerateDataKey", "kinesis")],
     "kinesis:GetRecords": [("kms:Decrypt", "kinesis")],
     "secretsmanager:GetSecretValue": [("kms:Decrypt", "secretsmanager")],
+    # SSE-KMS queues: a sender needs a data key and Decrypt (AWS's SQS key management docs).
+    "sqs:SendMessage": [("kms:GenerateDataKey", "sqs"), ("kms:Decrypt", "sqs")],
 }
 
 # Which Terraform resource a policy statement must name for each service's actions.
@@ -60,6 +65,7 @@ RESOURCE_OF_SERVICE = {
     "secretsmanager": r"aws_secretsmanager_secret\.source_api",
     "glue": r"^arn:\$\{data\.aws_partition\.current\.partition\}:glue:",
     "kms": r"aws_kms_key\.this\.arn",
+    "sqs": r"aws_sqs_queue\.stream_consumer_failures\[0\]\.arn",
 }
 
 
@@ -121,7 +127,8 @@ def allowed(statements) -> set[str]:
 
 
 def role_statements(m, fn: hcl_eval.Module) -> list[dict]:
-    return policy(m, fn.vars["policy_json"])
+    """Every statement of the function's inline policies (what its binary calls)."""
+    return [st for ref in fn.vars["policies"].values() for st in policy(m, ref)]
 
 
 def exclusions(ws, m, binary, fn) -> set[Path]:
@@ -307,8 +314,12 @@ def test_firehose_configuration(mode):
     params = {p["parameter_name"]: p["parameter_value"] for p in proc["parameters"]}
     assert proc["type"] == "Lambda"
     assert params["LambdaArn"] == "${module.transformer[0].aws_lambda_function.this.arn}"
+    # Firehose's defaults are left out (AWS does not return them: listing one is a change on
+    # every plan); what is not listed is the default.
+    defaults = {"BufferSizeInMBs": "1", "BufferIntervalInSeconds": "60", "NumberOfRetries": "3"}
+    assert not [k for k, v in params.items() if defaults.get(k) == v], params
     # base64 (4/3) and the JSON envelope: 3 MiB in stays under Lambda's 6 MB request limit.
-    assert 0.2 <= float(params["BufferSizeInMBs"]) <= 3
+    assert 0.2 <= float(params.get("BufferSizeInMBs", defaults["BufferSizeInMBs"])) <= 3
     conv = s3["data_format_conversion_configuration"][0]
     assert conv["enabled"] is True
     assert "open_x_json_ser_de" in conv["input_format_configuration"][0]["deserializer"][0]
@@ -335,7 +346,7 @@ def test_no_firehose_with_the_stream_consumer():
     assert esm["bisect_batch_on_function_error"] is True
     assert esm["event_source_arn"] == "${aws_kinesis_stream.this[0].arn}"
     assert esm["function_name"] == "${module.stream_consumer[0].aws_lambda_function.this.arn}"
-    assert esm["destination_config"][0]["on_failure"][0]["destination_arn"] == "${aws_sqs_queue.dead_letter.arn}"
+    assert esm["destination_config"][0]["on_failure"][0]["destination_arn"] == "${aws_sqs_queue.stream_consumer_failures[0].arn}"
     assert 0 <= esm["maximum_record_age_in_seconds"] <= 604800 or esm["maximum_record_age_in_seconds"] == -1
 
 
@@ -533,7 +544,7 @@ def test_alarms(mode):
         want |= {"firehose_freshness", "firehose_delivery", "firehose_processing", "firehose_conversion",
                  "firehose_partitions", "processing_failed_records"}
     if mode == "stream_consumer":
-        want |= {"stream_consumer_iterator_age"}
+        want |= {"stream_consumer_iterator_age", "stream_consumer_failures"}
     if mode == "firehose_direct_put":
         want |= {"firehose_no_records"}
     assert set(alarms) == want
@@ -560,12 +571,241 @@ def test_lake_bucket_is_private_encrypted_versioned_tls_only_and_expires_raw():
     pab = one("aws_s3_bucket_public_access_block", "lake")
     assert all(pab[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
     pol = m.instances("data", "aws_iam_policy_document", "lake_bucket")[0].body()["statement"]
-    tls = [s for s in pol if s.get("effect") == "Deny" and s["condition"][0]["variable"] == "aws:SecureTransport"]
+    tls = [s for s in pol if s.get("effect") == "Deny" and s.get("condition", [{}])[0].get("variable") == "aws:SecureTransport"]
     assert tls and tls[0]["condition"][0]["values"] == ["false"]
     rules = {r["id"]: r for r in one("aws_s3_bucket_lifecycle_configuration", "lake")["rule"]}
     raw = rules["expire-raw"]
     assert raw["filter"][0]["prefix"] == "users/" and raw["expiration"][0]["days"] == 30
     assert one("aws_s3_bucket_logging", "lake")["target_bucket"] == "${aws_s3_bucket.logs.id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Kept raw records, the API secret, the compactor's reach (issue 18)
+# ---------------------------------------------------------------------------------------------
+
+BUCKET = "${aws_s3_bucket.lake.arn}"
+KEPT = {"dead letters": "_dead_letter/", "rejects": "users/_rejected/", "firehose errors": "_firehose_errors/"}
+READER = "arn:aws:iam::123456789012:role/lake-operators-*"
+
+
+def overlaps(pattern: str, prefix: str) -> bool:
+    """Whether an S3 object ARN pattern (`*` wildcards) names some key under `prefix`."""
+    lit = pattern.split("*", 1)[0]
+    return lit.startswith(prefix) or ("*" in pattern and prefix.startswith(lit))
+
+
+def s3_readers_of(statements) -> list[str]:
+    return [str(r) for st in statements if st.get("effect", "Allow") == "Allow"
+            and {"s3:GetObject", "s3:GetObjectVersion"} & set(st["actions"]) for r in st["resources"]]
+
+
+def every_role_policy(m) -> dict[str, list[dict]]:
+    """role -> statements, for every role the deployment creates."""
+    roles = {f"function {b}": role_statements(m, fn) for b, fn in functions(m).items()}
+    roles["compactor task"] = policy(m, m.instances("resource", "aws_iam_role_policy", "compactor_task")[0].body()["policy"])
+    roles["compactor task execution"] = policy(m, "${data.aws_iam_policy_document.compactor_task_execution.json}")
+    if m.local("use_firehose"):
+        roles["firehose"] = policy(m, "${data.aws_iam_policy_document.firehose[0].json}")
+    return roles
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("readers", [[], [READER]])
+def test_kept_records_expire_and_only_their_readers_read_them(mode, readers):
+    m = root(mode, kept_record_readers=readers)
+    rules = m.instances("resource", "aws_s3_bucket_lifecycle_configuration", "lake")[0].body()["rule"]
+    firehose = "${aws_iam_role.firehose[0].arn}"
+    deny = [st for st in m.instances("data", "aws_iam_policy_document", "lake_bucket")[0].body()["statement"]
+            if st.get("effect") == "Deny" and "s3:GetObject" in st["actions"]]
+    for what, prefix in KEPT.items():
+        expiring = [r for r in rules if r["status"] == "Enabled" and r.get("expiration", [{}])[0].get("days")
+                    and prefix.startswith(r["filter"][0].get("prefix", "\0"))]
+        assert expiring, f"{what} ({prefix}) never expire"
+        (st,) = [st for st in deny if f"{BUCKET}/{prefix}*" in st["resources"]]
+        assert set(st["actions"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+        assert st["principals"] == [{"type": "*", "identifiers": ["*"]}]
+        allowed_readers = readers + ([firehose] if what == "firehose errors" and mode != "stream_consumer" else [])
+        if allowed_readers:
+            assert st["condition"] == [{"test": "ArnNotLike", "variable": "aws:PrincipalArn", "values": allowed_readers}]
+        else:
+            assert "condition" not in st, "with no readers, nobody may read them"
+    assert kept_record_grants(m) == []
+
+
+def kept_record_grants(m) -> list[str]:
+    """Roles the deployment creates that are granted a read of kept records (Firehose may read
+    its own error output)."""
+    firehose_errors = m.local("firehose_error_prefix").split("!{")[0]
+    assert firehose_errors.startswith(KEPT["firehose errors"])
+    problems = []
+    for role, statements in every_role_policy(m).items():
+        for r in s3_readers_of(statements):
+            for what, prefix in KEPT.items():
+                if not overlaps(r.removeprefix(BUCKET + "/"), prefix):
+                    continue
+                if role == "firehose" and (r == f"{BUCKET}/{firehose_errors}*" or what == "rejects"):
+                    continue  # its own error output; its raw-prefix grant (the bucket policy denies the rejects)
+                problems.append(f"{role} may read {what}: {r}")
+    return problems
+
+
+def test_a_role_that_may_read_kept_records_is_found():
+    iam = INFRA / "iam.tf"
+    text = iam.read_text()
+    widened = text.replace('actions   = ["s3:PutObject"]\n    resources = ["${aws_s3_bucket.lake.arn}/${local.dead_letter_prefix}*"]',
+                           'actions   = ["s3:GetObject", "s3:PutObject"]\n    resources = ["${aws_s3_bucket.lake.arn}/${local.dead_letter_prefix}*"]')
+    assert widened != text
+    problems = kept_record_grants(root("firehose", overrides={str(iam.resolve()): widened}))
+    assert problems == ["function producer may read dead letters: ${aws_s3_bucket.lake.arn}/_dead_letter/*"]
+
+
+def test_overlap_finds_a_grant_on_the_rejects():
+    assert overlaps("users/*", "users/_rejected/")
+    assert overlaps("_dead_letter/*", "_dead_letter/")
+    assert not overlaps("users/p_date=*", "users/_rejected/")
+    assert not overlaps("_producer/users/*", "_dead_letter/")
+
+
+def test_producer_only_writes_dead_letters():
+    m = root()
+    st = role_statements(m, functions(m)["producer"])
+    on_dead_letters = {a for s_ in st for a in s_["actions"] for r in s_["resources"] if "_dead_letter" in str(r)}
+    assert on_dead_letters == {"s3:PutObject"}
+
+
+def compactor_reach_problems(m) -> list[str]:
+    """Grants of the compactor (function and task) on the raw table's partitions or its rejects."""
+    raw, problems = m.local("glue_raw_arn"), []
+    for role in ("function compactor", "compactor task"):
+        statements = every_role_policy(m)[role]
+        for st in statements:
+            glue = [a for a in st["actions"] if a.startswith("glue:")]
+            if raw in st["resources"] and not (glue and all(a.split(":")[1].startswith("Get") for a in glue)):
+                problems.append(f"{role} may change the raw table: {st['actions']}")
+        if not s3_readers_of(statements):
+            problems.append(f"{role} reads nothing")
+        problems += [f"{role} may read the rejects: {r}" for r in s3_readers_of(statements)
+                     if overlaps(r.removeprefix(BUCKET + "/"), KEPT["rejects"])]
+    return problems
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_compactor_never_writes_the_raw_tables_partitions(mode):
+    assert compactor_reach_problems(root(mode)) == []
+
+
+def test_a_compactor_grant_on_the_raw_table_or_its_rejects_is_found():
+    iam = INFRA / "iam.tf"
+    text = iam.read_text()
+    widened = text.replace(
+        "resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_curated_arn]",
+        "resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_raw_arn, local.glue_curated_arn]")
+    widened = widened.replace('${local.schema.table}/${local.pcol}=*"]', '${local.schema.table}/*"]')
+    assert widened != text
+    problems = compactor_reach_problems(root("firehose", overrides={str(iam.resolve()): widened}))
+    assert any("function compactor may change the raw table" in p for p in problems), problems
+    assert any("compactor task may read the rejects" in p for p in problems), problems
+
+
+def test_the_api_secret_is_written_write_only(tmp_path):
+    """Its value goes through the provider's write-only argument (never in state or a plan;
+    test_terraform applies it and reads the state), from an ephemeral variable."""
+    gen = tmp_path / "generated"
+    shutil.copytree(GENERATED, gen)
+    doc = json.loads((gen / "users.tf.json").read_text())
+    doc["output"]["users"]["value"]["auth_env"] = "USERS_API_TOKEN"
+    (gen / "users.tf.json").write_text(json.dumps(doc))
+    overrides = {"./generated": hcl_eval.ModuleSource(gen)}
+    variable = hcl_eval.load(INFRA).src.variables["source_api_secret"].body.attrs
+    assert variable["ephemeral"] == ("lit", True) and variable["sensitive"] == ("lit", True)
+    m = root("firehose", module_overrides=overrides, source_api_secret="x", source_api_secret_version=1)
+    (version,) = m.instances("resource", "aws_secretsmanager_secret_version", "source_api")
+    body = version.body()
+    assert body["secret_string_wo"] == "x" and body["secret_string_wo_version"] == 1
+    assert "secret_string" not in body and "secret_binary" not in body
+    # Version 0: Terraform writes no value (put it with the CLI, README).
+    assert not root("firehose", module_overrides=overrides).instances("resource", "aws_secretsmanager_secret_version", "source_api")
+
+
+# ---------------------------------------------------------------------------------------------
+# The compactor as a container task (issue 17) and the stream-consumer's failure queue (issue 16)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_compactor_task_runs_the_compactor_as_its_lambda_does(ws, mode):
+    m = root(mode)
+    fn = functions(m)["compactor"]
+    (td,) = [i.body() for i in m.instances("resource", "aws_ecs_task_definition", "compactor")]
+    assert td["requires_compatibilities"] == ["FARGATE"] and td["network_mode"] == "awsvpc"
+    assert td["task_role_arn"] == "${aws_iam_role.compactor_task.arn}"
+    assert td["execution_role_arn"] == "${aws_iam_role.compactor_task_execution.arn}"
+    (container,) = json.loads(td["container_definitions"])
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    spill = m.local("compactor_spill_dir")
+    # The Lambda's settings, and TMPDIR on the task's storage; container mode: no runtime API.
+    assert env == {**fn.vars["environment"], "TMPDIR": spill}
+    assert "AWS_LAMBDA_RUNTIME_API" not in env
+    code = code_actions(ws, m, "compactor", fn)
+    assert code.env_required <= set(env) and set(env) - {"TMPDIR"} <= code.env_read, env
+    assert container["readonlyRootFilesystem"] is True
+    assert container["mountPoints"] == [{"sourceVolume": "spill", "containerPath": spill, "readOnly": False}]
+    assert td["volume"] == [{"name": "spill"}] and td["ephemeral_storage"][0]["size_in_gib"] >= 21
+    assert container["image"] == m.local("compactor_image")
+    log = m.instances("resource", "aws_cloudwatch_log_group", "compactor_task")[0].body()
+    assert container["logConfiguration"]["options"]["awslogs-group"] == log["name"]
+    # The task role is the Lambda's code policy, which the role checks above hold to the code.
+    (role_policy,) = [i.body() for i in m.instances("resource", "aws_iam_role_policy", "compactor_task")]
+    assert role_policy["policy"] == str(fn.vars["policies"]["code"])
+    assert role_policy["role"] == "${aws_iam_role.compactor_task.id}"
+    execution = policy(m, "${data.aws_iam_policy_document.compactor_task_execution.json}")
+    assert allowed(execution) == {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken",
+                                  "logs:CreateLogStream", "logs:PutLogEvents"}
+    for st in execution:
+        if st["actions"] != ["ecr:GetAuthorizationToken"]:  # no resource-level permissions
+            assert "*" not in st["resources"], st
+    trust = m.instances("data", "aws_iam_policy_document", "ecs_tasks_assume")[0].body()["statement"][0]
+    assert trust["principals"] == [{"type": "Service", "identifiers": ["ecs-tasks.amazonaws.com"]}]
+    assert {c["variable"] for c in trust["condition"]} == {"aws:SourceAccount", "aws:SourceArn"}
+    assert log["kms_key_id"] == "${aws_kms_key.this.arn}"
+    key_logs = [st for st in m.instances("data", "aws_iam_policy_document", "kms")[0].body()["statement"]
+                if st.get("sid") == "CloudWatchLogsEncryptsOurLogGroups"][0]
+    assert any(log["name"].startswith(v.split("log-group:")[1].rstrip("*")) for v in key_logs["condition"][0]["values"])
+
+
+def test_the_compactor_image_packages_the_release_binary():
+    text = (REPO / "compactor/Dockerfile").read_text()
+    steps = [ln.split(None, 1) for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    (copy,) = [args.split() for op, args in steps if op == "COPY"]
+    assert copy[0] == "bootstrap", "the build context is target/lambda/compactor (package-lambdas.sh's output)"
+    (entry,) = [json.loads(args) for op, args in steps if op == "ENTRYPOINT"]
+    assert entry == [copy[1]]
+    assert [args for op, args in steps if op == "USER"] == ["nonroot"]
+    assert "AWS_LAMBDA_RUNTIME_API" not in text.split("FROM", 1)[1]
+
+
+def test_the_stream_consumers_failed_batches_have_their_queue_and_alarm(firelake):
+    m = root("stream_consumer")
+    (queue,) = [i.body() for i in m.instances("resource", "aws_sqs_queue", "stream_consumer_failures")]
+    assert queue["kms_master_key_id"] == "${aws_kms_key.this.arn}"
+    (alarm,) = [i.body() for i in m.instances("resource", "aws_cloudwatch_metric_alarm", "stream_consumer_failures")]
+    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["dimensions"] == {"QueueName": queue["name"]}
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
+    # The command it names reads the stream the function reads into the lake it writes.
+    command = m.local("redrive_command")
+    assert command in alarm["alarm_description"]
+    assert command.startswith("firelake consume --from kinesis://firelake-users --redrive sqs://firelake-stream-consumer-failures ")
+    flags = dict(zip(command.split()[2::2], command.split()[3::2]))
+    env = functions(m)["stream-consumer"].vars["environment"]
+    assert (flags["--source"], flags["--lake"], flags["--catalog"]) == (
+        env["FIRELAKE_SOURCE"], env["FIRELAKE_LAKE"], env["FIRELAKE_CATALOG"])
+    assert queue["name"] == flags["--redrive"].removeprefix("sqs://")
+    # Flags `firelake consume` has (--redrive comes with issue 16's re-drive command).
+    usage = subprocess.run([firelake, "consume", "--help"], check=True, capture_output=True, text=True).stdout
+    for flag in ("--from", "--source", "--lake", "--catalog"):
+        assert f"{flag} " in usage, f"`firelake consume` has no {flag}"
+    assert m.local("stream_consumer_failures_queue") == "firelake-stream-consumer-failures"
 
 
 def test_every_checkov_skip_says_why():
@@ -587,5 +827,9 @@ def test_the_packaging_script_builds_every_deployed_binary():
     for mode in MODES:
         deployed |= set(functions(root(mode)))
     assert listed == deployed
-    assert re.search(r"cargo lambda build --release --locked --output-format zip", text)
+    # Stripped release builds (the `lambda` profile), checked against Lambda's limits.
+    assert re.search(r"cargo lambda build --profile lambda --locked --output-format zip", text)
+    profile = tomllib.loads((REPO / "Cargo.toml").read_text())["profile"]["lambda"]
+    assert profile["inherits"] == "release" and profile["strip"] is True
+    assert "MAX_ZIPPED=$((50 * 1024 * 1024))" in text and "MAX_UNZIPPED=$((250 * 1024 * 1024))" in text
     assert root().vars["artifacts_dir"] == "../target/lambda"

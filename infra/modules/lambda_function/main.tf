@@ -51,10 +51,10 @@ variable "environment" {
   type        = map(string)
 }
 
-variable "policy_json" {
-  description = "IAM policy of what the binary itself calls; null for a binary that calls no AWS API."
-  type        = string
-  default     = null
+variable "policies" {
+  description = "Inline IAM policies of what the binary itself calls, by name; empty for a binary that calls no AWS API. A map, not a nullable string: its keys are known when planning, while the policy documents name ARNs known only after apply."
+  type        = map(string)
+  default     = {}
 }
 
 variable "kms_key_arn" {
@@ -105,11 +105,11 @@ resource "aws_iam_role" "this" {
 }
 
 resource "aws_iam_role_policy" "code" {
-  count = var.policy_json == null ? 0 : 1
+  for_each = var.policies
 
-  name   = "code"
+  name   = each.key
   role   = aws_iam_role.this.id
-  policy = var.policy_json
+  policy = each.value
 }
 
 # What the Lambda runtime does with the function's role, whatever the binary is.
@@ -134,7 +134,7 @@ data "aws_iam_policy_document" "runtime" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["sqs.${data.aws_region.current.region}.amazonaws.com"]
+      values   = ["sqs.${data.aws_region.current.id}.amazonaws.com"]
     }
   }
 
