@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use firelake_core::kept::{Keeper, Origin};
 use firelake_core::output::{ParquetError, parquet_writer};
+use firelake_core::redact::Raw;
 use firelake_core::{BatchBuilder, Cleaner, PartitionColumn, SourceDef};
 
 const CHUNK_BYTES: usize = 4 << 20;
@@ -81,8 +81,9 @@ fn clean_chunk(cleaner: &Cleaner, chunk: &[u8], arrival_ms: i64) -> Cleaned {
     }
 }
 
-/// Clean `input` into `output`; rejected lines go to `rejected_out` (JSON lines with the line
-/// number, the reason and the raw bytes), created only when there are any.
+/// Clean `input` into `output`; rejected lines go to `rejected_out` (kept records,
+/// `firelake_core::kept`: the file and line number, the reason and the line with its
+/// never-read values redacted), created only when there are any.
 pub fn convert(
     input: &Path,
     output: &Path,
@@ -111,6 +112,8 @@ pub fn convert(
 
     let mut report = ConvertReport::default();
     let mut rejected_file: Option<BufWriter<File>> = None;
+    let keeper = Keeper::new(&def);
+    let mut kept_line = Vec::new();
     std::thread::scope(|scope| -> Result<(), ConvertError> {
         // Reader: whole-line chunks.
         let reader = scope.spawn(move || -> std::io::Result<()> {
@@ -189,14 +192,17 @@ pub fn convert(
                             File::create(rejected_out).map_err(io(rejected_out))?,
                         )),
                     };
-                    let rec = serde_json::json!({
-                        "line": line_base + line + 1,
-                        "kind": kind,
-                        "reason": reason,
-                        "data_base64": BASE64.encode(raw),
-                    });
-                    serde_json::to_writer(&mut *w, &rec).expect("JSON to a file");
-                    w.write_all(b"\n").map_err(io(rejected_out))?;
+                    let origin = Origin::File {
+                        file: input.display().to_string(),
+                        line: Some(line_base + line + 1),
+                        row: None,
+                        published: None,
+                    };
+                    kept_line.clear();
+                    keeper
+                        .keep(kind, reason, origin, Raw::Record(raw))
+                        .write_line(&mut kept_line);
+                    w.write_all(&kept_line).map_err(io(rejected_out))?;
                 }
                 line_base += c.lines;
                 next += 1;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use firelake_core::catalog::{Catalog, CatalogError, LocalCatalog, MemoryCatalog};
+use firelake_core::redact::shown_location;
 use firelake_core::stream::EmbeddedStream;
 use firelake_core::{Cleaner, Lake, SourceDef};
 use firelake_producer::dead_letter::DeadLetter;
@@ -125,15 +126,16 @@ impl StreamTarget {
             Some((scheme, rest)) if BROKER_SCHEMES.contains(&scheme) && !rest.is_empty() => {
                 Ok(StreamTarget::Broker(s.into()))
             }
-            _ => Err(ReplayCliError::UnknownStream(s.into())),
+            _ => Err(ReplayCliError::UnknownStream(shown_location(s).into())),
         }
     }
 
-    /// How the progress file names it.
+    /// How the progress file, the summary and errors name it: a URL without its query (it
+    /// may hold credentials, e.g. a Kafka URL's sasl.password).
     fn name(&self) -> String {
         match self {
             StreamTarget::Embedded => "embedded".into(),
-            StreamTarget::Broker(u) => u.clone(),
+            StreamTarget::Broker(u) => shown_location(u).into_owned(),
         }
     }
 }
@@ -195,14 +197,15 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
     let lake = match target {
         StreamTarget::Embedded => Lake::from_url(&args.lake)?,
         StreamTarget::Broker(ref url) => {
-            let dead_letter = DeadLetter::new(Lake::from_url(&args.state)?, url);
+            let shown = target.name();
+            let dead_letter = DeadLetter::new(Lake::from_url(&args.state)?, url, &def);
             let retry = RetryPolicy {
                 deadline: args.publish_deadline,
                 ..RetryPolicy::default()
             };
             let publisher = rt
                 .block_on(publisher_for(url, dead_letter, retry))
-                .map_err(|e| ReplayCliError::Publisher(url.clone(), e))?;
+                .map_err(|e| ReplayCliError::Publisher(shown.clone(), e))?;
             // A row the broker could never take is a reject of the replay (file, line,
             // reason), not a dead letter that would stop it at the same batch on every resume.
             if let Some(max) = publisher.max_data_bytes() {
@@ -217,7 +220,7 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
                 result
             })?;
             bar.finish_and_clear();
-            print_broker_summary(&def, url, files, &report, &mut std::io::stdout());
+            print_broker_summary(&def, &shown, files, &report, &mut std::io::stdout());
             return Ok(());
         }
     };

@@ -86,6 +86,8 @@ def main():
         g = client("glue")
         parts = g.get_partitions(DatabaseName=args[0], TableName=args[1])["Partitions"]
         print(json.dumps([{"values": p["Values"], "location": p["StorageDescriptor"]["Location"]} for p in parts]))
+    elif cmd == "put-secret":
+        client("secretsmanager").create_secret(Name=args[0], SecretString=args[1])
     else:
         sys.exit("unknown command " + cmd)
 

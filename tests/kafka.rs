@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, StringArray, TimestampMillisecondArray};
-use base64::Engine;
 use firelake_core::{Cleaner, SourceDef, time};
 use firelake_producer::SampleGenerator;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -104,11 +103,11 @@ fn field(summary: &str, name: &str) -> u64 {
 }
 
 /// What the sample generator makes: the user id of every record the cleaner keeps (with
-/// repeats) and the raw bytes of every record it rejects.
+/// repeats) and the raw bytes of every record it rejects, as kept (never-read values redacted).
 fn sample(seed: u64, n: usize) -> (BTreeMap<String, usize>, BTreeSet<Vec<u8>>) {
-    let cleaner = Cleaner::new(std::sync::Arc::new(
-        SourceDef::resolve("users", None).unwrap(),
-    ));
+    let def = SourceDef::resolve("users", None).unwrap();
+    let redactor = firelake_core::redact::Redactor::new(&def.never_read);
+    let cleaner = Cleaner::new(std::sync::Arc::new(def));
     let mut g = SampleGenerator::new(seed, 0.03);
     let (mut ids, mut rejected) = (BTreeMap::new(), BTreeSet::new());
     for _ in 0..n {
@@ -116,7 +115,8 @@ fn sample(seed: u64, n: usize) -> (BTreeMap<String, usize>, BTreeSet<Vec<u8>>) {
         if cleaner.clean(&r, 0).is_ok() {
             *ids.entry(cleaner.dedupe_key_of(&r).unwrap()).or_insert(0) += 1;
         } else {
-            rejected.insert(r);
+            let kept = redactor.redact(firelake_core::redact::Raw::Record(&r));
+            rejected.insert(kept.bytes.into_owned());
         }
     }
     (ids, rejected)
@@ -204,9 +204,7 @@ fn read_lake(lake: &Path, topic: &str) -> LakeView {
             for line in std::fs::read_to_string(&f).unwrap().lines() {
                 let j: serde_json::Value = serde_json::from_str(line).unwrap();
                 let pos: i64 = j["position"].as_str().unwrap().parse().unwrap();
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(j["data_base64"].as_str().unwrap())
-                    .unwrap();
+                let raw = firelake_core::kept::KeptData::bytes_of(&j).unwrap();
                 assert!(!j["reason"].as_str().unwrap().is_empty());
                 v.rejected.insert((partition, pos), raw);
             }

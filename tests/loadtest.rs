@@ -34,7 +34,7 @@ for f in sorted(glob.glob(f"{lake}/{table}/_rejected/p_date=*/*.jsonl")):
     for line in open(f):
         r = json.loads(line)
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
-        raw = base64.b64decode(r["data_base64"]).decode()
+        raw = r["data"] if "data" in r else base64.b64decode(r["data_base64"]).decode()
         assert f'"run":"{run}"' in raw, raw[:80]
         rejected.append(int(re.search(r'"seq":"?(\d+)', raw).group(1)))
 chart = sys.argv[4] if len(sys.argv) > 4 else None

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::Command;
 
 use arrow::array::{Array, StringArray, TimestampMillisecondArray};
-use base64::Engine;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn firelake(dir: &Path, args: &[&str]) -> String {
@@ -136,9 +135,7 @@ fn run_lands_every_record_and_a_second_run_adds_to_the_lake() {
         for line in std::fs::read_to_string(&f).unwrap().lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert!(!v["reason"].as_str().unwrap().is_empty());
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(v["data_base64"].as_str().unwrap())
-                .unwrap();
+            let raw = firelake_core::kept::KeptData::bytes_of(&v).unwrap();
             assert!(!raw.is_empty());
             kept += 1;
         }

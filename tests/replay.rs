@@ -383,9 +383,7 @@ fn bad_rows_are_rejected_with_line_and_reason_and_kept() {
     for f in files_under(&dir.path().join("lake/order_lines/_rejected"), "jsonl") {
         for l in std::fs::read_to_string(f).unwrap().lines() {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(v["data_base64"].as_str().unwrap())
-                .unwrap();
+            let raw = firelake_core::kept::KeptData::bytes_of(&v).unwrap();
             kept.push((
                 String::from_utf8(raw).unwrap(),
                 v["kind"].as_str().unwrap().to_string(),

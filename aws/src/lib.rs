@@ -3,6 +3,7 @@
 //! providers work as everywhere else: the same binaries run against AWS or local emulators.
 
 pub mod glue;
+pub mod msk_iam;
 pub mod secrets;
 pub mod sqs;
 

@@ -1,6 +1,10 @@
 //! The Firehose data-transformation Lambda: each record is cleaned by the source's cleaner and
 //! answered `Ok` (the cleaned row as one JSON object, plus `metadata.partitionKeys.p_date`) or
-//! `ProcessingFailed` (the original data kept, so Firehose writes it under its error prefix).
+//! `ProcessingFailed`, whose data is the record with its never-read values redacted (the core's
+//! one redaction, `firelake_core::redact`; the reason goes to the log). Not the whole
+//! kept-record shape: its fields would cost response bytes that the 6 MB limit gives to `Ok`
+//! rows, and Firehose writes failed records under its error prefix from its own copy (README,
+//! "Secrets and kept records").
 //! The handler is a plain function over the event, so tests and `firelake transform` call it
 //! directly; `main.rs` wraps it in `lambda_runtime`.
 //!
@@ -16,6 +20,7 @@ use aws_lambda_events::event::firehose::KinesisFirehoseEvent;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use firelake_core::output::write_json_row;
+use firelake_core::redact::{Raw, Redactor};
 use firelake_core::source::{SourceDef, SourceError};
 use firelake_core::{Cleaner, time};
 use serde::Deserialize;
@@ -116,11 +121,17 @@ pub struct TransformOutput {
 /// The transformation: a source's cleaner. Built once per Lambda container.
 pub struct Transformer {
     cleaner: Cleaner,
+    redactor: Redactor,
     threads: usize,
 }
 
 /// Below this many records an event is cleaned on one thread (spawning would cost more).
 const RECORDS_PER_THREAD_MIN: usize = 256;
+
+/// The reason of a record answered `ProcessingFailed` only for the response's size.
+fn too_large_reason() -> String {
+    format!("cleaned record would push the response over {RESPONSE_LIMIT_BYTES} bytes")
+}
 
 /// How a record must be answered when the response would otherwise be too large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +147,8 @@ enum Forced {
 struct EntryInfo {
     len: usize,
     ok: bool,
-    /// Length of this record's answer as `ProcessingFailed` with its data echoed.
+    /// Length of this record's answer as `ProcessingFailed` with its data echoed (for an `Ok`
+    /// record, measured only when the response is too large: `measure_forced`).
     failed_len: usize,
     echo_len: usize,
 }
@@ -144,6 +156,7 @@ struct EntryInfo {
 impl Transformer {
     pub fn new(def: Arc<SourceDef>) -> Transformer {
         Transformer {
+            redactor: Redactor::new(&def.never_read),
             cleaner: Cleaner::new(def),
             threads: 1,
         }
@@ -208,6 +221,7 @@ impl Transformer {
             (body, infos, stats)
         };
         if body.len() + ENVELOPE_BYTES > RESPONSE_LIMIT_BYTES {
+            self.measure_forced(recs, &mut infos);
             let forced = fit_to_limit(&infos, body.len() + ENVELOPE_BYTES);
             (body, infos, stats) = self.render(recs, Some(&forced));
         }
@@ -217,6 +231,28 @@ impl Transformer {
         out.push_str(&body);
         out.push_str("]}");
         TransformOutput { body: out, stats }
+    }
+
+    /// The data of a `ProcessingFailed` answer: the record, never-read values redacted, as
+    /// base64. `decoded`: the record's bytes, `None` when `data` was not base64 (the text
+    /// received is kept).
+    fn echo(&self, rec: &FirehoseRecord, decoded: Option<&[u8]>) -> String {
+        let raw = decoded.unwrap_or(rec.data.as_bytes());
+        let redacted = self.redactor.redact(Raw::Record(raw));
+        base64_simd::STANDARD.encode_to_string(&redacted.bytes)
+    }
+
+    /// The lengths `Ok` records would have answered `ProcessingFailed` for the response's
+    /// size (measured only when a response is too large, so `fit_to_limit` is exact).
+    fn measure_forced(&self, recs: &[FirehoseRecord], infos: &mut [EntryInfo]) {
+        let mut raw = Vec::new();
+        for (rec, info) in recs.iter().zip(infos.iter_mut()).filter(|(_, i)| i.ok) {
+            raw.clear();
+            let decoded = base64_simd::STANDARD.decode_append(rec.data.as_bytes(), &mut raw);
+            let decoded = decoded.is_ok().then_some(&raw[..]);
+            info.echo_len = self.echo(rec, decoded).len();
+            info.failed_len = FAILED_FIXED + json_str(&rec.record_id).len() + info.echo_len;
+        }
     }
 
     /// Render the answers of `recs`, comma-separated, into one string.
@@ -245,39 +281,24 @@ impl Transformer {
             raw.clear();
             // SIMD base64: decoding and encoding were a fifth of the handler's time.
             let decoded = base64_simd::STANDARD.decode_append(rec.data.as_bytes(), &mut raw);
-            // A record that is not base64 is echoed as the base64 of what came.
-            let echo_len = if decoded.is_ok() {
-                rec.data.len()
-            } else {
-                b64_len(rec.data.len())
-            };
-            let failed_len = FAILED_FIXED + id.len() + echo_len;
             let mut outcome = match &decoded {
-                Err(_) => Err("data is not valid base64".to_string()),
-                Ok(()) => {
-                    let arrival = rec
-                        .kinesis_record_metadata
-                        .as_ref()
-                        .and_then(|m| m.approximate_arrival_timestamp)
-                        .unwrap_or(rec.approximate_arrival_timestamp);
-                    match self.cleaner.clean(&raw, arrival) {
-                        Ok(clean) => {
-                            row.clear();
-                            write_json_row(def, &clean, &mut row);
-                            let mut day = String::with_capacity(10);
-                            time::push_day(clean.p_date, &mut day);
-                            Ok(day)
-                        }
-                        Err(rejection) => Err(rejection.to_string()),
+                Err(_) => Err(("invalid_base64", "data is not valid base64".to_string())),
+                Ok(()) => match self.cleaner.clean(&raw, arrival_of(rec)) {
+                    Ok(clean) => {
+                        row.clear();
+                        write_json_row(def, &clean, &mut row);
+                        let mut day = String::with_capacity(10);
+                        time::push_day(clean.p_date, &mut day);
+                        Ok(day)
                     }
-                }
+                    Err(rejection) => Err((rejection.kind(), rejection.to_string())),
+                },
             };
             if force != Forced::No && outcome.is_ok() {
-                outcome = Err(format!(
-                    "cleaned record would push the response over {RESPONSE_LIMIT_BYTES} bytes"
-                ));
+                outcome = Err(("response_too_large", too_large_reason()));
             }
             let ok = outcome.is_ok();
+            let mut echo_len = 0;
             out.push_str("{\"recordId\":");
             out.push_str(&id);
             match outcome {
@@ -291,18 +312,17 @@ impl Transformer {
                     out.push_str(&day);
                     out.push_str("\"}}}");
                 }
-                Err(reason) => {
+                Err((kind, reason)) => {
                     stats.failed += 1;
                     stats.failed_for_size += usize::from(force == Forced::Failed);
                     // The reason only: the record's content never reaches the logs.
-                    tracing::warn!(record_id = %rec.record_id, %reason, "record rejected: ProcessingFailed");
+                    tracing::warn!(record_id = %rec.record_id, kind, %reason, "record rejected: ProcessingFailed");
                     out.push_str(",\"result\":\"ProcessingFailed\",\"data\":\"");
-                    match (force, decoded.is_ok()) {
-                        (Forced::FailedWithoutEcho, _) => {}
-                        (_, true) => out.push_str(&rec.data),
-                        (_, false) => {
-                            base64_simd::STANDARD.encode_append(rec.data.as_bytes(), &mut out)
-                        }
+                    if force != Forced::FailedWithoutEcho {
+                        let decoded = decoded.is_ok().then_some(&raw[..]);
+                        let echo = self.echo(rec, decoded);
+                        echo_len = echo.len();
+                        out.push_str(&echo);
                     }
                     out.push_str("\",\"metadata\":{\"partitionKeys\":{}}}");
                 }
@@ -311,12 +331,20 @@ impl Transformer {
             infos.push(EntryInfo {
                 len,
                 ok,
-                failed_len,
+                failed_len: if ok { 0 } else { len },
                 echo_len,
             });
         }
         (out, infos, stats)
     }
+}
+
+/// When the record arrived: the Kinesis stream's arrival time, else Firehose's.
+fn arrival_of(rec: &FirehoseRecord) -> i64 {
+    rec.kinesis_record_metadata
+        .as_ref()
+        .and_then(|m| m.approximate_arrival_timestamp)
+        .unwrap_or(rec.approximate_arrival_timestamp)
 }
 
 /// Which answers to force so the response fits, losing nothing: first the records whose
@@ -365,10 +393,6 @@ const FAILED_FIXED: usize =
 
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string serialises")
-}
-
-fn b64_len(n: usize) -> usize {
-    n.div_ceil(3) * 4
 }
 
 /// The Lambda handler: a plain async function of the event; the response is the JSON of a

@@ -1,5 +1,6 @@
 //! The transformation handler against Firehose's contract: every recordId answered once and in
-//! order, bad input answered ProcessingFailed with the original kept, the 6 MB response limit.
+//! order, bad input answered ProcessingFailed with the record kept (never-read values
+//! redacted), the 6 MB response limit.
 
 use aws_lambda_events::event::firehose::{KinesisFirehoseEvent, KinesisFirehoseResponse};
 use base64::Engine;
@@ -135,6 +136,28 @@ fn bad_inputs_are_processing_failed_with_the_original_kept() {
     let last = out.last().unwrap();
     assert_eq!(last["result"], "Ok");
     assert!(decoded(last).len() < 2000);
+}
+
+#[test]
+fn failed_answers_keep_the_record_with_never_read_values_redacted() {
+    let no_uuid = br#"{"login":{"username":"u","password":"QZXJ-pw","sha1":"QZXJ-sha1"}}"#;
+    let g = good(7);
+    let at = g.windows(9).position(|w| w == b"secret-pw").unwrap() + 8;
+    let cut = &g[..at];
+    let v = respond(&event(vec![
+        rec("a", B64.encode(no_uuid)),
+        rec("b", B64.encode(cut)),
+    ]));
+    let (a, b) = (&v["records"][0], &v["records"][1]);
+    assert_eq!(a["result"], "ProcessingFailed");
+    assert_eq!(
+        decoded(a),
+        br#"{"login":{"username":"u","password":"<redacted>","sha1":"<redacted>"}}"#
+    );
+    // Cut inside the password: redacted as text.
+    assert_eq!(b["result"], "ProcessingFailed");
+    let data = String::from_utf8(decoded(b)).unwrap();
+    assert!(data.ends_with(r#""password":"<redacted>"#), "{data}");
 }
 
 #[test]

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firelake_core::kafka_url::KafkaUrl;
+use firelake_core::redact::shown_location;
 use firelake_core::stream::EmbeddedStream;
 use firelake_core::{Cleaner, Lake};
 use firelake_producer::dead_letter::DeadLetter;
+use firelake_producer::kafka::KafkaAuth;
 use firelake_producer::retry::RetryPolicy;
 use firelake_producer::{EmbeddedPublisher, Publisher};
 use firelake_stream_consumer::kafka::{KafkaOptions, KafkaStart, consume_kafka};
@@ -16,7 +18,6 @@ use firelake_stream_consumer::kinesis::{KinesisOptions, StartPosition, consume_k
 use firelake_stream_consumer::{ConsumerOptions, FlushLimits, LakeWriter, consume_embedded};
 use futures::future::BoxFuture;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
 use crate::LoadtestError;
@@ -41,16 +42,21 @@ impl StreamSpec {
             }
             Some(("kafka", _)) => Ok(StreamSpec::Kafka {
                 url: s.into(),
-                kafka: KafkaUrl::parse(s).map_err(|e| LoadtestError::Unsupported(s.into(), e))?,
+                kafka: KafkaUrl::parse(s)
+                    .map_err(|e| LoadtestError::Unsupported(shown_location(s).into(), e))?,
             }),
-            _ => Err(LoadtestError::UnknownStream(s.into())),
+            _ => Err(LoadtestError::UnknownStream(shown_location(s).into())),
         }
     }
 
-    pub fn url(&self) -> &str {
+    /// The stream as shown in reports, charts and errors: without a query (a Kafka URL's may
+    /// hold credentials).
+    pub fn url(&self) -> String {
         match self {
-            StreamSpec::Embedded => "embedded",
-            StreamSpec::Kinesis { url, .. } | StreamSpec::Kafka { url, .. } => url,
+            StreamSpec::Embedded => "embedded".into(),
+            StreamSpec::Kinesis { url, .. } | StreamSpec::Kafka { url, .. } => {
+                shown_location(url).into_owned()
+            }
         }
     }
 }
@@ -91,22 +97,23 @@ pub struct EndsConfig {
     pub create_stream: bool,
 }
 
-fn kafka_admin(url: &KafkaUrl) -> Result<AdminClient<DefaultClientContext>, LoadtestError> {
+async fn kafka_admin(url: &KafkaUrl) -> Result<AdminClient<KafkaAuth>, LoadtestError> {
+    let fail = |e: String| LoadtestError::Unsupported(url.to_string(), e);
+    let url = firelake_aws::secrets::resolve_kafka(url)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &url.brokers);
-    for (k, v) in &url.properties {
+    for (k, v) in url.client_properties() {
         config.set(k, v);
     }
-    config.create().map_err(|e| {
-        LoadtestError::Unsupported(
-            format!("kafka://{}/{}", url.brokers, url.topic),
-            e.to_string(),
-        )
-    })
+    config
+        .create_with_context(KafkaAuth::for_url(&url))
+        .map_err(|e| fail(e.to_string()))
 }
 
 async fn create_topic(
-    admin: &AdminClient<DefaultClientContext>,
+    admin: &AdminClient<KafkaAuth>,
     url: &KafkaUrl,
     partitions: usize,
 ) -> Result<(), LoadtestError> {
@@ -240,7 +247,7 @@ pub async fn open(
                 });
             let publisher = firelake_producer::ticks::publisher_for(
                 url,
-                DeadLetter::new(cfg.lake.clone(), url),
+                DeadLetter::new(cfg.lake.clone(), url, cleaner.source()),
                 RetryPolicy::default(),
             )
             .await
@@ -278,15 +285,15 @@ pub async fn open(
             // while the group forms).
             if !cfg.create_stream {
                 return Err(LoadtestError::Unsupported(
-                    url.clone(),
+                    kafka.to_string(),
                     "a Kafka load test makes its own topic: add --create-stream (--shards sets its partitions)".into(),
                 ));
             }
-            let admin = kafka_admin(kafka)?;
+            let admin = kafka_admin(kafka).await?;
             create_topic(&admin, kafka, cfg.shards).await?;
             let publisher = firelake_producer::ticks::publisher_for(
                 url,
-                DeadLetter::new(cfg.lake.clone(), url),
+                DeadLetter::new(cfg.lake.clone(), url, cleaner.source()),
                 RetryPolicy::default(),
             )
             .await

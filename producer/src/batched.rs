@@ -365,7 +365,11 @@ mod tests {
             max_delay: Duration::from_millis(2),
             deadline: Duration::from_millis(deadline_ms),
         };
-        let dl = DeadLetter::new(lake.clone(), "test://scripted");
+        let dl = DeadLetter::new(
+            lake.clone(),
+            "test://scripted",
+            &firelake_core::SourceDef::resolve("users", None).unwrap(),
+        );
         (BatchedPublisher::with_sink(sink, retry, dl), lake)
     }
 

@@ -1,12 +1,14 @@
 //! The HTTP API source: one call per tick to the URL of the source definition's `[fetch]`
 //! part, records taken from the response at `records_pointer`, a page number or cursor carried
 //! between ticks, an auth header from an env var or Secrets Manager, timeouts, retries with
-//! backoff and jitter, and rate limits on calls and records.
+//! backoff and jitter, and rate limits on calls and records. URLs are logged and reported
+//! without their query (it may carry an API key).
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use bytes::Bytes;
+use firelake_core::redact::shown_location;
 use firelake_core::source::{FetchDef, SourceDef};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
@@ -104,7 +106,7 @@ impl HttpApiSource {
         }
         let raw_url = opts.url.clone().unwrap_or_else(|| fetch.url.clone());
         let url = url::Url::parse(&raw_url).map_err(|e| FetchError::Url {
-            url: raw_url.clone(),
+            url: shown_location(&raw_url).into_owned(),
             message: e.to_string(),
         })?;
         let auth = match (&fetch.auth_header, &fetch.auth_env) {
@@ -123,8 +125,8 @@ impl HttpApiSource {
             .user_agent(concat!("firelake/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Http {
-                url: raw_url.clone(),
-                message: e.to_string(),
+                url: shown_location(&raw_url).into_owned(),
+                message: e.without_url().to_string(),
             })?;
         Ok(HttpApiSource {
             client,
@@ -196,6 +198,8 @@ impl HttpApiSource {
             l.until_ready().await;
         }
         let url = self.next_url();
+        // What logs and errors show: no query (an API key may be in it).
+        let shown = shown_location(url.as_str()).into_owned();
         let mut backoff = Backoff::new(self.retry);
         let body = loop {
             let mut req = self.client.get(url.clone());
@@ -205,7 +209,7 @@ impl HttpApiSource {
             let (retryable, message) = match req.send().await {
                 Ok(resp) if resp.status().is_success() => match resp.bytes().await {
                     Ok(b) => break b,
-                    Err(e) => (true, format!("reading the body: {e}")),
+                    Err(e) => (true, format!("reading the body: {}", e.without_url())),
                 },
                 Ok(resp) => {
                     let s = resp.status();
@@ -214,16 +218,16 @@ impl HttpApiSource {
                         format!("HTTP {s}"),
                     )
                 }
-                Err(e) => (true, e.to_string()),
+                Err(e) => (true, error_chain(&e.without_url())),
             };
             match backoff.next_delay() {
                 Some(d) if retryable => {
-                    tracing::warn!(%url, %message, "fetch failed; retrying");
+                    tracing::warn!(url = %shown, %message, "fetch failed; retrying");
                     tokio::time::sleep(d).await;
                 }
                 _ => {
                     return Err(FetchError::Http {
-                        url: url.to_string(),
+                        url: shown,
                         message,
                     });
                 }
@@ -231,14 +235,14 @@ impl HttpApiSource {
         };
         let value: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| FetchError::NotJson {
-                url: url.to_string(),
+                url: shown.clone(),
                 message: e.to_string(),
             })?;
         let items = value
             .pointer(&self.fetch.records_pointer)
             .and_then(|v| v.as_array())
             .ok_or_else(|| FetchError::NoRecords {
-                url: url.to_string(),
+                url: shown.clone(),
                 pointer: self.fetch.records_pointer.clone(),
             })?;
         let records: Vec<Bytes> = items
@@ -263,9 +267,50 @@ impl HttpApiSource {
     }
 }
 
+/// A request error with its causes (reqwest's own text is only "error sending request"),
+/// the URL already taken out.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn errors_show_the_url_without_its_query() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let def = SourceDef::resolve("users", None).unwrap();
+        let opts = HttpSourceOptions {
+            url: Some(format!("http://127.0.0.1:{port}/api/?api_key=QZXJ")),
+            retry: RetryPolicy {
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+                deadline: Duration::from_millis(50),
+            },
+            ..Default::default()
+        };
+        let mut src = HttpApiSource::new(&def, opts).await.unwrap();
+        let e = src.fetch().await.err().unwrap().to_string();
+        assert!(
+            e.contains(&format!("GET http://127.0.0.1:{port}/api/:")),
+            "{e}"
+        );
+        assert!(!e.contains("QZXJ") && !e.contains("page="), "{e}");
+        assert!(e.contains("onnect"), "the cause is told: {e}");
+    }
+
     use serde_json::json;
 
     /// The users source fetched with `fetch` as its [fetch] section's last lines.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use firelake_core::kafka_url::KafkaUrl;
 use futures::future::BoxFuture;
 use rdkafka::ClientConfig;
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
@@ -46,14 +47,46 @@ pub fn producer_config(url: &KafkaUrl, delivery_timeout: Duration) -> ClientConf
                 .clamp(1, i32::MAX as u128)
                 .to_string(),
         );
-    for (k, v) in &url.properties {
+    // The URL's properties, as librdkafka takes them (MSK IAM -> OAUTHBEARER); the ones the
+    // guarantees depend on cannot be switched off there (KafkaUrl::parse refuses them).
+    for (k, v) in url.client_properties() {
         c.set(k, v);
     }
     c
 }
 
+/// The client context of firelake's Kafka producers and admin clients: MSK IAM tokens for
+/// OAUTHBEARER when the URL asks for them (`sasl.mechanism=AWS_MSK_IAM`).
+pub struct KafkaAuth {
+    pub msk_iam: bool,
+}
+
+impl KafkaAuth {
+    pub fn for_url(url: &KafkaUrl) -> KafkaAuth {
+        KafkaAuth {
+            msk_iam: url.msk_iam(),
+        }
+    }
+}
+
+impl ClientContext for KafkaAuth {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let t = firelake_aws::msk_iam::token_for(self.msk_iam)?;
+        Ok(OAuthToken {
+            token: t.token,
+            principal_name: t.principal,
+            lifetime_ms: t.expires_ms,
+        })
+    }
+}
+
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaAuth>,
     url: KafkaUrl,
     dead_letter: DeadLetter,
 }
@@ -64,7 +97,8 @@ impl KafkaPublisher {
         retry: RetryPolicy,
         dead_letter: DeadLetter,
     ) -> Result<KafkaPublisher, KafkaError> {
-        let producer = producer_config(&url, retry.deadline).create()?;
+        let producer =
+            producer_config(&url, retry.deadline).create_with_context(KafkaAuth::for_url(&url))?;
         Ok(KafkaPublisher {
             producer,
             url,

@@ -11,6 +11,7 @@ use crate::kinesis::KinesisPublisher;
 use crate::retry::RetryPolicy;
 use crate::{PublishError, Publisher, SampleGenerator, publish_batch};
 use bytes::Bytes;
+use firelake_core::redact::shown_location;
 use firelake_core::{Cleaner, Lake, SourceDef};
 
 pub struct ProduceConfig {
@@ -89,9 +90,11 @@ pub async fn publisher_for(
     dead_letter: DeadLetter,
     retry: RetryPolicy,
 ) -> Result<Arc<dyn Publisher>, String> {
+    // Messages show the target without its query: it may hold credentials.
+    let shown = shown_location(to);
     if let Some(stream) = to.strip_prefix("kinesis://") {
         if stream.is_empty() {
-            return Err(format!("--to {to:?}: name the stream, kinesis://STREAM"));
+            return Err(format!("--to {shown:?}: name the stream, kinesis://STREAM"));
         }
         let client = aws_sdk_kinesis::Client::new(&firelake_aws::sdk_config().await);
         return Ok(Arc::new(KinesisPublisher::new(
@@ -104,7 +107,7 @@ pub async fn publisher_for(
     if let Some(name) = to.strip_prefix("firehose://") {
         if name.is_empty() {
             return Err(format!(
-                "--to {to:?}: name the delivery stream, firehose://NAME"
+                "--to {shown:?}: name the delivery stream, firehose://NAME"
             ));
         }
         let client = aws_sdk_firehose::Client::new(&firelake_aws::sdk_config().await);
@@ -118,12 +121,16 @@ pub async fn publisher_for(
     if to.starts_with("kafka://") {
         let url = firelake_core::kafka_url::KafkaUrl::parse(to).map_err(|e| format!("--to {e}"))?;
         let shown = url.to_string();
+        // Secret properties given as Secrets Manager references, for the client only.
+        let url = firelake_aws::secrets::resolve_kafka(&url)
+            .await
+            .map_err(|e| format!("--to {shown}: {e}"))?;
         let publisher = crate::kafka::KafkaPublisher::new(url, retry, dead_letter)
             .map_err(|e| format!("--to {shown}: the Kafka producer: {e}"))?;
         return Ok(Arc::new(publisher));
     }
     Err(format!(
-        "--to {to:?}: supported targets are kafka://HOST:PORT/TOPIC, kinesis://STREAM, firehose://NAME (the embedded stream is `firelake run`)"
+        "--to {shown:?}: supported targets are kafka://HOST:PORT/TOPIC, kinesis://STREAM, firehose://NAME (the embedded stream is `firelake run`)"
     ))
 }
 
@@ -175,7 +182,7 @@ pub async fn produce(
     cfg: ProduceConfig,
 ) -> Result<ProduceSummary, Box<dyn std::error::Error + Send + Sync>> {
     let cleaner = Cleaner::new(def.clone());
-    let dead_letter = DeadLetter::new(cfg.state.clone(), &cfg.to);
+    let dead_letter = DeadLetter::new(cfg.state.clone(), &cfg.to, &def);
     let publisher = publisher_for(&cfg.to, dead_letter, cfg.retry).await?;
     let mut source = match cfg.sample_records {
         Some(n) => TickSource::Sample(Box::new(SampleGenerator::new(cfg.seed, 0.03)), n.max(1)),

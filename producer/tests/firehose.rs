@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_firehose::Client;
-use base64::Engine;
 use bytes::Bytes;
 use common::{DropInjector, Rule, Shared, delivered, firehose_tool, firehose_wire, unique};
 use firelake_core::{Cleaner, Lake, SourceDef};
@@ -125,15 +124,17 @@ async fn dead_letters(lake: &Lake) -> Vec<Value> {
 }
 
 fn data_of(dead_letter: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(dead_letter["data_base64"].as_str().unwrap())
-        .unwrap()
+    firelake_core::kept::KeptData::bytes_of(dead_letter).unwrap()
 }
 
 #[tokio::test]
 async fn every_record_arrives_exactly_once_in_order_one_json_object_per_line() {
     let (stream, prefix) = new_stream("fh-once");
-    let dl = DeadLetter::new(Lake::from_url("memory://").unwrap(), "firehose://once");
+    let dl = DeadLetter::new(
+        Lake::from_url("memory://").unwrap(),
+        "firehose://once",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher = FirehosePublisher::new(
         client(None).await,
         &stream,
@@ -176,7 +177,11 @@ async fn every_record_arrives_exactly_once_in_order_one_json_object_per_line() {
 async fn a_record_over_the_limit_is_rejected_with_its_reason_and_the_rest_delivered() {
     let (stream, prefix) = new_stream("fh-big");
     let lake = Lake::from_url("memory://").unwrap();
-    let dl = DeadLetter::new(lake.clone(), "firehose://big");
+    let dl = DeadLetter::new(
+        lake.clone(),
+        "firehose://big",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher = FirehosePublisher::new(
         client(None).await,
         &stream,
@@ -223,7 +228,11 @@ async fn partial_failures_are_retried_for_the_failed_entries_and_lose_nothing() 
     // The first four attempts fail every third entry; the emulator never gets those.
     let rule: Rule = Box::new(|attempt, i, _| attempt < 4 && i % 3 == 1);
     let injector = Arc::new(DropInjector::new(firehose_wire(), rule));
-    let dl = DeadLetter::new(Lake::from_url("memory://").unwrap(), "firehose://partial");
+    let dl = DeadLetter::new(
+        Lake::from_url("memory://").unwrap(),
+        "firehose://partial",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher = FirehosePublisher::new(
         client(Some(injector.clone())).await,
         &stream,
@@ -257,7 +266,11 @@ async fn failures_past_the_deadline_are_dead_lettered_and_fail_the_tick() {
     let rule: Rule = Box::new(|_, _, data| memchr::memmem::find(data, b"poison").is_some());
     let injector = Arc::new(DropInjector::new(firehose_wire(), rule));
     let lake = Lake::from_url("memory://").unwrap();
-    let dl = DeadLetter::new(lake.clone(), "firehose://dead");
+    let dl = DeadLetter::new(
+        lake.clone(),
+        "firehose://dead",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher = FirehosePublisher::new(
         client(Some(injector.clone())).await,
         &stream,
@@ -309,7 +322,11 @@ async fn failures_past_the_deadline_are_dead_lettered_and_fail_the_tick() {
 #[tokio::test]
 async fn a_missing_delivery_stream_is_not_retried_and_nothing_is_dropped() {
     let lake = Lake::from_url("memory://").unwrap();
-    let dl = DeadLetter::new(lake.clone(), "firehose://missing");
+    let dl = DeadLetter::new(
+        lake.clone(),
+        "firehose://missing",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     // Fails nothing: counts the attempts.
     let injector = Arc::new(DropInjector::new(
         firehose_wire(),

@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use firelake_core::Lake;
 use firelake_core::kafka_url::KafkaUrl;
@@ -55,7 +54,11 @@ impl Cluster {
                 deadline,
                 ..Default::default()
             },
-            DeadLetter::new(dead_letter.clone(), &url.to_string()),
+            DeadLetter::new(
+                dead_letter.clone(),
+                &url.to_string(),
+                &firelake_core::SourceDef::resolve("users", None).unwrap(),
+            ),
         )
         .unwrap()
     }
@@ -121,9 +124,7 @@ fn dead_letters(lake: &Lake) -> BTreeMap<String, String> {
             }
             for line in std::fs::read_to_string(&p).unwrap().lines() {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                let data = base64::engine::general_purpose::STANDARD
-                    .decode(v["data_base64"].as_str().unwrap())
-                    .unwrap();
+                let data = firelake_core::kept::KeptData::bytes_of(&v).unwrap();
                 assert!(data.starts_with(b"{\"order_id\":"));
                 out.insert(
                     v["partition_key"].as_str().unwrap().to_string(),

@@ -40,7 +40,11 @@ async fn entries_that_failed_on_the_way_in_are_delivered_by_the_retry_exactly_on
         max_delay: Duration::from_millis(100),
         deadline: Duration::from_secs(30),
     };
-    let dl = DeadLetter::new(Lake::from_url("memory://").unwrap(), "kinesis://dropped");
+    let dl = DeadLetter::new(
+        Lake::from_url("memory://").unwrap(),
+        "kinesis://dropped",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher = KinesisPublisher::new(client, &stream, retry, dl);
     let recs: Vec<OutgoingRecord> = (0..1200)
         .map(|i| OutgoingRecord {

@@ -18,7 +18,6 @@ use aws_sdk_kinesis::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::types::PutRecordsResultEntry;
 use aws_smithy_types::body::SdkBody;
-use base64::Engine;
 use bytes::Bytes;
 use common::{new_stream, on_stream};
 use firelake_core::Lake;
@@ -192,7 +191,11 @@ async fn partial_failures_retry_only_the_failed_entries() {
             .interceptor(InjectorRef(injector.clone()))
             .build(),
     );
-    let dl = DeadLetter::new(Lake::from_url("memory://").unwrap(), "test");
+    let dl = DeadLetter::new(
+        Lake::from_url("memory://").unwrap(),
+        "test",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher =
         KinesisPublisher::new(client, &stream, quick_retry(Duration::from_secs(30)), dl);
     // 1200 records: calls of 500, 500 and 200; the first two answers fail every other entry.
@@ -227,7 +230,11 @@ async fn throttled_calls_are_retried_until_they_pass() {
             .interceptor(InjectorRef(injector.clone()))
             .build(),
     );
-    let dl = DeadLetter::new(Lake::from_url("memory://").unwrap(), "test");
+    let dl = DeadLetter::new(
+        Lake::from_url("memory://").unwrap(),
+        "test",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher =
         KinesisPublisher::new(client, &stream, quick_retry(Duration::from_secs(30)), dl);
     publisher.publish(records(300, "t")).await.unwrap();
@@ -250,7 +257,11 @@ async fn what_cannot_be_sent_by_the_deadline_is_dead_lettered_with_its_reason() 
             .build(),
     );
     let lake = Lake::from_url("memory://").unwrap();
-    let dl = DeadLetter::new(lake.clone(), "kinesis://dead");
+    let dl = DeadLetter::new(
+        lake.clone(),
+        "kinesis://dead",
+        &firelake_core::SourceDef::resolve("users", None).unwrap(),
+    );
     let publisher =
         KinesisPublisher::new(client, &stream, quick_retry(Duration::from_millis(300)), dl);
     let mut recs = records(50, "d");
@@ -284,9 +295,7 @@ async fn what_cannot_be_sent_by_the_deadline_is_dead_lettered_with_its_reason() 
             .unwrap()
             .contains("ProvisionedThroughputExceeded")
     );
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(other["data_base64"].as_str().unwrap())
-        .unwrap();
+    let data = firelake_core::kept::KeptData::bytes_of(other).unwrap();
     assert_eq!(data, br#"{"login":{"uuid":"d-7"}}"#);
 }
 

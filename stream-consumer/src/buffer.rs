@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use firelake_core::kept::{Keeper, Origin};
 use firelake_core::layout::FileOrigin;
+use firelake_core::redact::Raw;
 use firelake_core::{BatchBuilder, Cleaner, PartitionColumn, time};
 
 /// When a shard's buffer is written out (Firehose-like buffering hints), whichever comes first.
@@ -50,13 +50,15 @@ pub struct DayFlush {
     pub day: i32,
     pub origin: FileOrigin,
     pub batch: Option<RecordBatch>,
-    /// Rejected records as JSON lines (reason, position, arrival, raw bytes in base64).
+    /// Rejected records as JSON lines in the kept-record shape (`firelake_core::kept`:
+    /// reason, position, arrival, the raw bytes with never-read values redacted).
     pub rejected: Option<Vec<u8>>,
     pub rejected_count: usize,
 }
 
 pub struct ShardBuffer {
     cleaner: Arc<Cleaner>,
+    keeper: Keeper,
     origin: String,
     shard: String,
     days: BTreeMap<i32, DayBuffer>,
@@ -69,6 +71,7 @@ pub struct ShardBuffer {
 impl ShardBuffer {
     pub fn new(cleaner: Arc<Cleaner>, origin: &str, shard: &str) -> ShardBuffer {
         ShardBuffer {
+            keeper: Keeper::new(cleaner.source()),
             cleaner,
             origin: origin.to_string(),
             shard: shard.to_string(),
@@ -107,19 +110,19 @@ impl ShardBuffer {
                 Pushed::Row
             }
             Err(rejection) => {
-                let (origin, shard) = (self.origin.clone(), self.shard.clone());
-                let line = serde_json::json!({
-                    "reason": rejection.to_string(),
-                    "kind": rejection.kind(),
-                    "origin": origin,
-                    "shard": shard,
-                    "position": position,
-                    "arrival_ms": arrival_ms,
-                    "data_base64": BASE64.encode(data),
-                });
+                let kept = self.keeper.keep(
+                    rejection.kind(),
+                    &rejection.to_string(),
+                    Origin::Stream {
+                        origin: self.origin.clone(),
+                        shard: self.shard.clone(),
+                        position: position.to_string(),
+                        arrival_ms,
+                    },
+                    Raw::Record(data),
+                );
                 let d = self.day(time::day_of_ms(arrival_ms), position);
-                serde_json::to_writer(&mut d.rejected, &line).expect("JSON to memory");
-                d.rejected.push(b'\n');
+                kept.write_line(&mut d.rejected);
                 d.rejected_count += 1;
                 Pushed::Rejected
             }
@@ -176,6 +179,37 @@ mod tests {
     use firelake_core::SourceDef;
 
     #[test]
+    fn rejected_records_are_kept_with_never_read_values_redacted() {
+        let def = Arc::new(SourceDef::resolve("users", None).unwrap());
+        let mut b = ShardBuffer::new(Arc::new(Cleaner::new(def)), "kafka.users", "3");
+        let raw = br#"{"login":{"password":"QZXJ-pw","sha1":"QZXJ-sha1"},"email":"a@b"}"#;
+        assert_eq!(b.push("7", 0, raw), Pushed::Rejected);
+        assert_eq!(
+            b.push("8", 0, br#"{"login":{"salt":"QZXJ-salt""#),
+            Pushed::Rejected
+        );
+        let flushes = b.take();
+        let text = String::from_utf8(flushes[0].rejected.clone().unwrap()).unwrap();
+        assert!(!text.contains("QZXJ"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines[0]["data"],
+            r#"{"login":{"password":"<redacted>","sha1":"<redacted>"},"email":"a@b"}"#
+        );
+        assert_eq!(lines[0]["kind"], "missing_required");
+        assert!(lines[0]["reason"].as_str().unwrap().contains("redacted"));
+        assert_eq!(lines[1]["data"], r#"{"login":{"salt":"<redacted>""#);
+        assert_eq!(lines[1]["redacted"], serde_json::json!(["/login/salt"]));
+        assert_eq!(
+            (&lines[1]["origin"], &lines[1]["shard"]),
+            (&"kafka.users".into(), &"3".into())
+        );
+    }
+
+    #[test]
     fn buffers_per_day_and_names_files_by_positions() {
         let def = Arc::new(SourceDef::resolve("users", None).unwrap());
         let mut b = ShardBuffer::new(Arc::new(Cleaner::new(def)), "embedded", "shard-0000");
@@ -211,12 +245,8 @@ mod tests {
             serde_json::from_slice(flushes[0].rejected.as_ref().unwrap().trim_ascii_end()).unwrap();
         assert_eq!(line["kind"], "invalid_json");
         assert_eq!(line["position"], "11");
-        assert_eq!(
-            BASE64
-                .decode(line["data_base64"].as_str().unwrap())
-                .unwrap(),
-            b"{oops"
-        );
+        assert_eq!(line["data"], "{oops");
+        assert_eq!(line["source"], "users");
         assert_eq!(
             (
                 flushes[1].origin.first.as_str(),

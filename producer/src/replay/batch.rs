@@ -73,6 +73,9 @@ pub struct RejectedRow {
     /// The record as published, or the row's content when it could not become one.
     pub data: Vec<u8>,
     pub published: bool,
+    /// The file's CSV header when `data` is a row that could not become a record (it is
+    /// then redacted whole if the header names a never-read field); empty otherwise.
+    pub headers: Vec<String>,
 }
 
 /// One batch: records to publish, the rows rejected on the way, and where the input stands
@@ -225,6 +228,7 @@ mod tests {
             reason: "r".into(),
             data: b"a".to_vec(),
             published: false,
+            headers: Vec::new(),
         });
         assert!(!b.is_full() && !b.is_empty());
         b.reject(b.current.rejected[0].clone());

@@ -193,7 +193,7 @@ pub async fn replay(
     for input in &plan.inputs[progress.next.file.min(plan.inputs.len())..] {
         rows::check_input(input, &def)?;
     }
-    let mut rejects = RejectsFile::open(&plan.rejects_file, progress.rejects_len)?;
+    let mut rejects = RejectsFile::open(&plan.rejects_file, progress.rejects_len, &def)?;
     // Claim the progress file at once: a second run without --resume is refused from now on.
     store.save(&progress)?;
 
@@ -346,6 +346,7 @@ fn read_batches(
                         reason,
                         data,
                         published,
+                        headers: Vec::new(),
                     };
                 match row.data {
                     RowData::Record(data) if data.len() > limits.max_record_bytes => {
@@ -372,7 +373,9 @@ fn read_batches(
                         });
                     }
                     RowData::Fault { fault, raw } => {
-                        batcher.reject(rejected(fault.kind(), fault.to_string(), raw, false));
+                        let mut r = rejected(fault.kind(), fault.to_string(), raw, false);
+                        r.headers = rows.headers();
+                        batcher.reject(r);
                     }
                 }
                 batcher.advance(row.next);

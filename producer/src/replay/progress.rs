@@ -7,8 +7,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use firelake_core::SourceDef;
+use firelake_core::kept::{Keeper, Origin};
+use firelake_core::redact::{Raw, shown_location};
 use serde::{Deserialize, Serialize};
 
 use super::ReplayError;
@@ -28,6 +29,8 @@ pub struct InputIdentity {
 pub struct ReplayProgress {
     pub version: u32,
     pub source: String,
+    /// The target as shown, without a URL's query (it may hold credentials, and does not
+    /// say where records go: the brokers and topic do).
     pub target: String,
     pub inputs: Vec<InputIdentity>,
     /// The first row not yet confirmed.
@@ -47,7 +50,7 @@ impl ReplayProgress {
         ReplayProgress {
             version: VERSION,
             source: source.to_string(),
-            target: target.to_string(),
+            target: shown_location(target).into_owned(),
             inputs: identities(inputs),
             next: Cursor::start(0),
             complete: false,
@@ -71,6 +74,7 @@ impl ReplayProgress {
                 self.version
             ));
         }
+        let target = shown_location(target);
         if self.source != source || self.target != target {
             return Err(format!(
                 "it is a replay of source {} to {}, not of {source} to {target}",
@@ -151,21 +155,23 @@ impl ProgressFile {
     }
 }
 
-/// The rejects file: JSON lines of `{file, line|row, kind, reason, published, data |
-/// data_base64}`. `data` is the record as published (or the row, when it could not become a
-/// record); `published` says whether it also went to the stream (where the consumer keeps it
-/// under `_rejected/` with the cleaner's reason).
+/// The rejects file: one kept record (`firelake_core::kept`) per line, its origin `{file,
+/// line|row, published}`. Its data is the record as published (or the row, when it could not
+/// become a record), never-read values redacted; `published` says whether it also went to
+/// the stream (where the consumer keeps it under `_rejected/` with the cleaner's reason).
 pub struct RejectsFile {
     path: PathBuf,
     out: Option<BufWriter<File>>,
     len: u64,
     line: Vec<u8>,
+    keeper: Keeper,
 }
 
 impl RejectsFile {
     /// Open for appending after the first `keep` bytes (what the progress file vouches for);
     /// anything after them belongs to rows that will be read again. Created on first write.
-    pub fn open(path: &Path, keep: u64) -> Result<RejectsFile, ReplayError> {
+    /// Rows are kept as records of source `def`.
+    pub fn open(path: &Path, keep: u64, def: &SourceDef) -> Result<RejectsFile, ReplayError> {
         let err = |e: io::Error| ReplayError::Rejects {
             path: path.to_path_buf(),
             source: e,
@@ -192,6 +198,7 @@ impl RejectsFile {
             out,
             len: keep,
             line: Vec::new(),
+            keeper: Keeper::new(def),
         })
     }
 
@@ -222,24 +229,25 @@ impl RejectsFile {
     ) -> Result<(), ReplayError> {
         for r in rows {
             let input = &inputs[r.file];
-            let position_name = if input.format == Format::Parquet {
-                "row"
-            } else {
-                "line"
+            let parquet = input.format == Format::Parquet;
+            let origin = Origin::File {
+                file: shown(&input.path),
+                line: (!parquet).then_some(r.line),
+                row: parquet.then_some(r.line),
+                published: Some(r.published),
             };
-            let mut entry = serde_json::Map::new();
-            entry.insert("file".into(), shown(&input.path).into());
-            entry.insert(position_name.into(), r.line.into());
-            entry.insert("kind".into(), r.kind.clone().into());
-            entry.insert("reason".into(), r.reason.clone().into());
-            entry.insert("published".into(), r.published.into());
-            match std::str::from_utf8(&r.data) {
-                Ok(text) => entry.insert("data".into(), text.into()),
-                Err(_) => entry.insert("data_base64".into(), BASE64.encode(&r.data).into()),
+            let raw = if r.headers.is_empty() {
+                Raw::Record(&r.data)
+            } else {
+                Raw::Row {
+                    bytes: &r.data,
+                    headers: &r.headers,
+                }
             };
             self.line.clear();
-            serde_json::to_writer(&mut self.line, &entry).expect("JSON to memory");
-            self.line.push(b'\n');
+            self.keeper
+                .keep(&r.kind, &r.reason, origin, raw)
+                .write_line(&mut self.line);
             if self.out.is_none() {
                 let f = OpenOptions::new()
                     .create(true)
@@ -334,8 +342,10 @@ mod tests {
             reason: "short".into(),
             data: data.to_vec(),
             published: false,
+            headers: Vec::new(),
         };
-        let mut r = RejectsFile::open(&path, 0).unwrap();
+        let def = SourceDef::resolve("order_lines", None).unwrap();
+        let mut r = RejectsFile::open(&path, 0, &def).unwrap();
         assert!(!path.exists(), "created on first write only");
         r.append(&[row(2, b"a,b")], &inputs).unwrap();
         let keep = r.len();
@@ -345,7 +355,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.contains("\"data_base64\":\"/w==\""), "{text}");
-        let mut r = RejectsFile::open(&path, keep).unwrap();
+        let mut r = RejectsFile::open(&path, keep, &def).unwrap();
         r.append(&[row(9, b"c")], &inputs).unwrap();
         r.flush().unwrap();
         let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
@@ -358,5 +368,59 @@ mod tests {
         assert_eq!(lines[0]["data"], "a,b");
         assert_eq!(lines[1]["data"], "c");
         assert_eq!(lines[1]["file"], "/a.csv");
+    }
+
+    #[test]
+    fn rejects_are_kept_redacted_and_the_target_without_its_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let def = SourceDef::resolve("users", None).unwrap();
+        let inputs = vec![input("/a.csv", 10)];
+        let mut r = RejectsFile::open(&path, 0, &def).unwrap();
+        let row = |data: &[u8], headers: &[&str]| RejectedRow {
+            file: 0,
+            line: 4,
+            kind: "k".into(),
+            reason: "why".into(),
+            data: data.to_vec(),
+            published: true,
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+        };
+        r.append(
+            &[
+                row(br#"{"login":{"password":"QZXJ"}}"#, &[]),
+                row(b"1,QZXJ,x", &["id", "sha1", "city"]),
+                row(b"1,a,x", &["id", "name", "city"]),
+            ],
+            &inputs,
+        )
+        .unwrap();
+        r.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("QZXJ"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["data"], r#"{"login":{"password":"<redacted>"}}"#);
+        assert_eq!(lines[0]["source"], "users");
+        assert_eq!(lines[0]["published"], true);
+        assert_eq!(lines[1]["data"], "<redacted>");
+        assert_eq!(lines[2]["data"], "1,a,x");
+
+        let secret = "kafka://b:9092/t?sasl.password=QZXJ";
+        let p = ReplayProgress::new("users", secret, &inputs);
+        assert_eq!(p.target, "kafka://b:9092/t");
+        let saved = serde_json::to_string(&p).unwrap();
+        assert!(!saved.contains("QZXJ"), "{saved}");
+        // A resume with another password in the query is the same replay.
+        assert!(
+            p.check_same_replay("users", "kafka://b:9092/t?sasl.password=other", &inputs)
+                .is_ok()
+        );
+        let e = p
+            .check_same_replay("users", "kafka://c:9092/t?sasl.password=QZXJ", &inputs)
+            .unwrap_err();
+        assert!(e.contains("kafka://c:9092/t") && !e.contains("QZXJ"), "{e}");
     }
 }

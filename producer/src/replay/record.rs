@@ -217,6 +217,11 @@ impl RecordShape {
         Ok(RecordShape { fields })
     }
 
+    /// The headers as written, in file order.
+    pub fn headers(&self) -> Vec<String> {
+        self.fields.iter().map(|f| f.header.clone()).collect()
+    }
+
     pub fn width(&self) -> usize {
         self.fields.len()
     }

@@ -52,6 +52,12 @@ pub struct SourceRow {
 
 pub trait RowReader: Send {
     fn next_row(&mut self) -> Result<Option<SourceRow>, ReplayError>;
+
+    /// The header of a delimited file (CSV): what a row that could not be split into its
+    /// fields is redacted by (`firelake_core::redact::Raw::Row`).
+    fn headers(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A reader for `input` positioned at `at` (a cursor of this file). `counter` receives the
@@ -297,6 +303,10 @@ impl CsvRows {
 }
 
 impl RowReader for CsvRows {
+    fn headers(&self) -> Vec<String> {
+        self.shape.as_ref().map_or_else(Vec::new, |s| s.headers())
+    }
+
     fn next_row(&mut self) -> Result<Option<SourceRow>, ReplayError> {
         let Some(shape) = &self.shape else {
             return Ok(None);

@@ -70,6 +70,8 @@ pub enum KafkaConsumeError {
     Client(#[from] rdkafka::error::KafkaError),
     #[error("Kafka consumer: fatal error {code:?}: {reason}")]
     Fatal { code: String, reason: String },
+    #[error("Kafka consumer: {0}")]
+    Secret(#[from] firelake_aws::secrets::SecretError),
 }
 
 /// The consumer settings, before the URL's own properties (which win).
@@ -98,7 +100,9 @@ pub fn consumer_config(opts: &KafkaOptions) -> ClientConfig {
         .set("fetch.min.bytes", "65536")
         .set("queued.min.messages", "200000")
         .set("fetch.queue.backoff.ms", "10");
-    for (k, v) in &opts.url.properties {
+    // The URL's properties, as librdkafka takes them (MSK IAM -> OAUTHBEARER); the ones the
+    // guarantees depend on cannot be switched off there (KafkaUrl::parse refuses them).
+    for (k, v) in opts.url.client_properties() {
         c.set(k, v);
     }
     c
@@ -185,9 +189,25 @@ impl Shared {
 /// consumer, so the loop is parked inside that poll and holds no lock.
 struct GroupContext {
     shared: Arc<Shared>,
+    /// The URL asks for MSK IAM authentication: OAUTHBEARER tokens from the AWS credentials.
+    msk_iam: bool,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        let t = firelake_aws::msk_iam::token_for(self.msk_iam)?;
+        Ok(rdkafka::client::OAuthToken {
+            token: t.token,
+            principal_name: t.principal,
+            lifetime_ms: t.expires_ms,
+        })
+    }
+}
 
 impl GroupContext {
     /// Partitions are being taken away: write and commit their buffers first, so the next
@@ -438,6 +458,11 @@ pub async fn consume_kafka(
     writer: Arc<LakeWriter>,
     opts: KafkaOptions,
 ) -> Result<(), KafkaConsumeError> {
+    // Secret properties given as Secrets Manager references are resolved for the client only.
+    let opts = KafkaOptions {
+        url: firelake_aws::secrets::resolve_kafka(&opts.url).await?,
+        ..opts
+    };
     let topic = opts.url.topic.clone();
     let shared = Arc::new(Shared {
         partitions: Mutex::new(Partitions::new(
@@ -456,6 +481,7 @@ pub async fn consume_kafka(
         &consumer_config(&opts),
         GroupContext {
             shared: shared.clone(),
+            msk_iam: opts.url.msk_iam(),
         },
     )?;
     consumer.subscribe(&[&shared.topic])?;
