@@ -91,3 +91,12 @@ fn the_producer_lambda_reads_the_env_twins_of_firelake_produce() {
         "produce",
     );
 }
+
+#[test]
+fn the_stream_consumer_lambda_reads_the_env_twins_of_firelake_consume() {
+    assert_twins(
+        "stream-consumer",
+        firelake_stream_consumer::lambda::LambdaConfig::command(),
+        "consume",
+    );
+}
