@@ -83,7 +83,9 @@ impl Lake {
         }
         let path = match url.strip_prefix("file://") {
             Some(p) => p,
-            None if url.contains("://") => return Err(LakeError::UnsupportedUrl(url.into())),
+            None if url.contains("://") || looks_like_a_scheme(url) => {
+                return Err(LakeError::UnsupportedUrl(url.into()));
+            }
             None => url,
         };
         if path.is_empty() {
@@ -586,6 +588,17 @@ impl Lake {
     }
 }
 
+/// `s3:/bucket`, `s3:bucket`, `file:/x`: a mistyped URL, never a folder to create (a plain path
+/// whose first segment must look like one is written `./s3:x`).
+fn looks_like_a_scheme(url: &str) -> bool {
+    let Some((head, _)) = url.split_once(':') else {
+        return false;
+    };
+    let mut chars = head.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -726,5 +739,25 @@ mod tests {
             Lake::from_url("ftp://x"),
             Err(LakeError::UnsupportedUrl(_))
         ));
+    }
+
+    #[test]
+    fn a_mistyped_url_is_refused_never_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd_relative = |u: &str| dir.path().join(u).display().to_string();
+        for bad in [
+            "s3:/bucket/x",
+            "s3:bucket",
+            "file:/tmp/x",
+            "memory:",
+            "kinesis:s",
+        ] {
+            assert!(
+                matches!(Lake::from_url(bad), Err(LakeError::UnsupportedUrl(_))),
+                "{bad}"
+            );
+        }
+        // A path whose first segment holds a colon is still a path when written as one.
+        assert!(Lake::from_url(&cwd_relative("a:b")).is_ok());
     }
 }
