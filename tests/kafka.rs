@@ -691,3 +691,69 @@ fn the_survivor_takes_over_a_killed_members_partitions() {
     );
     drop(rt);
 }
+
+/// A member fenced out of its group (the coordinator refuses its final commit as from an
+/// unknown member, then from an old generation: a session that timed out, a flush past
+/// `max.poll.interval.ms`, a coordinator that moved) rejoins and reads again from the group's
+/// commits instead of stopping; the lake holds every record and the group commits to the end.
+#[test]
+fn a_member_fenced_out_of_its_group_rejoins_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = "fenced";
+    let brokers = MockBrokers::new(topic);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut g = SampleGenerator::new(17, 0.03);
+    rt.block_on(brokers.produce(topic, &mut g, 3000));
+    {
+        use rdkafka::producer::Producer;
+        use rdkafka::types::RDKafkaRespErr::*;
+        brokers
+            .producer
+            .client()
+            .mock_cluster()
+            .unwrap()
+            .request_errors(
+                rdkafka::types::RDKafkaApiKey::OffsetCommit,
+                &[
+                    RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID,
+                    RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION,
+                ],
+            );
+    }
+    let url = format!(
+        "kafka://{}/{topic}?session.timeout.ms=6000&heartbeat.interval.ms=500",
+        brokers.bootstrap
+    );
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("fenced.log");
+    // No flush limit is reached while reading: the refused commits are the final ones.
+    let status = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(["consume", "--from", &url, "--group", "fenced"])
+        .args(["--lake", &format!("file://{}", lake.display())])
+        .args(["--flush-records", "1000000", "--flush-interval", "60s"])
+        .args(["--exit-when-idle", "3s"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    let log = strip_ansi(&std::fs::read_to_string(&log).unwrap());
+    assert!(status.success(), "the fenced member carries on:\n{log}");
+    assert_eq!(
+        log.matches("fenced out of its group").count(),
+        2,
+        "both refusals seen:\n{log}"
+    );
+    assert!(
+        log.matches("partitions assigned").count() >= 3,
+        "it rejoined after each refusal:\n{log}"
+    );
+    assert_nothing_lost(
+        &lake,
+        topic,
+        17,
+        3000,
+        &committed(&brokers.bootstrap, topic, "fenced"),
+    );
+    drop(rt);
+}

@@ -4,7 +4,9 @@
 //! create-if-absent under keys made of the topic, partition and offsets, and offsets committed
 //! only for what is durable in the lake. When partitions are revoked, their buffers are
 //! written and committed before they go (or, when that cannot be done, dropped uncommitted, so
-//! the next owner reads them again).
+//! the next owner reads them again). A member fenced out of its group (a session timeout, a
+//! poll past `max.poll.interval.ms`, a coordinator that moved) has its commits refused: it
+//! drops what it held, rejoins and reads again from the group's commits; it does not stop.
 
 pub mod offsets;
 pub mod partitions;
@@ -296,8 +298,13 @@ async fn flush_due(
         return Ok(());
     }
     write_partitions(shared, &partitions).await?;
-    if let Err(e) = shared.commit(consumer, None) {
-        tracing::warn!(error = %e, "offset commit failed; retried with the next");
+    match shared.commit(consumer, None) {
+        Ok(()) => {}
+        // librdkafka revokes the lost partitions at the next poll and rejoins.
+        Err(e) if fenced(&e) => {
+            tracing::warn!(error = %e, "offset commit refused: this member was fenced out of its group; rejoining (what it could not commit is read again)")
+        }
+        Err(e) => tracing::warn!(error = %e, "offset commit failed; retried with the next"),
     }
     Ok(())
 }
@@ -326,15 +333,73 @@ fn check_fatal(consumer: &GroupConsumer) -> Result<(), KafkaConsumeError> {
     }
 }
 
-/// Read until idle (or forever), flushing on the limits.
+/// Whether a commit was refused because this member is no longer in the group's current
+/// generation (fenced: a session timeout, a poll past `max.poll.interval.ms`, a coordinator
+/// that moved, a rebalance under way). librdkafka rejoins by itself once the consumer is
+/// polled again; the partitions it held are revoked as lost (their bookkeeping dropped) and
+/// whoever owns them next reads the uncommitted records again.
+pub fn fenced(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::UnknownMemberId
+                | C::IllegalGeneration
+                | C::RebalanceInProgress
+                | C::FencedInstanceId
+                | C::StaleMemberEpoch
+                | C::AssignmentLost
+                | C::PollExceeded
+        )
+    )
+}
+
+/// How many times in a row the final commit may find the member fenced (each time it rejoins
+/// and reads again) before the run gives up with an error.
+const MAX_FENCED_FINAL_COMMITS: u32 = 5;
+
+/// Timing of the reads, for idleness and the closing summary.
+struct Reads {
+    last_record_ms: i64,
+    first_record_ms: Option<i64>,
+}
+
+/// Read until idle (or forever), flushing on the limits; then write everything buffered and
+/// commit it. A member fenced out of its group at that last commit rejoins and reads again.
 async fn run_loop(
     shared: &Shared,
     consumer: &GroupConsumer,
     opts: &KafkaOptions,
 ) -> Result<(), KafkaConsumeError> {
+    let mut reads = Reads {
+        last_record_ms: now_ms(),
+        first_record_ms: None,
+    };
+    let mut fenced_in_a_row = 0;
+    loop {
+        read_until_idle(shared, consumer, opts, &mut reads).await?;
+        match finish(shared, consumer, &reads).await {
+            Err(KafkaConsumeError::Client(e))
+                if fenced(&e) && fenced_in_a_row < MAX_FENCED_FINAL_COMMITS =>
+            {
+                fenced_in_a_row += 1;
+                tracing::warn!(error = %e, "final commit refused: this member was fenced out of its group; rejoining (what it could not commit is read again)");
+                // Idleness counts afresh: the rejoin and the reads after it come first.
+                reads.last_record_ms = now_ms();
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Read until idle (or forever), flushing on the limits.
+async fn read_until_idle(
+    shared: &Shared,
+    consumer: &GroupConsumer,
+    opts: &KafkaOptions,
+    reads: &mut Reads,
+) -> Result<(), KafkaConsumeError> {
     let metrics = shared.writer.metrics().clone();
-    let mut last_record_ms = now_ms();
-    let mut first_record_ms: Option<i64> = None;
     let mut stream = consumer.stream();
     let mut last_age_check = Instant::now();
     let mut since_yield = 0u32;
@@ -350,14 +415,14 @@ async fn run_loop(
             Ok(None) => unreachable!("rdkafka message streams never end"),
             Ok(Some(Err(e))) => {
                 // Broker and transport errors are reported here while librdkafka recovers
-                // by itself (reconnects, new leaders); only a fatal error ends the loop.
+                // by itself (reconnects, new leaders, rejoins); only a fatal error ends the loop.
                 tracing::warn!(error = %e, "Kafka consumer error");
                 check_fatal(consumer)?;
             }
             Ok(Some(Ok(m))) => {
-                last_record_ms = now_ms();
-                first_record_ms.get_or_insert(last_record_ms);
-                let arrival = m.timestamp().to_millis().unwrap_or(last_record_ms);
+                reads.last_record_ms = now_ms();
+                reads.first_record_ms.get_or_insert(reads.last_record_ms);
+                let arrival = m.timestamp().to_millis().unwrap_or(reads.last_record_ms);
                 let data = m.payload().unwrap_or_default();
                 let partition = m.partition();
                 let out =
@@ -400,8 +465,11 @@ async fn run_loop(
             continue;
         }
         let now = now_ms();
-        let quiet_ms =
-            (now - last_record_ms.max(shared.assigned_ms.load(Ordering::Acquire))).max(0);
+        let quiet_ms = (now
+            - reads
+                .last_record_ms
+                .max(shared.assigned_ms.load(Ordering::Acquire)))
+        .max(0);
         let waiting_since = shared.waiting_since_ms.load(Ordering::Acquire);
         let awaiting_partitions = waiting_since > 0 && now - waiting_since < MAX_ASSIGNMENT_WAIT_MS;
         if let Some(idle) = opts.common.exit_when_idle
@@ -412,15 +480,22 @@ async fn run_loop(
                 idle_ms = quiet_ms,
                 "no records for a while: flushing and stopping"
             );
-            break;
+            return Ok(());
         }
     }
-    drop(stream);
-    // Everything buffered becomes durable, then its offsets are committed and confirmed.
+}
+
+/// Make everything buffered durable, then commit its offsets and wait for the confirmation.
+async fn finish(
+    shared: &Shared,
+    consumer: &GroupConsumer,
+    reads: &Reads,
+) -> Result<(), KafkaConsumeError> {
+    let metrics = shared.writer.metrics();
     let buffered = shared.partitions.lock().unwrap().buffered();
     if !buffered.is_empty() {
         // The wait before this last write is not work: throughput figures leave it out.
-        let waited = (now_ms() - last_record_ms).max(0) as u64;
+        let waited = (now_ms() - reads.last_record_ms).max(0) as u64;
         ConsumerMetrics::add(&metrics.idle_wait_ms, waited);
     }
     let final_flush = Instant::now();
@@ -431,7 +506,9 @@ async fn run_loop(
             Ok(()) => {
                 // Time at work: the first record to the last, plus the final write and commit
                 // (not the wait for more records before stopping).
-                let reading_ms = first_record_ms.map_or(0, |f| (last_record_ms - f).max(0));
+                let reading_ms = reads
+                    .first_record_ms
+                    .map_or(0, |f| (reads.last_record_ms - f).max(0));
                 let final_ms = final_flush.elapsed().as_millis() as i64;
                 tracing::info!(
                     records = ConsumerMetrics::get(&metrics.records_in),
@@ -442,6 +519,8 @@ async fn run_loop(
                 );
                 return Ok(());
             }
+            // Retrying cannot help a fenced member: only polling (a rejoin) can.
+            Err(e) if fenced(&e) => return Err(e.into()),
             Err(e) if started.elapsed() < FINAL_COMMIT_DEADLINE => {
                 tracing::warn!(error = %e, "final offset commit failed; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
