@@ -85,11 +85,10 @@ impl CompactError {
     pub fn unreadable_file(&self) -> Option<&str> {
         match self {
             // External: the store's error through the Parquet reader (retried, reported).
-            CompactError::Parquet { source, .. }
-                if matches!(source, parquet::errors::ParquetError::External(_)) =>
-            {
-                None
-            }
+            CompactError::Parquet {
+                source: parquet::errors::ParquetError::External(_),
+                ..
+            } => None,
             CompactError::Parquet { key, .. } | CompactError::Schema { key, .. } => Some(key),
             _ => None,
         }
