@@ -74,9 +74,19 @@ pub struct CompactArgs {
     /// How long a replaced generation stays readable after the switch (e.g. 1h, 10m, 0s).
     #[arg(long, env = "FIRELAKE_GRACE", default_value = "1h", value_parser = parse_duration)]
     grace: Duration,
-    /// Rebuild the selected days even when they are up to date (or raw files expired).
+    /// Rebuild the selected days even when they are up to date: from their current generation
+    /// and the raw files it lacks, like every run, so no row of the curated day is dropped.
     #[arg(long, env = "FIRELAKE_FORCE")]
     force: bool,
+    /// Rebuild the selected days from their raw files alone: DROPS the rows of raw files that
+    /// expired (lifecycle) since they were compacted. Only this option does that.
+    #[arg(long, env = "FIRELAKE_REBUILD_FROM_RAW")]
+    rebuild_from_raw: bool,
+    /// Retries across UTC midnight: a day's rows that arrived this long after midnight are
+    /// dropped when the previous day's curated rows from this long before it hold their key
+    /// (at most 24h; 0s: off).
+    #[arg(long, env = "FIRELAKE_MIDNIGHT_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    midnight_window: Duration,
     /// Memory for dedupe's key pass in MiB (32 bytes a row); a day with more rows spills its
     /// keys to local disk ($TMPDIR) in buckets of this size.
     #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32, value_parser = crate::flags::memory_mb)]
@@ -129,6 +139,8 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         dedupe: !args.no_dedupe,
         grace: args.grace,
         force: args.force,
+        rebuild_from_raw: args.rebuild_from_raw,
+        midnight_window: args.midnight_window,
         dedupe_memory_bytes: args.dedupe_memory_mb << 20,
         today: None,
         zstd_level: zstd_level_from(args.zstd_level)?,
@@ -157,7 +169,11 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
     } else {
         print_summary(&report, &lake, catalog.as_ref(), &def.columns, &mut out)?;
     }
-    Ok(())
+    out.flush()?;
+    match report.failure() {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
 }
 
 fn print_summary(
@@ -200,12 +216,21 @@ fn print_summary(
     }
     for d in &r.days {
         writeln!(out, "  day {}  {}", d.day, day_line(d))?;
+        for q in &d.quarantined {
+            writeln!(
+                out,
+                "                  quarantined {} (kept at {}): {}",
+                q.file, q.kept_at, q.error
+            )?;
+        }
     }
-    let skipped = r.days.len() - r.days_compacted();
+    let skipped = r.days.len() - r.days_compacted() - r.days_failed();
     writeln!(
         out,
-        "  days           {} compacted, {skipped} skipped",
-        r.days_compacted()
+        "  days           {} compacted, {skipped} skipped, {} failed; {} raw files quarantined",
+        r.days_compacted(),
+        r.days_failed(),
+        r.quarantined()
     )?;
     writeln!(
         out,
@@ -267,12 +292,13 @@ fn day_line(d: &DayReport) -> String {
                 (Some(_), false) => ", previous generation kept for the grace period".into(),
             };
             format!(
-                "compacted: {} files -> {}, {} rows -> {} ({} duplicates), {} -> {} bytes in {:.2} s\n                  now {generation}{replaced}",
+                "compacted: {} files -> {}, {} rows -> {} ({} duplicates, {} of them in the day before), {} -> {} bytes in {:.2} s\n                  now {generation}{replaced}",
                 d.files_in,
                 d.files_out,
                 d.rows_in,
                 d.rows_out,
                 d.duplicates,
+                d.previous_day_duplicates,
                 d.bytes_in,
                 d.bytes_out,
                 d.seconds
@@ -281,9 +307,7 @@ fn day_line(d: &DayReport) -> String {
         DayOutcome::UpToDate => "up to date (--force rebuilds it)".into(),
         DayOutcome::NoRawFiles => "no raw files".into(),
         DayOutcome::Busy => "skipped: another compactor is working on it".into(),
-        DayOutcome::RawExpired { missing } => format!(
-            "left alone: {missing} raw files of its current generation are gone (--force rebuilds it from what is left)"
-        ),
+        DayOutcome::Failed { error } => format!("FAILED: {error}"),
     }
 }
 

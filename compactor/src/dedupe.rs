@@ -273,12 +273,45 @@ fn part_of(hash: u128) -> usize {
     (hash >> (128 - PART_BITS)) as usize
 }
 
+/// The look-back across UTC midnight. A retry that straddles midnight (PutRecords, Firehose,
+/// a re-fetched page) lands in two arrival days, beyond the reach of per-day dedupe. When day
+/// D is compacted, its rows that arrived within `window` after D's midnight are dropped when
+/// the previous day's current generation holds their key among rows that arrived within
+/// `window` before it: the earlier copy stays, in D-1. Rows further from midnight are updates,
+/// kept as ever.
+#[derive(Debug, Clone)]
+pub struct Lookback {
+    /// Key hashes of D-1's rows from `midnight - window` on.
+    keys: std::collections::HashSet<u128>,
+    /// `midnight + window`: D's rows from here on are never dropped.
+    until_ms: i64,
+}
+
+impl Lookback {
+    pub fn new(keys: std::collections::HashSet<u128>, until_ms: i64) -> Lookback {
+        Lookback { keys, until_ms }
+    }
+
+    /// The window around the midnight that starts `day` (UTC day number): D-1's rows from the
+    /// first instant, D's rows before the second.
+    pub fn bounds(day: i32, window_ms: i64) -> (i64, i64) {
+        let midnight = i64::from(day) * 86_400_000;
+        (midnight - window_ms, midnight + window_ms)
+    }
+
+    pub fn drops(&self, row: &KeyRow) -> bool {
+        row.at < self.until_ms && self.keys.contains(&row.hash)
+    }
+}
+
 /// The rows of a day that survive: one bit per row.
 #[derive(Debug, Clone)]
 pub struct Winners {
     bits: Vec<u64>,
     rows: u64,
     kept: u64,
+    /// Rows left out by `select_dropping`.
+    dropped: u64,
 }
 
 impl Winners {
@@ -288,6 +321,7 @@ impl Winners {
             bits: vec![0; rows.div_ceil(64) as usize],
             rows,
             kept: 0,
+            dropped: 0,
         }
     }
 
@@ -295,13 +329,19 @@ impl Winners {
     /// the same bucket). Many rows are decided on two threads, the low half of the hash space
     /// on this one and the high half on another (into a bitmap of its own, then merged): this
     /// is the one part of the key pass that would otherwise use a single core.
-    pub fn select(&mut self, mut rows: KeyRows) {
+    pub fn select(&mut self, rows: KeyRows) {
+        self.select_dropping(rows, &|_| false);
+    }
+
+    /// `select`, with the rows `drop` names left out before keys are compared (they are
+    /// neither kept nor allowed to beat another copy): the look-back across midnight.
+    pub fn select_dropping(&mut self, mut rows: KeyRows, drop: &(dyn Fn(&KeyRow) -> bool + Sync)) {
         let mut table = Vec::new();
         let parallel = rows.len() >= PARALLEL_MIN_ROWS;
         let parts = rows.parts();
         if !parallel {
             for part in &parts {
-                self.mark_winners(part, &mut table);
+                self.mark_winners(part, drop, &mut table);
             }
             return;
         }
@@ -311,11 +351,11 @@ impl Winners {
             scope.spawn(|| {
                 let mut table = Vec::new();
                 for part in high {
-                    high_winners.mark_winners(part, &mut table);
+                    high_winners.mark_winners(part, drop, &mut table);
                 }
             });
             for part in low {
-                self.mark_winners(part, &mut table);
+                self.mark_winners(part, drop, &mut table);
             }
         });
         for (mine, theirs) in self.bits.iter_mut().zip(&high_winners.bits) {
@@ -323,12 +363,18 @@ impl Winners {
             *mine |= theirs;
         }
         self.kept += high_winners.kept;
+        self.dropped += high_winners.dropped;
     }
 
     /// Mark the winner of each key in `part`: an open-addressing table keyed by the hash (its
     /// low bits place it; the top ones are the same across a part) keeps each key's best row.
     /// `table` is scratch space, reused across parts.
-    fn mark_winners(&mut self, part: &(&[StoredKeyRow], &[KeyRow]), table: &mut Vec<KeyRow>) {
+    fn mark_winners(
+        &mut self,
+        part: &(&[StoredKeyRow], &[KeyRow]),
+        drop: &(dyn Fn(&KeyRow) -> bool + Sync),
+        table: &mut Vec<KeyRow>,
+    ) {
         const EMPTY: KeyRow = EMPTY_KEY_ROW;
         let slots = ((part.0.len() + part.1.len()) * 2)
             .next_power_of_two()
@@ -337,6 +383,10 @@ impl Winners {
         table.resize(slots, EMPTY);
         let mask = slots - 1;
         for r in part.0.iter().map(load).chain(part.1.iter().copied()) {
+            if drop(&r) {
+                self.dropped += 1;
+                continue;
+            }
             let mut i = r.hash as usize & mask;
             loop {
                 let slot = &mut table[i];
@@ -368,6 +418,11 @@ impl Winners {
     /// Rows kept (distinct keys).
     pub fn kept(&self) -> u64 {
         self.kept
+    }
+
+    /// Rows left out by `select_dropping`.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     pub fn contains(&self, row: u64) -> bool {
@@ -604,5 +659,27 @@ mod tests {
         let mut out = Vec::new();
         arrival_times(&b, 0, &mut out);
         assert_eq!(out, [3, i64::MIN]);
+    }
+
+    #[test]
+    fn the_look_back_drops_copies_near_midnight_only() {
+        let day = 20_000;
+        let (from, until) = Lookback::bounds(day, 15 * 60_000);
+        assert_eq!(until - from, 30 * 60_000);
+        let lookback = Lookback::new([1u128, 2].into_iter().collect(), until);
+        let row = |hash, at, row| KeyRow { hash, at, row };
+        let rows = [
+            row(1, until - 1, 0), // a retry of D-1's key 1: dropped
+            row(2, until, 1),     // key 2, after the window: an update, kept
+            row(3, until - 1, 2), // a key D-1 does not hold near midnight: kept
+            row(1, until + 5, 3), // key 1 again, later: kept
+        ];
+        let mut w = Winners::none(4);
+        w.select_dropping(key_rows(&rows), &|k| lookback.drops(k));
+        assert_eq!(
+            (0..4).map(|r| w.contains(r)).collect::<Vec<_>>(),
+            [false, true, true, true]
+        );
+        assert_eq!((w.kept(), w.dropped()), (3, 1));
     }
 }

@@ -56,7 +56,12 @@ pub struct Journal {
     /// The folder of the previous generation, when it is one of ours (the only thing cleanup
     /// deletes).
     pub previous_generation: Option<String>,
+    /// The files read: raw files, and the parts of the generation it was built on.
     pub inputs: Vec<RawFile>,
+    /// The raw files whose rows the generation holds (those read, and those its predecessors
+    /// held, expired or not). Empty in journals of older versions: then the inputs.
+    #[serde(default)]
+    pub covers: Vec<RawFile>,
     pub bins: Vec<Bin>,
     #[serde(default)]
     pub outputs: Vec<OutputFile>,
@@ -84,6 +89,15 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// The raw files whose rows the generation holds.
+    pub fn covered(&self) -> &[RawFile] {
+        if self.covers.is_empty() {
+            &self.inputs
+        } else {
+            &self.covers
+        }
+    }
+
     pub async fn store(&self, lake: &Lake) -> Result<(), CompactError> {
         let bytes = serde_json::to_vec_pretty(self).expect("a journal serialises");
         lake.put(&self.key, Bytes::from(bytes)).await?;

@@ -17,6 +17,7 @@ pub mod layout;
 pub mod lock;
 pub mod merge;
 pub mod plan;
+pub mod quarantine;
 pub mod reader;
 mod run;
 
@@ -55,7 +56,9 @@ pub enum CompactError {
     InputChanged { key: String, detail: String },
     #[error("verification of {generation} failed: {detail}")]
     Verify { generation: String, detail: String },
-    #[error("journal {key} is not valid JSON: {source}")]
+    #[error(
+        "journal {key} is unreadable ({source}); its day is left as it is: move the journal aside and run again"
+    )]
     Journal {
         key: String,
         source: serde_json::Error,
@@ -75,6 +78,23 @@ pub enum CompactError {
     Task(#[from] tokio::task::JoinError),
 }
 
+impl CompactError {
+    /// The file a read error is about, when the file itself is at fault (not valid Parquet,
+    /// or columns that do not fit the source) rather than the store or this process: such a
+    /// raw file is quarantined, never retried.
+    pub fn unreadable_file(&self) -> Option<&str> {
+        match self {
+            // External: the store's error through the Parquet reader (retried, reported).
+            CompactError::Parquet {
+                source: parquet::errors::ParquetError::External(_),
+                ..
+            } => None,
+            CompactError::Parquet { key, .. } | CompactError::Schema { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 /// What a run does.
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
@@ -85,8 +105,16 @@ pub struct CompactOptions {
     pub dedupe: bool,
     /// How long a replaced generation stays readable after the switch.
     pub grace: Duration,
-    /// Compact selected days even when they are up to date or their raw files expired.
+    /// Rebuild selected days even when they are up to date (from their current generation and
+    /// the raw files it lacks, like any run: no row of the curated day is dropped).
     pub force: bool,
+    /// Rebuild selected days from their raw files alone: rows of raw files that expired since
+    /// they were compacted are dropped from the curated table. Asked for by name only.
+    pub rebuild_from_raw: bool,
+    /// Retries across UTC midnight: rows of a day that arrived this long after its midnight
+    /// are dropped when the previous day's generation holds their key from this long before
+    /// it (`Duration::ZERO`: off).
+    pub midnight_window: Duration,
     /// Memory for dedupe's pass 1 (32 bytes a row); more rows spill to local disk in buckets.
     pub dedupe_memory_bytes: u64,
     /// "Today" (UTC day number) for the nightly selection; `None`: the clock's.
@@ -103,6 +131,8 @@ impl Default for CompactOptions {
             dedupe: true,
             grace: Duration::from_secs(3600),
             force: false,
+            rebuild_from_raw: false,
+            midnight_window: DEFAULT_MIDNIGHT_WINDOW,
             dedupe_memory_bytes: 32 << 20,
             today: None,
             zstd_level: zstd_level_from(DEFAULT_ZSTD_LEVEL).expect("the default is in range"),
@@ -137,10 +167,20 @@ pub enum DayOutcome {
     UpToDate,
     /// No raw files for the day.
     NoRawFiles,
-    /// Raw files the current generation was made from are gone; left alone.
-    RawExpired { missing: usize },
     /// Another compactor holds the day's lock; left to it.
     Busy,
+    /// The day could not be compacted (the error says why and what to do); it is left as it
+    /// was, and the run fails once every other day is done.
+    Failed { error: String },
+}
+
+/// A raw file set aside because it could not be read (`quarantine`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    /// The raw file (a key of the raw table; left there, never read again) and its copy.
+    pub file: String,
+    pub kept_at: String,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -155,6 +195,11 @@ pub struct DayReport {
     pub duplicates: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Rows dropped because the day before holds them (retries across midnight); part of
+    /// `duplicates`.
+    pub previous_day_duplicates: u64,
+    /// Raw files quarantined this run.
+    pub quarantined: Vec<Quarantined>,
     pub seconds: f64,
 }
 
@@ -170,8 +215,14 @@ impl DayReport {
             duplicates: 0,
             bytes_in: 0,
             bytes_out: 0,
+            previous_day_duplicates: 0,
+            quarantined: Vec::new(),
             seconds: 0.0,
         }
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, DayOutcome::Failed { .. })
     }
 
     pub fn compacted(&self) -> bool {
@@ -196,6 +247,31 @@ impl CompactReport {
     }
     pub fn days_compacted(&self) -> usize {
         self.days.iter().filter(|d| d.compacted()).count()
+    }
+    pub fn days_failed(&self) -> usize {
+        self.days.iter().filter(|d| d.failed()).count()
+    }
+    pub fn quarantined(&self) -> usize {
+        self.days.iter().map(|d| d.quarantined.len()).sum()
+    }
+    /// One line naming the failed days, or `None` when none failed.
+    pub fn failure(&self) -> Option<String> {
+        let failed: Vec<String> = self
+            .days
+            .iter()
+            .filter_map(|d| match &d.outcome {
+                DayOutcome::Failed { error } => Some(format!("{}: {error}", d.day)),
+                _ => None,
+            })
+            .collect();
+        (!failed.is_empty()).then(|| {
+            format!(
+                "{} of {} days failed, the others are done ({}); fix what each day's error says and run again",
+                failed.len(),
+                self.days.len(),
+                failed.join("; ")
+            )
+        })
     }
     pub fn files_in(&self) -> u64 {
         self.sum(|d| d.files_in)
@@ -309,6 +385,10 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .max_blocking_threads(4)
         .build()
 }
+
+/// The default look-back across UTC midnight (`CompactOptions::midnight_window`): retries of
+/// PutRecords, Firehose and page fetches come seconds to minutes after the first attempt.
+pub const DEFAULT_MIDNIGHT_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// `--date D | --since D | --all` (none: the nightly default).
 pub fn selection_from(

@@ -4,7 +4,8 @@
 //!   (`FIRELAKE_*`) and answers with its report; a failed run is a failed invocation (the
 //!   Errors alarm), and its journal lets the next run finish or roll it back.
 //! - Container or scheduled task (anything else): one compaction from flags or their
-//!   environment twins; the report as one JSON object on stdout; non-zero exit on failure.
+//!   environment twins; the report as one JSON object on stdout; non-zero exit on failure,
+//!   including a run where any day failed (the other days are still compacted).
 //!
 //! Logs are JSON lines on stderr. `firelake compact` is the same library call for people.
 
@@ -67,9 +68,18 @@ struct Args {
     /// How long a replaced generation stays, in seconds.
     #[arg(long, env = "FIRELAKE_GRACE_SECONDS", default_value_t = 3600)]
     grace_seconds: u64,
-    /// Rebuild selected days even when up to date.
+    /// Rebuild selected days even when up to date (from their current generation and the raw
+    /// files it lacks: no row is dropped).
     #[arg(long, env = "FIRELAKE_FORCE")]
     force: bool,
+    /// Rebuild selected days from their raw files alone: DROPS the rows of expired raw files.
+    #[arg(long, env = "FIRELAKE_REBUILD_FROM_RAW")]
+    rebuild_from_raw: bool,
+    /// Look-back across UTC midnight in seconds (0: off): a day's rows that arrived this long
+    /// after midnight are dropped when the previous day holds their key from this long before.
+    #[arg(long, env = "FIRELAKE_MIDNIGHT_WINDOW_SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    midnight_window_seconds: u64,
     /// Memory for dedupe's key pass in MiB (32 bytes a row); a day with more rows spills its
     /// keys to local disk ($TMPDIR) in buckets of this size. At most 10240, Lambda's largest
     /// memory (the pass reserves its budget up front: more would abort).
@@ -97,14 +107,25 @@ fn main() -> ExitCode {
             rt.block_on(lambda_runtime::run(service_fn(
                 move |_: LambdaEvent<serde_json::Value>| {
                     let args = args.clone();
-                    async move { run(args).await }
+                    // A failed day fails the invocation (the Errors alarm); the others are done.
+                    async move {
+                        let report = run(args).await?;
+                        match report.failure() {
+                            Some(failure) => Err(BoxError::from(failure)),
+                            None => Ok(report),
+                        }
+                    }
                 },
             )))
             .map_err(|e| -> BoxError { e.to_string().into() })
         }
         Ok(rt) => rt.block_on(run(Args::parse())).and_then(|report| {
+            // The report first, whatever happened to its days; then a failed day fails the task.
             println!("{}", serde_json::to_string(&report)?);
-            Ok(())
+            match report.failure() {
+                Some(failure) => Err(failure.into()),
+                None => Ok(()),
+            }
         }),
     };
     match result {
@@ -127,6 +148,8 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
         dedupe: !a.no_dedupe,
         grace: Duration::from_secs(a.grace_seconds),
         force: a.force,
+        rebuild_from_raw: a.rebuild_from_raw,
+        midnight_window: Duration::from_secs(a.midnight_window_seconds),
         dedupe_memory_bytes: a.dedupe_memory_mb << 20,
         today: None,
         zstd_level: zstd_level_from(a.zstd_level)?,

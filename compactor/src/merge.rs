@@ -26,7 +26,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use tokio::sync::mpsc;
 
-use crate::dedupe::{KeyRow, KeyRows, Winners, arrival_times, bucket_of, buckets_for, hash_keys};
+use crate::dedupe::{
+    KeyRow, KeyRows, Lookback, Winners, arrival_times, bucket_of, buckets_for, hash_keys,
+};
 use crate::encode::ParallelArrowWriter;
 use crate::journal::OutputFile;
 use crate::layout::output_key;
@@ -60,10 +62,12 @@ pub struct KeySurvey {
     pub budget_rows: u64,
 }
 
-/// A day's files, in plan order, with their row counts, and with `KeySurvey` their key rows.
+/// A day's files, in plan order, with their row counts, and with `KeySurvey` their key rows;
+/// the files whose footer or key columns could not be read, with the error, apart.
 pub struct Survey {
     pub files: Vec<RawFile>,
     pub key_rows: Option<KeyRows>,
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// Row counts of a day's listed files, from their footers (read and decoded by a few tasks,
@@ -93,17 +97,27 @@ pub async fn survey(
                         Some(p)
                             if o.size <= WHOLE_FILE_MAX && want_keys.load(Ordering::Relaxed) =>
                         {
-                            let keys = p.key_rows(file, &o.key).await?;
-                            (keys.len() as u64, Some(keys))
+                            p.key_rows(file, &o.key)
+                                .await
+                                .map(|keys| (keys.len() as u64, Some(keys)))
                         }
-                        _ => (file.rows().await?, None),
+                        _ => file.rows().await.map(|rows| (rows, None)),
+                    };
+                    let surveyed = match surveyed {
+                        Ok(s) => s,
+                        // A file that is not readable Parquet is reported, not fatal.
+                        Err(e) if e.unreadable_file().is_some() => {
+                            out.push(Err((o.key, e.to_string())));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
                     };
                     let raw = RawFile {
                         rows: surveyed.0,
                         key: o.key,
                         size: o.size,
                     };
-                    out.push((raw, surveyed.1));
+                    out.push(Ok((raw, surveyed.1)));
                 }
                 Ok::<_, CompactError>(out)
             })
@@ -112,8 +126,16 @@ pub async fn survey(
     let mut files = Vec::with_capacity(listing.len());
     let mut key_rows = keys.map(|k| KeyRows::with_capacity(k.budget_rows));
     let mut first_row = 0u64;
+    let mut unreadable = Vec::new();
     while let Some(group) = groups.next().await {
-        for (raw, keys_of_file) in group?? {
+        for surveyed in group?? {
+            let (raw, keys_of_file) = match surveyed {
+                Ok(s) => s,
+                Err(bad) => {
+                    unreadable.push(bad);
+                    continue;
+                }
+            };
             match (&mut key_rows, keys_of_file) {
                 (Some(out), Some(keys_of_file)) => {
                     if out.len() + keys_of_file.len() > keys.map_or(0, |k| k.budget_rows) as usize {
@@ -138,7 +160,11 @@ pub async fn survey(
             files.push(raw);
         }
     }
-    Ok(Survey { files, key_rows })
+    Ok(Survey {
+        files,
+        key_rows,
+        unreadable,
+    })
 }
 
 /// The key and arrival columns of the curated schema, as a narrow schema for decoding.
@@ -212,6 +238,7 @@ pub fn winners_from_survey(
     survey_files: &[String],
     key_rows: KeyRows,
     plan: &Plan,
+    lookback: Option<&Lookback>,
 ) -> Option<Winners> {
     let same = survey_files.len() == plan.files.len()
         && survey_files
@@ -222,8 +249,42 @@ pub fn winners_from_survey(
         return None;
     }
     let mut winners = Winners::none(plan.rows());
-    winners.select(key_rows);
+    winners.select_dropping(key_rows, &|k| lookback.is_some_and(|l| l.drops(k)));
     Some(winners)
+}
+
+/// The key hashes of rows of `files` (a generation) that arrived at `from_ms` or later: the
+/// previous day's last minutes, for the look-back across midnight (`dedupe::Lookback`). Reads
+/// the key and arrival columns only, a batch at a time.
+pub async fn keys_arrived_since(
+    lake: &Lake,
+    files: &[LakeObject],
+    schema: &SchemaRef,
+    columns: &DedupeColumns,
+    from_ms: i64,
+) -> Result<HashSet<u128>, CompactError> {
+    let projection = KeyProjection::new(schema, columns);
+    let mut out = HashSet::new();
+    let mut scratch = Default::default();
+    for o in files {
+        let mut file = LakeFile::ranged(lake, &o.key, o.size);
+        let metadata = file.metadata().await?;
+        let conform = Conform::new(metadata.schema(), projection.narrow.clone(), &o.key)?;
+        let mut batches = file.stream(metadata, conform.columns_to_read())?;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|source| CompactError::Parquet {
+                key: o.key.clone(),
+                source,
+            })?;
+            let batch = conform.apply(&batch, &o.key)?;
+            projection.append(&batch, 0, &mut scratch, &mut |k| {
+                if k.at >= from_ms {
+                    out.insert(k.hash);
+                }
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// A file opened for decoding: a small one fetched whole and decoded, a large one to be
@@ -378,8 +439,10 @@ pub async fn select_winners(
     schema: &SchemaRef,
     columns: &DedupeColumns,
     memory_budget: u64,
+    lookback: Option<&Lookback>,
     progress: &dyn Progress,
 ) -> Result<Winners, CompactError> {
+    let drops = |k: &KeyRow| lookback.is_some_and(|l| l.drops(k));
     let rows = plan.rows();
     let buckets = buckets_for(rows, memory_budget);
     let projection = KeyProjection::new(schema, columns);
@@ -397,7 +460,7 @@ pub async fn select_winners(
             futures::future::ready(Ok(()))
         })
         .await?;
-        winners.select(key_rows);
+        winners.select_dropping(key_rows, &drops);
         return Ok(winners);
     }
 
@@ -446,7 +509,7 @@ pub async fn select_winners(
     for b in 0..buckets {
         let path = bucket_path(b);
         let key_rows = read_key_rows(&path).map_err(io_err(&path))?;
-        winners.select(key_rows);
+        winners.select_dropping(key_rows, &drops);
         std::fs::remove_file(&path).map_err(io_err(&path))?;
     }
     Ok(winners)
@@ -741,13 +804,23 @@ mod tests {
             columns: columns.clone(),
             budget_rows: 6,
         };
-        let Survey { files, key_rows } = survey(&lake, &listing, Some(&keys)).await.unwrap();
+        let Survey {
+            files, key_rows, ..
+        } = survey(&lake, &listing, Some(&keys)).await.unwrap();
         let order: Vec<String> = files.iter().map(|f| f.key.clone()).collect();
         let plan = crate::plan::plan(files, 1 << 20);
-        let from_survey = winners_from_survey(&order, key_rows.unwrap(), &plan).unwrap();
-        let key_pass = select_winners(&lake, &plan, &schema, &columns, 1 << 20, &crate::Quiet)
-            .await
-            .unwrap();
+        let from_survey = winners_from_survey(&order, key_rows.unwrap(), &plan, None).unwrap();
+        let key_pass = select_winners(
+            &lake,
+            &plan,
+            &schema,
+            &columns,
+            1 << 20,
+            None,
+            &crate::Quiet,
+        )
+        .await
+        .unwrap();
         // Plan order f1, f2, f3: a's latest is f2's (row 3), b's is f1's (row 2), c ties and
         // its first occurrence (row 1) wins.
         let kept = |w: &Winners| {
@@ -768,9 +841,11 @@ mod tests {
         assert!(surveyed.key_rows.is_none());
         assert_eq!(surveyed.files.iter().map(|f| f.rows).sum::<u64>(), 6);
         // Rows numbered for another plan are not used.
-        let Survey { files, key_rows } = survey(&lake, &listing, Some(&keys)).await.unwrap();
+        let Survey {
+            files, key_rows, ..
+        } = survey(&lake, &listing, Some(&keys)).await.unwrap();
         let plan_of_two = crate::plan::plan(files[..2].to_vec(), 1 << 20);
-        assert!(winners_from_survey(&order, key_rows.unwrap(), &plan_of_two).is_none());
+        assert!(winners_from_survey(&order, key_rows.unwrap(), &plan_of_two, None).is_none());
     }
 
     fn files(sizes: &[u64]) -> Vec<RawFile> {

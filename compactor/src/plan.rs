@@ -117,7 +117,7 @@ pub enum Selection {
     All,
     /// The nightly default: every raw day before today (UTC), which is yesterday plus any
     /// earlier day that is new (a missed night) or whose raw files changed since its last
-    /// compaction (late data). Days that are up to date are skipped by [`freshness`].
+    /// compaction (late data). Days that are up to date are skipped (see [`build`]).
     Default,
 }
 
@@ -134,45 +134,71 @@ pub fn candidate_days(selection: Selection, raw_days: &[i32], today: i32) -> Vec
     days
 }
 
-/// How a day's raw listing compares with the inputs of its current curated generation.
+/// What a day's next generation is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Freshness {
-    /// No curated generation yet.
-    New,
-    /// Files were added (late data) or changed since the last compaction.
-    Changed { added: usize },
-    /// Exactly the files the current generation was made from.
+pub enum Build {
+    /// Nothing new since the current generation: left as it is.
     UpToDate,
-    /// Files the current generation was made from are gone (expired by lifecycle): compacting
-    /// what is left would drop rows from the curated table, so the day is left alone.
-    RawExpired { missing: usize },
+    /// The raw files alone (no generation yet, or `--rebuild-from-raw`): indices into the
+    /// listing.
+    FromRaw(Vec<usize>),
+    /// The current generation's rows plus the raw files it does not hold yet (indices into
+    /// the listing), deduplicated across both. Raw files expire (lifecycle) long before the
+    /// curated table does: rebuilding from raw alone would drop their rows.
+    FromGeneration(Vec<usize>),
 }
 
-/// Compare a day's listing (key, size) with the files its current generation read.
-pub fn freshness(listing: &[(String, u64)], compacted_from: Option<&[RawFile]>) -> Freshness {
-    let Some(before) = compacted_from else {
-        return Freshness::New;
+/// How a day is to be built. `listing` is the day's raw files (key, size); `covered` the raw
+/// files whose rows the current generation holds (`None`: no generation). A raw file counts as
+/// covered when its key and size match (a rewritten file is new again). `force` rebuilds a day
+/// that is up to date, still from its generation; only `from_raw` reads the raw files alone,
+/// and a change of dedupe rule while every covered raw file is still there (the generation
+/// was made under the other rule; its raw files give the same rows under the new one).
+pub fn build(
+    listing: &[(String, u64)],
+    covered: Option<&[RawFile]>,
+    force: bool,
+    from_raw: bool,
+    rule_changed: bool,
+) -> Build {
+    let all = || (0..listing.len()).collect();
+    let Some(covered) = covered.filter(|_| !from_raw) else {
+        return Build::FromRaw(all());
     };
-    let now: std::collections::HashMap<&str, u64> =
-        listing.iter().map(|(k, s)| (k.as_str(), *s)).collect();
-    let missing = before
-        .iter()
-        .filter(|f| !now.contains_key(f.key.as_str()))
-        .count();
-    if missing > 0 {
-        return Freshness::RawExpired { missing };
+    if rule_changed && expired(listing, covered) == 0 {
+        return Build::FromRaw(all());
     }
     let was: std::collections::HashMap<&str, u64> =
-        before.iter().map(|f| (f.key.as_str(), f.size)).collect();
-    let added = listing
-        .iter()
-        .filter(|(k, s)| was.get(k.as_str()) != Some(s))
-        .count();
-    if added == 0 {
-        Freshness::UpToDate
+        covered.iter().map(|f| (f.key.as_str(), f.size)).collect();
+    let new: Vec<usize> = (0..listing.len())
+        .filter(|&i| was.get(listing[i].0.as_str()) != Some(&listing[i].1))
+        .collect();
+    if new.is_empty() && !force && !rule_changed {
+        Build::UpToDate
     } else {
-        Freshness::Changed { added }
+        Build::FromGeneration(new)
     }
+}
+
+/// Covered raw files that are no longer listed (expired by lifecycle; their rows live on in
+/// the curated table).
+pub fn expired(listing: &[(String, u64)], covered: &[RawFile]) -> usize {
+    let now: std::collections::HashSet<&str> = listing.iter().map(|(k, _)| k.as_str()).collect();
+    covered
+        .iter()
+        .filter(|f| !now.contains(f.key.as_str()))
+        .count()
+}
+
+/// What the next generation covers: the current one's raw files, with `added` replacing any of
+/// the same key.
+pub fn covered_after(covered: &[RawFile], added: &[RawFile]) -> Vec<RawFile> {
+    let mut by_key: std::collections::BTreeMap<&str, &RawFile> =
+        covered.iter().map(|f| (f.key.as_str(), f)).collect();
+    for f in added {
+        by_key.insert(f.key.as_str(), f);
+    }
+    by_key.into_values().cloned().collect()
 }
 
 #[cfg(test)]
@@ -268,31 +294,59 @@ mod tests {
     }
 
     #[test]
-    fn freshness_against_the_last_compaction() {
+    fn a_day_builds_from_its_generation_and_the_raw_files_it_lacks() {
         let before = vec![f("a", 1), f("b", 2)];
         let listing = |fs: &[RawFile]| -> Vec<(String, u64)> {
             fs.iter().map(|f| (f.key.clone(), f.size)).collect()
         };
-        assert_eq!(freshness(&listing(&before), None), Freshness::New);
+        let l = listing(&before);
         assert_eq!(
-            freshness(&listing(&before), Some(&before)),
-            Freshness::UpToDate
+            build(&l, None, false, false, false),
+            Build::FromRaw(vec![0, 1])
+        );
+        assert_eq!(
+            build(&l, Some(&before), false, false, false),
+            Build::UpToDate
+        );
+        assert_eq!(
+            build(&l, Some(&before), true, false, false),
+            Build::FromGeneration(vec![])
         );
         let mut late = before.clone();
         late.push(f("c", 1));
+        let l = listing(&late);
         assert_eq!(
-            freshness(&listing(&late), Some(&before)),
-            Freshness::Changed { added: 1 }
+            build(&l, Some(&before), false, false, false),
+            Build::FromGeneration(vec![2])
+        );
+        // "a" expired, "c" arrived: still the generation plus "c", never raw alone...
+        let l = listing(&late[1..]);
+        assert_eq!(expired(&l, &before), 1);
+        assert_eq!(
+            build(&l, Some(&before), false, false, false),
+            Build::FromGeneration(vec![1])
+        );
+        // ...unless asked by name.
+        assert_eq!(
+            build(&l, Some(&before), true, true, false),
+            Build::FromRaw(vec![0, 1])
         );
         let mut rewritten = before.clone();
         rewritten[0].size += 1;
         assert_eq!(
-            freshness(&listing(&rewritten), Some(&before)),
-            Freshness::Changed { added: 1 }
+            build(&listing(&rewritten), Some(&before), false, false, false),
+            Build::FromGeneration(vec![0])
+        );
+        // Another dedupe rule: from raw while nothing expired, else from the generation.
+        assert_eq!(
+            build(&listing(&before), Some(&before), false, false, true),
+            Build::FromRaw(vec![0, 1])
         );
         assert_eq!(
-            freshness(&listing(&late[1..]), Some(&before)),
-            Freshness::RawExpired { missing: 1 }
+            build(&listing(&before[1..]), Some(&before), false, false, true),
+            Build::FromGeneration(vec![])
         );
+        let after = covered_after(&before, &[rewritten[0].clone(), f("c", 1)]);
+        assert_eq!(after, vec![rewritten[0].clone(), f("b", 2), f("c", 1)]);
     }
 }

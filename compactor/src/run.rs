@@ -14,17 +14,21 @@ use firelake_core::{Lake, SourceDef, time};
 
 use crate::commit::{clean_up, commit, curated_locations, day_journals, recover_day, verify};
 use crate::dedupe::KEY_ROW_BYTES;
+use crate::dedupe::Lookback;
 use crate::journal::{Journal, JournalState};
 use crate::layout::{
     day_of_folder, generation_prefix, generations_root, is_generation_of, journal_key,
     journal_root, run_id,
 };
 use crate::merge::{
-    DedupeColumns, KeySurvey, Survey, select_winners, survey, winners_from_survey, write_generation,
+    DedupeColumns, KeySurvey, Survey, keys_arrived_since, select_winners, survey,
+    winners_from_survey, write_generation,
 };
-use crate::plan::{Freshness, Selection, candidate_days, freshness, plan};
+use crate::plan::{Build, RawFile, Selection, build, candidate_days, covered_after, expired, plan};
+use crate::quarantine::{not_quarantined, quarantine, quarantine_folder};
 use crate::{
-    CompactError, CompactOptions, CompactReport, Context, DayOutcome, DayReport, Progress, crash,
+    CompactError, CompactOptions, CompactReport, Context, DayOutcome, DayReport, Progress,
+    Quarantined, crash,
 };
 
 /// Compact the days `options.selection` names of `raw_table` (made from `def`) into
@@ -44,6 +48,11 @@ pub async fn compact(
     if options.target_bytes == 0 {
         return Err(CompactError::Options(
             "the target size must be above 0".into(),
+        ));
+    }
+    if options.midnight_window > std::time::Duration::from_secs(86_400) {
+        return Err(CompactError::Options(
+            "the midnight window is at most a day".into(),
         ));
     }
     let ctx = Context::new(lake, catalog, def, raw_table, options);
@@ -82,44 +91,29 @@ pub async fn compact(
     let mut recovered = Vec::new();
     let mut reports = Vec::new();
     for day in days {
-        let Some(mut lock) = DayLock::try_acquire(&ctx, day).await? else {
-            tracing::warn!(day = %time::format_day(day), "another compactor is working on this day; skipped");
-            if selected.contains(&day) {
-                reports.push(DayReport::skipped(day, DayOutcome::Busy));
-            }
-            continue;
-        };
-        // Where the day is now, read under its lock: a rival may have switched it since the
-        // run began, and recovery deletes generations the catalog does not point at.
-        let found = curated_locations(&ctx).await?;
-        let (actions, location) =
-            recover_day(&ctx, day, found.get(&time::format_day(day)).cloned()).await?;
-        recovered.extend(actions);
-        if !selected.contains(&day) {
-            lock.release(&ctx).await?;
-            continue;
-        }
-        let made_from = match location.as_ref().and_then(|l| ctx.lake.key_of_url(l)) {
-            Some(generation) => day_journals(&ctx, day)
-                .await?
-                .into_iter()
-                .find(|j| j.generation == generation),
-            None => None,
-        };
-        let report = compact_day(
+        // Days are independent: one that fails is reported and the run goes on.
+        let report = run_day(
             &ctx,
             day,
-            location.as_ref(),
-            made_from.as_ref(),
+            selected.contains(&day),
             dedupe.as_ref(),
             progress,
-            &mut lock,
+            &mut recovered,
         )
-        .await;
-        lock.release(&ctx).await?;
-        let report = report?;
-        progress.day_finished(&report);
-        reports.push(report);
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(day = %time::format_day(day), error = %e, "day failed; the other days go on");
+            Some(DayReport::skipped(
+                day,
+                DayOutcome::Failed {
+                    error: e.to_string(),
+                },
+            ))
+        });
+        if let Some(report) = report {
+            progress.day_finished(&report);
+            reports.push(report);
+        }
     }
     Ok(CompactReport {
         raw_table: ctx.raw_table.clone(),
@@ -132,6 +126,63 @@ pub async fn compact(
         days: reports,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A day under its lock: recover what earlier runs left, then, when `selected`, compact it.
+/// `None`: nothing to report (a day visited for recovery only).
+async fn run_day(
+    ctx: &Context,
+    day: i32,
+    selected: bool,
+    dedupe: Option<&DedupeColumns>,
+    progress: &dyn Progress,
+    recovered: &mut Vec<crate::RecoveryAction>,
+) -> Result<Option<DayReport>, CompactError> {
+    let Some(mut lock) = DayLock::try_acquire(ctx, day).await? else {
+        tracing::warn!(day = %time::format_day(day), "another compactor is working on this day; skipped");
+        return Ok(selected.then(|| DayReport::skipped(day, DayOutcome::Busy)));
+    };
+    let result = async {
+        // Where the day is now, read under its lock: a rival may have switched it since the
+        // run began, and recovery deletes generations the catalog does not point at.
+        let found = curated_locations(ctx).await?;
+        let (actions, location) =
+            recover_day(ctx, day, found.get(&time::format_day(day)).cloned()).await?;
+        recovered.extend(actions);
+        if !selected {
+            return Ok(None);
+        }
+        let made_from = match location.as_ref().and_then(|l| ctx.lake.key_of_url(l)) {
+            Some(generation) => day_journals(ctx, day)
+                .await?
+                .into_iter()
+                .find(|j| j.generation == generation),
+            None => None,
+        };
+        let at = DayAt {
+            location: location.as_ref(),
+            made_from: made_from.as_ref(),
+            previous_day: found.get(&time::format_day(day - 1)),
+        };
+        compact_day(ctx, day, &at, dedupe, progress, &mut lock)
+            .await
+            .map(Some)
+    }
+    .await;
+    let released = lock.release(ctx).await;
+    let report = result?;
+    released?;
+    Ok(report)
+}
+
+/// Where a day stands when its compaction starts.
+struct DayAt<'a> {
+    /// The curated partition's location.
+    location: Option<&'a String>,
+    /// The journal of the generation it points at.
+    made_from: Option<&'a Journal>,
+    /// The previous day's curated location (the look-back across midnight).
+    previous_day: Option<&'a String>,
 }
 
 /// One compactor per day at a time. On a local lake an OS file lock
@@ -280,38 +331,135 @@ async fn raw_listing(ctx: &Context, day: i32) -> Result<Vec<LakeObject>, Compact
         .collect())
 }
 
+/// Compact a day; a raw file that turns out unreadable on the way is quarantined and the day
+/// starts over without it (each attempt moves one more file aside, so this ends).
 async fn compact_day(
     ctx: &Context,
     day: i32,
-    current_location: Option<&String>,
-    made_from: Option<&Journal>,
+    at: &DayAt<'_>,
     dedupe: Option<&DedupeColumns>,
     progress: &dyn Progress,
     lock: &mut DayLock,
 ) -> Result<DayReport, CompactError> {
+    let mut quarantined = Vec::new();
+    loop {
+        let error = match attempt_day(ctx, day, at, dedupe, progress, lock, &mut quarantined).await
+        {
+            Ok(mut report) => {
+                report.quarantined = quarantined;
+                return Ok(report);
+            }
+            Err(e) => e,
+        };
+        match error.unreadable_file().filter(|k| is_raw_key(ctx, day, k)) {
+            Some(key) if !quarantined.iter().any(|q| q.file == key) => {
+                let folder = quarantine_of(ctx, day);
+                let q =
+                    quarantine(&ctx.lake, &folder, key, &error.to_string(), ctx.now_ms()).await?;
+                quarantined.push(q);
+            }
+            _ => return Err(error),
+        }
+    }
+}
+
+/// The day's quarantine folder (`quarantine`).
+fn quarantine_of(ctx: &Context, day: i32) -> String {
+    quarantine_folder(
+        &ctx.curated,
+        &ctx.def.partition_column,
+        &time::format_day(day),
+    )
+}
+
+/// Whether `key` is a file of `day`'s raw partition (the only files quarantine sets aside).
+fn is_raw_key(ctx: &Context, day: i32, key: &str) -> bool {
+    let prefix = partition_prefix(&ctx.raw_table, &ctx.def.partition_column, day);
+    key.strip_prefix(&prefix)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// What a day's next generation reads: the raw files to add and, unless it is built from raw
+/// alone, the current generation's files (`plan::build`); with the raw files the generation
+/// will hold. `None`: the day is up to date.
+async fn day_inputs(
+    ctx: &Context,
+    day: i32,
+    at: &DayAt<'_>,
+    listing: &[LakeObject],
+    same_rule: bool,
+    dedupe: bool,
+) -> Result<Option<(Vec<LakeObject>, Vec<RawFile>)>, CompactError> {
+    let pcol = &ctx.def.partition_column;
+    let generation = at
+        .location
+        .and_then(|l| ctx.lake.key_of_url(l))
+        .filter(|k| is_generation_of(k, &ctx.curated, pcol, day));
+    let covered: Option<Vec<RawFile>> = match (&generation, at.made_from) {
+        (None, _) => None,
+        (Some(_), Some(j)) => Some(j.covered().to_vec()),
+        // A generation whose journal is gone: every raw file is read again with it, and
+        // dedupe settles the overlap; without a key only the raw files can say what it holds.
+        (Some(_), None) if dedupe => Some(Vec::new()),
+        (Some(_), None) => None,
+    };
+    let keys: Vec<(String, u64)> = listing.iter().map(|o| (o.key.clone(), o.size)).collect();
+    let (force, from_raw) = (ctx.options.force, ctx.options.rebuild_from_raw);
+    let (mut reading, new) = match build(&keys, covered.as_deref(), force, from_raw, !same_rule) {
+        Build::UpToDate => return Ok(None),
+        Build::FromRaw(new) => (Vec::new(), new),
+        Build::FromGeneration(new) => {
+            let g = generation.as_deref().expect("a generation to build on");
+            let mut files = ctx.lake.list(g).await?;
+            files.retain(|o| o.key.ends_with(".parquet"));
+            (files, new)
+        }
+    };
+    let carried = if reading.is_empty() {
+        Vec::new()
+    } else {
+        covered.unwrap_or_default()
+    };
+    let gone = expired(&keys, &carried);
+    if gone > 0 {
+        tracing::info!(day = %time::format_day(day), expired = gone, "raw files of the current generation are gone; their rows stay, read from it");
+    }
+    reading.extend(new.into_iter().map(|i| listing[i].clone()));
+    Ok(Some((reading, carried)))
+}
+
+/// One attempt at a day: list, quarantine what cannot be read, plan, merge, verify, commit.
+async fn attempt_day(
+    ctx: &Context,
+    day: i32,
+    at: &DayAt<'_>,
+    dedupe: Option<&DedupeColumns>,
+    progress: &dyn Progress,
+    lock: &mut DayLock,
+    quarantined: &mut Vec<Quarantined>,
+) -> Result<DayReport, CompactError> {
     let started = Instant::now();
-    let listing = raw_listing(ctx, day).await?;
+    let folder = quarantine_of(ctx, day);
+    let set_aside = ctx.lake.list(&folder).await?;
+    let mut listing = not_quarantined(raw_listing(ctx, day).await?, &set_aside);
+    for empty in listing.iter().filter(|o| o.size == 0) {
+        let error = format!("{}: zero-length file, not Parquet", empty.key);
+        let q = quarantine(&ctx.lake, &folder, &empty.key, &error, ctx.now_ms()).await?;
+        quarantined.push(q);
+    }
+    listing.retain(|o| o.size > 0);
     if listing.is_empty() {
         return Ok(DayReport::skipped(day, DayOutcome::NoRawFiles));
     }
-    let keys: Vec<(String, u64)> = listing.iter().map(|o| (o.key.clone(), o.size)).collect();
     let dedupe_key = dedupe.map_or_else(Vec::new, |_| ctx.def.dedupe_key.clone());
     // The same files compacted with another dedupe setting are not the same curated day.
-    let same_rule = made_from.is_none_or(|j| j.dedupe_key == dedupe_key);
-    match freshness(&keys, made_from.map(|j| j.inputs.as_slice())) {
-        Freshness::UpToDate if same_rule && !ctx.options.force => {
-            return Ok(DayReport::skipped(day, DayOutcome::UpToDate));
-        }
-        Freshness::RawExpired { missing } if !ctx.options.force => {
-            tracing::warn!(
-                day = %time::format_day(day),
-                missing,
-                "raw files of the current generation are gone; the day is left as it is (--force rebuilds it from what is left)"
-            );
-            return Ok(DayReport::skipped(day, DayOutcome::RawExpired { missing }));
-        }
-        _ => {}
-    }
+    let same_rule = at.made_from.is_none_or(|j| j.dedupe_key == dedupe_key);
+    let Some((reading, carried)) =
+        day_inputs(ctx, day, at, &listing, same_rule, dedupe.is_some()).await?
+    else {
+        return Ok(DayReport::skipped(day, DayOutcome::UpToDate));
+    };
+    let current_location = at.location;
 
     let phase = Instant::now();
     let key_survey = dedupe.map(|columns| KeySurvey {
@@ -319,7 +467,30 @@ async fn compact_day(
         columns: columns.clone(),
         budget_rows: ctx.options.dedupe_memory_bytes / KEY_ROW_BYTES,
     });
-    let Survey { files, key_rows } = survey(&ctx.lake, &listing, key_survey.as_ref()).await?;
+    let Survey {
+        files,
+        key_rows,
+        unreadable,
+    } = survey(&ctx.lake, &reading, key_survey.as_ref()).await?;
+    for (key, error) in unreadable {
+        if !is_raw_key(ctx, day, &key) {
+            return Err(CompactError::Verify {
+                generation: key,
+                detail: format!("the current generation cannot be read: {error}"),
+            });
+        }
+        quarantined.push(quarantine(&ctx.lake, &folder, &key, &error, ctx.now_ms()).await?);
+    }
+    let raw_read: Vec<RawFile> = files
+        .iter()
+        .filter(|f| is_raw_key(ctx, day, &f.key))
+        .cloned()
+        .collect();
+    let covers = covered_after(&carried, &raw_read);
+    let lookback = match dedupe {
+        Some(columns) => midnight_lookback(ctx, day, at.previous_day, columns).await?,
+        None => None,
+    };
     let surveyed_keys = key_rows.map(|rows| (files.iter().map(|f| f.key.clone()).collect(), rows));
     let plan = Arc::new(plan(files, ctx.options.target_bytes));
     let rows_in = plan.rows();
@@ -356,6 +527,7 @@ async fn compact_day(
         previous_location: current_location.cloned(),
         previous_generation: previous_generation.clone(),
         inputs: plan.files.clone(),
+        covers,
         bins: plan.bins.clone(),
         outputs: Vec::new(),
         rows_in,
@@ -375,8 +547,9 @@ async fn compact_day(
 
     let written = async {
         let phase = Instant::now();
-        let from_survey = surveyed_keys
-            .and_then(|(files, rows): (Vec<String>, _)| winners_from_survey(&files, rows, &plan));
+        let from_survey = surveyed_keys.and_then(|(files, rows): (Vec<String>, _)| {
+            winners_from_survey(&files, rows, &plan, lookback.as_ref())
+        });
         let passes = if dedupe.is_some() && from_survey.is_none() {
             2
         } else {
@@ -392,6 +565,7 @@ async fn compact_day(
                     &ctx.schema,
                     columns,
                     ctx.options.dedupe_memory_bytes,
+                    lookback.as_ref(),
                     progress,
                 )
                 .await?;
@@ -411,6 +585,7 @@ async fn compact_day(
         });
         let phase = Instant::now();
         let distinct = winners.as_ref().map_or(rows_in, |w| w.kept());
+        let dropped = winners.as_ref().map_or(0, |w| w.dropped());
         let mut outputs = write_generation(
             &ctx.lake,
             plan.clone(),
@@ -428,10 +603,10 @@ async fn compact_day(
             "generation written"
         );
         verify(ctx, &generation, &mut outputs, distinct).await?;
-        Ok::<_, CompactError>((outputs, distinct))
+        Ok::<_, CompactError>((outputs, distinct, dropped))
     }
     .await;
-    let (outputs, distinct) = match written {
+    let (outputs, distinct, dropped) = match written {
         Ok(w) => w,
         Err(e) => {
             // Undo now; should that fail too, the next run's recovery does it.
@@ -473,8 +648,34 @@ async fn compact_day(
         rows_in,
         rows_out: distinct,
         duplicates: rows_in - distinct,
+        previous_day_duplicates: dropped,
+        quarantined: Vec::new(),
         bytes_in: journal.bytes_in,
         bytes_out: journal.bytes_out,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The look-back across midnight for `day` (`dedupe::Lookback`): the keys of the previous
+/// day's current generation that arrived within the window before midnight. `None` when the
+/// window is 0 or the previous day has no curated partition in the lake.
+async fn midnight_lookback(
+    ctx: &Context,
+    day: i32,
+    previous_day: Option<&String>,
+    columns: &DedupeColumns,
+) -> Result<Option<Lookback>, CompactError> {
+    let window = ctx.options.midnight_window.as_millis() as i64;
+    let Some(prefix) = previous_day
+        .filter(|_| window > 0)
+        .and_then(|l| ctx.lake.key_of_url(l))
+    else {
+        return Ok(None);
+    };
+    let mut files = ctx.lake.list(&prefix).await?;
+    files.retain(|o| o.key.ends_with(".parquet"));
+    let (from, until) = Lookback::bounds(day, window);
+    let keys = keys_arrived_since(&ctx.lake, &files, &ctx.schema, columns, from).await?;
+    tracing::info!(day = %time::format_day(day), keys = keys.len(), "keys of the previous day near midnight");
+    Ok(Some(Lookback::new(keys, until)))
 }

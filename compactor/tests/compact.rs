@@ -456,7 +456,8 @@ async fn late_data_makes_the_next_generation_and_the_old_one_waits_out_its_grace
         .unwrap();
     let d = &late.days[0];
     assert!(d.compacted());
-    assert_eq!((d.files_in, d.rows_out), (4, 6));
+    // Read: the current generation's file and the late one (not the raw files it holds).
+    assert_eq!((d.files_in, d.rows_out), (2, 6));
     let (g2, rows) = curated_rows(&lake, catalog.as_ref()).await;
     assert_ne!(g1, g2, "the next generation");
     assert_eq!(rows, expected_distinct(&lake, true).await);
@@ -485,7 +486,7 @@ async fn late_data_makes_the_next_generation_and_the_old_one_waits_out_its_grace
 }
 
 #[tokio::test]
-async fn a_failed_merge_leaves_no_generation_and_no_journal() {
+async fn a_raw_file_whose_rows_do_not_fit_is_quarantined_and_the_day_goes_on() {
     let lake = lake_with_duplicates().await;
     // A raw file without the required user_id column: its footer is fine, its rows are not.
     let schema = Arc::new(arrow::datatypes::Schema::new(vec![
@@ -496,24 +497,37 @@ async fn a_failed_merge_leaves_no_generation_and_no_journal() {
         vec![Arc::new(StringArray::from(vec!["x@y.z"]))],
     )
     .unwrap();
+    let broken = format!("users/p_date={DAY}/zz-broken.parquet");
     lake.put(
-        &format!("users/p_date={DAY}/zz-broken.parquet"),
+        &broken,
         Bytes::from(parquet_bytes(schema, &[batch]).unwrap()),
     )
     .await
     .unwrap();
     let catalog = Arc::new(MemoryCatalog::default());
-    let err = run(&lake, &catalog, options(Selection::All))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("user_id"), "{err}");
-    // Only the day's released lock.
-    let left = lake.list("users_curated").await.unwrap();
-    assert!(left.iter().all(|o| o.key.contains("/_locks/")), "{left:?}");
+    let report = run(&lake, &catalog, options(Selection::All)).await.unwrap();
+    let d = &report.days[0];
+    assert!(d.compacted(), "{d:?}");
+    assert_eq!(d.quarantined.len(), 1);
+    assert_eq!(d.quarantined[0].file, broken);
+    assert!(d.quarantined[0].error.contains("user_id"), "{d:?}");
+    let kept = format!("users_curated/_quarantine/p_date={DAY}/zz-broken.parquet");
+    assert_eq!(d.quarantined[0].kept_at, kept);
+    assert!(lake.get(&kept).await.unwrap().is_some());
     assert!(
-        catalog.partitions("users_curated").await.is_err(),
-        "no curated table yet"
+        lake.get(&format!("{kept}.reason.json"))
+            .await
+            .unwrap()
+            .is_some()
     );
+    // The raw table is never written; the file is left there and never read again.
+    assert!(lake.get(&broken).await.unwrap().is_some());
+    let again = run(&lake, &catalog, options(Selection::All)).await.unwrap();
+    assert_eq!(again.days[0].outcome, DayOutcome::UpToDate);
+    assert!(again.days[0].quarantined.is_empty());
+    lake.delete(&broken).await.unwrap();
+    let (_, rows) = curated_rows(&lake, catalog.as_ref()).await;
+    assert_eq!(rows, expected_distinct(&lake, true).await);
 }
 
 #[tokio::test]
