@@ -287,19 +287,20 @@ type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// Write every due buffer and commit what became durable (a commit that fails stays due and
 /// goes with the next).
+/// Write and commit `partitions`; `Ok(true)` when there was something to do.
 async fn flush_due(
     shared: &Shared,
     consumer: &GroupConsumer,
     partitions: Vec<i32>,
-) -> Result<(), KafkaConsumeError> {
+) -> Result<bool, KafkaConsumeError> {
     if partitions.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     write_partitions(shared, &partitions).await?;
     if let Err(e) = shared.commit(consumer, None) {
         tracing::warn!(error = %e, "offset commit failed; retried with the next");
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Write the buffers of `partitions`, two at a time: Parquet encoding runs on the blocking
@@ -334,6 +335,9 @@ async fn run_loop(
 ) -> Result<(), KafkaConsumeError> {
     let metrics = shared.writer.metrics().clone();
     let mut last_record_ms = now_ms();
+    // The last record or the end of the last flush: idleness is measured from then, so time
+    // spent writing (a write retried while S3 answers SlowDown) is never taken for idleness.
+    let mut busy_until_ms = last_record_ms;
     let mut first_record_ms: Option<i64> = None;
     let mut stream = consumer.stream();
     let mut last_age_check = Instant::now();
@@ -344,6 +348,7 @@ async fn run_loop(
             Some(item) => Ok(item),
             None => tokio::time::timeout(IDLE_POLL, stream.next()).await,
         };
+        let polled_empty = next.is_err();
         let mut full = None;
         match next {
             Err(_) => {}
@@ -356,6 +361,7 @@ async fn run_loop(
             }
             Ok(Some(Ok(m))) => {
                 last_record_ms = now_ms();
+                busy_until_ms = last_record_ms;
                 first_record_ms.get_or_insert(last_record_ms);
                 let arrival = m.timestamp().to_millis().unwrap_or(last_record_ms);
                 let data = m.payload().unwrap_or_default();
@@ -389,22 +395,27 @@ async fn run_loop(
                 }
             }
         }
-        if let Some(p) = full {
-            flush_due(shared, consumer, vec![p]).await?;
+        if let Some(p) = full
+            && flush_due(shared, consumer, vec![p]).await?
+        {
+            busy_until_ms = now_ms();
         }
         if last_age_check.elapsed() >= AGE_CHECK {
             last_age_check = Instant::now();
             let due = shared.partitions.lock().unwrap().due();
-            flush_due(shared, consumer, due).await?;
+            if flush_due(shared, consumer, due).await? {
+                busy_until_ms = now_ms();
+            }
         } else {
             continue;
         }
         let now = now_ms();
-        let quiet_ms =
-            (now - last_record_ms.max(shared.assigned_ms.load(Ordering::Acquire))).max(0);
+        let quiet_ms = (now - busy_until_ms.max(shared.assigned_ms.load(Ordering::Acquire))).max(0);
         let waiting_since = shared.waiting_since_ms.load(Ordering::Acquire);
         let awaiting_partitions = waiting_since > 0 && now - waiting_since < MAX_ASSIGNMENT_WAIT_MS;
+        // Only after a poll that found nothing (one more poll after a flush, at the least).
         if let Some(idle) = opts.common.exit_when_idle
+            && polled_empty
             && quiet_ms >= idle.as_millis() as i64
             && !awaiting_partitions
         {
@@ -420,7 +431,7 @@ async fn run_loop(
     let buffered = shared.partitions.lock().unwrap().buffered();
     if !buffered.is_empty() {
         // The wait before this last write is not work: throughput figures leave it out.
-        let waited = (now_ms() - last_record_ms).max(0) as u64;
+        let waited = (now_ms() - busy_until_ms).max(0) as u64;
         ConsumerMetrics::add(&metrics.idle_wait_ms, waited);
     }
     let final_flush = Instant::now();
