@@ -280,6 +280,40 @@ fn numeric_flags_out_of_bounds_are_usage_errors_not_crashes() {
     assert!(!dir.path().join("lake").exists(), "nothing ran");
 }
 
+#[test]
+fn compact_numeric_flags_out_of_range_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // Were accepted by clap, then refused (exit 1) after the lake and catalog were opened.
+    let cases = [
+        ("--target-mb", "63"),
+        ("--target-mb", "1025"),
+        ("--target-mb", "99999999999999999999"),
+        ("--zstd-level", "0"),
+        ("--zstd-level", "23"),
+        ("--zstd-level", "-5"),
+        ("--target-bytes", "0"),
+    ];
+    for (flag, value) in cases {
+        let arg = format!("{flag}={value}");
+        assert_usage_error(
+            dir.path(),
+            &["compact", "--lake", "file://lake", "--all", &arg],
+            flag,
+        );
+    }
+    // The env twins too.
+    for (var, value) in [("FIRELAKE_TARGET_MB", "8"), ("FIRELAKE_ZSTD_LEVEL", "99")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
+            .args(["compact", "--lake", "file://lake", "--all"])
+            .env(var, value)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+    }
+    assert!(!dir.path().join("lake").exists(), "nothing ran");
+}
+
 /// Runs the binary in `dir` and returns (exit code, stdout, stderr, peak RSS in MiB).
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also gives the peak RSS
 fn run_measured(dir: &Path, args: &[&str]) -> (Option<i32>, String, String, u64) {
