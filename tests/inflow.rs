@@ -892,3 +892,53 @@ fn produce_makes_its_position_and_dead_letters_durable_before_naming_them() {
     assert!(named("/_producer/users/position.json"), "{log}");
     assert!(named("/_dead_letter/"), "{log}");
 }
+
+// ------------------------------------------------------------------ the producer's position
+
+#[test]
+fn an_unreadable_producer_position_stops_the_producer_before_it_fetches_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = kinesis_stream("position");
+    let api = FakeApi::start(dir.path(), &["--records", "100"]);
+    let saved = dir.path().join("state/_producer/users/position.json");
+    std::fs::create_dir_all(saved.parent().unwrap()).unwrap();
+    // Torn, empty (a name without its data after a crash), of another shape, not a file.
+    for bad in ["{\"page\": 4, \"cur", "", "{\"page\": -3}", "dir"] {
+        let _ = std::fs::remove_dir(&saved);
+        if bad == "dir" {
+            let _ = std::fs::remove_file(&saved);
+            std::fs::create_dir(&saved).unwrap();
+        } else {
+            std::fs::write(&saved, bad).unwrap();
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
+            .args(["produce", "--source-url", &api.url(10), "--ticks", "1"])
+            .args([
+                "--to",
+                &format!("kinesis://{stream}"),
+                "--state",
+                "file://state",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Not from page 1 again (duplicates), not from anywhere else (a gap): not at all.
+        assert_eq!(api.requests(), Vec::<String>::new(), "{bad:?}: {err}");
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {err}");
+        let line = err.lines().last().unwrap_or_default();
+        assert!(
+            line.starts_with("firelake: error: ")
+                && line.contains("_producer/users/position.json")
+                && line.contains("delete it"),
+            "{bad:?}: not one line naming the position and what to do: {err}"
+        );
+        if bad != "dir" {
+            assert_eq!(
+                std::fs::read_to_string(&saved).unwrap(),
+                bad,
+                "left as it was"
+            );
+        }
+    }
+}
