@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod catalog;
 pub mod clean;
+pub mod duration;
 pub mod kafka_url;
 pub mod kept;
 pub mod lake;

@@ -8,6 +8,7 @@ pub mod firehose;
 pub mod http;
 pub mod kafka;
 pub mod kinesis;
+pub mod lambda;
 pub mod publish;
 pub mod replay;
 pub mod retry;

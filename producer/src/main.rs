@@ -9,31 +9,14 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use clap::Parser;
 use firelake_core::{Lake, SourceDef};
 use firelake_producer::http::HttpSourceOptions;
+use firelake_producer::lambda::TickConfig as Config;
 use firelake_producer::retry::RetryPolicy;
 use firelake_producer::ticks::{ProduceConfig, ProduceSummary, produce};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[derive(Parser, Debug, Clone)]
-struct Config {
-    #[arg(long, env = "FIRELAKE_SOURCE", default_value = "users")]
-    source: String,
-    #[arg(long, env = "FIRELAKE_SOURCE_DIR")]
-    source_dir: Option<std::path::PathBuf>,
-    #[arg(long, env = "FIRELAKE_TO")]
-    to: String,
-    #[arg(long, env = "FIRELAKE_SOURCE_URL")]
-    source_url: Option<String>,
-    #[arg(long, env = "FIRELAKE_STATE")]
-    state: String,
-    #[arg(long, env = "FIRELAKE_PUBLISH_DEADLINE_S", default_value_t = 30)]
-    publish_deadline_s: u64,
-    #[arg(long, env = "FIRELAKE_HTTP_TIMEOUT_S", default_value_t = 10)]
-    http_timeout_s: u64,
-}
-
 async fn tick(def: Arc<SourceDef>, c: &Config) -> Result<ProduceSummary, Error> {
     let retry = RetryPolicy {
-        deadline: Duration::from_secs(c.publish_deadline_s),
+        deadline: c.publish_deadline,
         ..Default::default()
     };
     let cfg = ProduceConfig {
@@ -42,7 +25,7 @@ async fn tick(def: Arc<SourceDef>, c: &Config) -> Result<ProduceSummary, Error> 
         every: Duration::ZERO,
         http: HttpSourceOptions {
             url: c.source_url.clone(),
-            timeout: Duration::from_secs(c.http_timeout_s),
+            timeout: c.http_timeout,
             retry,
             ..Default::default()
         },

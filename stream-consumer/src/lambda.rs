@@ -7,6 +7,7 @@
 //! destination: `firelake consume --from kinesis://S --redrive sqs://QUEUE` (`redrive`)
 //! writes those ranges into the lake the same way.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
@@ -16,6 +17,22 @@ use firelake_core::Cleaner;
 use crate::buffer::{Pushed, ShardBuffer};
 use crate::metrics::ConsumerMetrics;
 use crate::writer::LakeWriter;
+
+/// The Lambda's settings: `firelake consume`'s env twins (tests/env_twins.rs holds them
+/// together); the lake and the catalog have no local defaults here.
+#[derive(clap::Parser, Debug, Clone)]
+pub struct LambdaConfig {
+    #[arg(long, env = "FIRELAKE_SOURCE", default_value = "users")]
+    pub source: String,
+    #[arg(long, env = "FIRELAKE_SOURCE_DIR")]
+    pub source_dir: Option<PathBuf>,
+    /// s3://BUCKET/PREFIX
+    #[arg(long, env = "FIRELAKE_LAKE")]
+    pub lake: String,
+    /// glue://DATABASE
+    #[arg(long, env = "FIRELAKE_CATALOG")]
+    pub catalog: String,
+}
 
 /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` -> NAME
 fn stream_name(arn: &str) -> &str {

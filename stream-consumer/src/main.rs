@@ -1,12 +1,13 @@
 //! `bootstrap` of the stream-consumer Lambda (behind a Kinesis event source mapping with
-//! ReportBatchItemFailures). Config: `FIRELAKE_LAKE` (s3://BUCKET/PREFIX), `FIRELAKE_CATALOG`
-//! (glue://DATABASE), `FIRELAKE_SOURCE` (default users), `FIRELAKE_SOURCE_DIR`, `RUST_LOG`.
+//! ReportBatchItemFailures). Settings: [`LambdaConfig`] (`firelake consume`'s env twins) and
+//! `RUST_LOG`.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
+use clap::Parser;
 use firelake_core::{Cleaner, Lake, SourceDef};
-use firelake_stream_consumer::lambda::handle_kinesis_event;
+use firelake_stream_consumer::lambda::{LambdaConfig, handle_kinesis_event};
 use firelake_stream_consumer::{ConsumerMetrics, LakeWriter};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -17,12 +18,13 @@ async fn main() -> Result<(), Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    let env = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
-    let source = std::env::var("FIRELAKE_SOURCE").unwrap_or_else(|_| "users".into());
-    let dir = std::env::var_os("FIRELAKE_SOURCE_DIR").map(std::path::PathBuf::from);
-    let def = Arc::new(SourceDef::resolve(&source, dir.as_deref())?);
-    let lake = Lake::from_url(&env("FIRELAKE_LAKE")?)?;
-    let catalog = Arc::new(firelake_aws::GlueCatalog::from_url(&env("FIRELAKE_CATALOG")?).await?);
+    let config = LambdaConfig::try_parse_from(["stream-consumer"])?;
+    let def = Arc::new(SourceDef::resolve(
+        &config.source,
+        config.source_dir.as_deref(),
+    )?);
+    let lake = Lake::from_url(&config.lake)?;
+    let catalog = Arc::new(firelake_aws::GlueCatalog::from_url(&config.catalog).await?);
     let writer = LakeWriter::new(
         lake,
         catalog,
