@@ -59,14 +59,17 @@ pub struct CompactArgs {
     #[arg(long, env = "FIRELAKE_ALL")]
     all: bool,
     /// Size of the output files in MB (64 to 1024).
-    #[arg(long, env = "FIRELAKE_TARGET_MB", default_value_t = 128)]
+    #[arg(long, env = "FIRELAKE_TARGET_MB", default_value_t = 128,
+          value_parser = crate::flags::target_mb())]
     target_mb: u64,
     /// Output size in bytes, any value (tests: many small output files from little data).
-    #[arg(long, env = "FIRELAKE_TARGET_BYTES", hide = true)]
+    #[arg(long, env = "FIRELAKE_TARGET_BYTES", hide = true,
+          value_parser = crate::flags::count::<u64>(1, u64::MAX))]
     target_bytes: Option<u64>,
     /// zstd level of the curated files (1 to 22). 2 by default: on the bench day, 3 (the raw
     /// lake's) makes files 1.5% smaller and the compaction 15-20% slower.
-    #[arg(long, env = "FIRELAKE_ZSTD_LEVEL", default_value_t = firelake_compactor::DEFAULT_ZSTD_LEVEL)]
+    #[arg(long, env = "FIRELAKE_ZSTD_LEVEL", default_value_t = firelake_compactor::DEFAULT_ZSTD_LEVEL,
+          value_parser = crate::flags::zstd_level())]
     zstd_level: i32,
     /// Keep every row (default: one row per dedupe key of the source, the latest arrival).
     #[arg(long, env = "FIRELAKE_NO_DEDUPE")]

@@ -4,7 +4,7 @@
 
 pub use firelake_core::duration::parse_duration;
 
-use clap::builder::RangedU64ValueParser;
+use clap::builder::{RangedI64ValueParser, RangedU64ValueParser};
 
 /// Records a shard buffers before a flush (`--flush-records`).
 pub const MAX_FLUSH_RECORDS: u64 = 100_000_000;
@@ -24,6 +24,17 @@ pub const MAX_RAMP_FACTOR: f64 = 100.0;
 /// A count flag of type `T` in `lo..=hi`.
 pub fn count<T: TryFrom<u64>>(lo: u64, hi: u64) -> RangedU64ValueParser<T> {
     RangedU64ValueParser::from(lo..=hi)
+}
+
+/// `--target-mb` of `firelake compact`: the compactor's range of output file sizes.
+pub fn target_mb() -> RangedU64ValueParser<u64> {
+    RangedU64ValueParser::from(firelake_compactor::plan::TARGET_MB_RANGE)
+}
+
+/// `--zstd-level` of `firelake compact`: the compactor's range of zstd levels.
+pub fn zstd_level() -> RangedI64ValueParser<i32> {
+    let r = firelake_compactor::ZSTD_LEVEL_RANGE;
+    RangedI64ValueParser::from(i64::from(*r.start())..=i64::from(*r.end()))
 }
 
 /// A share of records, 0 to 1 (`--bad-rate`).

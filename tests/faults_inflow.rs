@@ -159,6 +159,87 @@ fn s3_slowdown_500_drops_and_timeouts_mid_put_are_retried_and_every_record_lands
     );
 }
 
+/// A consume whose first data file write hangs (the fault proxy holds it 6 s, then lets it
+/// land) for longer than `--exit-when-idle 2s`, while records wait on the stream: waiting for
+/// the lake is not idleness, so it exits only once everything is read. Used to exit 0 halfway.
+fn a_stalled_write_longer_than_the_idle_time_reads_everything(from: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = unique("faults");
+    aws_tool(&["create-bucket", &bucket]);
+    let proxy = FaultProxy::start();
+    proxy.set_rules(json!([
+        {"method": "PUT", "path": DATA_PUT, "action": "delay", "seconds": 6, "times": 1},
+    ]));
+    let url = proxy.url();
+    let envs = [("AWS_ENDPOINT_URL", url.as_str())];
+    let lake = format!("s3://{bucket}/raw");
+    let (ok, out, err) = consume(dir.path(), &envs, from, &lake, "stalled");
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(proxy.fired(0), 1, "the write was not held");
+    assert_same_rows(
+        &s3_rows(&bucket, "raw"),
+        &clean_rows(dir.path(), from, &bucket),
+    );
+}
+
+#[test]
+fn kinesis_a_stalled_lake_write_is_not_idleness() {
+    require_emulators();
+    let dir = tempfile::tempdir().unwrap();
+    a_stalled_write_longer_than_the_idle_time_reads_everything(&stream_with(dir.path(), 3000));
+}
+
+#[test]
+fn kafka_a_stalled_lake_write_is_not_idleness() {
+    require_emulators();
+    let broker = std::env::var("FIRELAKE_KAFKA")
+        .expect("FIRELAKE_KAFKA: scripts/test.sh starts the broker with tests/kafka_broker.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique("faults");
+    create_topic(&broker, &topic);
+    let to = format!("kafka://{broker}/{topic}");
+    let state = format!("file://{}/state", dir.path().display());
+    let (ok, out, err) = firelake(
+        dir.path(),
+        &[
+            "produce",
+            "--source",
+            "users",
+            "--sample-records",
+            "4000",
+            "--ticks",
+            "1",
+            "--every",
+            "0s",
+            "--to",
+            &to,
+            "--state",
+            &state,
+        ],
+    );
+    assert!(ok, "produce: {out}\n{err}");
+    a_stalled_write_longer_than_the_idle_time_reads_everything(&to);
+}
+
+/// A topic of 2 partitions (each buffer reaches --flush-records while the other fills).
+fn create_topic(broker: &str, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let results = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(10))),
+        ))
+        .unwrap();
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
 #[test]
 fn a_put_refused_for_good_while_records_are_buffered_stops_with_one_line_and_a_rerun_is_exact() {
     require_emulators();

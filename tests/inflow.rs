@@ -280,6 +280,40 @@ fn numeric_flags_out_of_bounds_are_usage_errors_not_crashes() {
     assert!(!dir.path().join("lake").exists(), "nothing ran");
 }
 
+#[test]
+fn compact_numeric_flags_out_of_range_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // Were accepted by clap, then refused (exit 1) after the lake and catalog were opened.
+    let cases = [
+        ("--target-mb", "63"),
+        ("--target-mb", "1025"),
+        ("--target-mb", "99999999999999999999"),
+        ("--zstd-level", "0"),
+        ("--zstd-level", "23"),
+        ("--zstd-level", "-5"),
+        ("--target-bytes", "0"),
+    ];
+    for (flag, value) in cases {
+        let arg = format!("{flag}={value}");
+        assert_usage_error(
+            dir.path(),
+            &["compact", "--lake", "file://lake", "--all", &arg],
+            flag,
+        );
+    }
+    // The env twins too.
+    for (var, value) in [("FIRELAKE_TARGET_MB", "8"), ("FIRELAKE_ZSTD_LEVEL", "99")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
+            .args(["compact", "--lake", "file://lake", "--all"])
+            .env(var, value)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+    }
+    assert!(!dir.path().join("lake").exists(), "nothing ran");
+}
+
 /// Runs the binary in `dir` and returns (exit code, stdout, stderr, peak RSS in MiB).
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also gives the peak RSS
 fn run_measured(dir: &Path, args: &[&str]) -> (Option<i32>, String, String, u64) {
@@ -857,4 +891,54 @@ fn produce_makes_its_position_and_dead_letters_durable_before_naming_them() {
     };
     assert!(named("/_producer/users/position.json"), "{log}");
     assert!(named("/_dead_letter/"), "{log}");
+}
+
+// ------------------------------------------------------------------ the producer's position
+
+#[test]
+fn an_unreadable_producer_position_stops_the_producer_before_it_fetches_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = kinesis_stream("position");
+    let api = FakeApi::start(dir.path(), &["--records", "100"]);
+    let saved = dir.path().join("state/_producer/users/position.json");
+    std::fs::create_dir_all(saved.parent().unwrap()).unwrap();
+    // Torn, empty (a name without its data after a crash), of another shape, not a file.
+    for bad in ["{\"page\": 4, \"cur", "", "{\"page\": -3}", "dir"] {
+        let _ = std::fs::remove_dir(&saved);
+        if bad == "dir" {
+            let _ = std::fs::remove_file(&saved);
+            std::fs::create_dir(&saved).unwrap();
+        } else {
+            std::fs::write(&saved, bad).unwrap();
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
+            .args(["produce", "--source-url", &api.url(10), "--ticks", "1"])
+            .args([
+                "--to",
+                &format!("kinesis://{stream}"),
+                "--state",
+                "file://state",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Not from page 1 again (duplicates), not from anywhere else (a gap): not at all.
+        assert_eq!(api.requests(), Vec::<String>::new(), "{bad:?}: {err}");
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {err}");
+        let line = err.lines().last().unwrap_or_default();
+        assert!(
+            line.starts_with("firelake: error: ")
+                && line.contains("_producer/users/position.json")
+                && line.contains("delete it"),
+            "{bad:?}: not one line naming the position and what to do: {err}"
+        );
+        if bad != "dir" {
+            assert_eq!(
+                std::fs::read_to_string(&saved).unwrap(),
+                bad,
+                "left as it was"
+            );
+        }
+    }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use firelake_compactor::{
-    CompactOptions, CompactReport, Quiet, compact, selection_from, target_bytes_from_mb,
-    zstd_level_from,
+    CompactOptions, CompactReport, Quiet, ZSTD_LEVEL_RANGE, compact, selection_from,
+    target_bytes_from_mb, zstd_level_from,
 };
 use firelake_core::{Lake, SourceDef};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -57,16 +57,20 @@ struct Args {
     #[arg(long, env = "FIRELAKE_ALL")]
     all: bool,
     /// Output file size in MB (64 to 1024).
-    #[arg(long, env = "FIRELAKE_TARGET_MB", default_value_t = 128)]
+    #[arg(long, env = "FIRELAKE_TARGET_MB", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(firelake_compactor::plan::TARGET_MB_RANGE))]
     target_mb: u64,
     /// zstd level of the curated files (1 to 22; 2 by default, the raw lake's is 3).
-    #[arg(long, env = "FIRELAKE_ZSTD_LEVEL", default_value_t = firelake_compactor::DEFAULT_ZSTD_LEVEL)]
+    #[arg(long, env = "FIRELAKE_ZSTD_LEVEL", default_value_t = firelake_compactor::DEFAULT_ZSTD_LEVEL,
+          value_parser = clap::value_parser!(i32).range(
+              i64::from(*ZSTD_LEVEL_RANGE.start())..=i64::from(*ZSTD_LEVEL_RANGE.end())))]
     zstd_level: i32,
     /// Keep every row (no dedupe by the source's key).
     #[arg(long, env = "FIRELAKE_NO_DEDUPE")]
     no_dedupe: bool,
-    /// How long a replaced generation stays, in seconds.
-    #[arg(long, env = "FIRELAKE_GRACE_SECONDS", default_value_t = 3600)]
+    /// How long a replaced generation stays, in seconds (at most 365 days).
+    #[arg(long, env = "FIRELAKE_GRACE_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(0..=365 * 24 * 3600))]
     grace_seconds: u64,
     /// Rebuild selected days even when up to date (from their current generation and the raw
     /// files it lacks: no row is dropped).

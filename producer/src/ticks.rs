@@ -177,6 +177,33 @@ fn position_key(def: &SourceDef) -> String {
     format!("_producer/{}/position.json", def.name)
 }
 
+/// A saved position that cannot be used. The producer stops: starting the source over would
+/// publish everything again, and guessing a page could skip records.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the saved producer position {object} cannot be read ({reason}); nothing was fetched: restore it (an earlier version of it), or delete it to fetch the source again from its first page, then run again"
+)]
+pub struct PositionError {
+    pub object: String,
+    pub reason: String,
+}
+
+/// The position saved by an earlier run, if any (none: the source's first page).
+async fn saved_position(state: &Lake, def: &SourceDef) -> Result<Option<Position>, PositionError> {
+    let key = position_key(def);
+    let unreadable = |reason: String| PositionError {
+        object: shown_location(&state.url_of(&key)).into_owned(),
+        reason,
+    };
+    match state.get(&key).await {
+        Ok(None) => Ok(None),
+        Ok(Some(saved)) => serde_json::from_slice::<Position>(&saved)
+            .map(Some)
+            .map_err(|e| unreadable(e.to_string())),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
+}
+
 pub async fn produce(
     def: Arc<SourceDef>,
     cfg: ProduceConfig,
@@ -188,9 +215,7 @@ pub async fn produce(
         Some(n) => TickSource::Sample(Box::new(SampleGenerator::new(cfg.seed, 0.03)), n.max(1)),
         None => {
             let mut src = HttpApiSource::new(&def, cfg.http.clone()).await?;
-            if let Some(saved) = cfg.state.get(&position_key(&def)).await?
-                && let Ok(p) = serde_json::from_slice::<Position>(&saved)
-            {
+            if let Some(p) = saved_position(&cfg.state, &def).await? {
                 tracing::info!(?p, "continuing from the saved source position");
                 src.set_position(p);
             }

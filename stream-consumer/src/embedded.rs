@@ -96,7 +96,7 @@ pub async fn consume_embedded(
     loop {
         // Decide "closed" before reading, so nothing put before the close is missed.
         let closed = stream.is_closed();
-        let mut read_any = false;
+        let (mut read_any, mut flushed) = (false, false);
         for shard in &mut shards {
             let records = stream.read(shard.index, shard.position, opts.read_batch);
             if let Some(last) = records.last() {
@@ -118,9 +118,11 @@ pub async fn consume_embedded(
             ConsumerMetrics::add(&metrics.rejected, rejected);
             if shard.buffer.should_flush(&opts.limits) {
                 flush(shard, &stream, &writer, &checkpoints).await?;
+                flushed = true;
             }
         }
-        if read_any {
+        // Time spent writing is not idleness: it counts again from an empty read after it.
+        if read_any || flushed {
             last_data = Instant::now();
             continue;
         }

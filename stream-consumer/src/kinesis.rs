@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::Client;
@@ -26,6 +26,7 @@ use crate::buffer::{Pushed, ShardBuffer};
 use crate::checkpoint::{CheckpointError, Incarnation, LakeCheckpoints, SHARD_END};
 use crate::embedded::{ConsumeError, ConsumerOptions};
 use crate::metrics::ConsumerMetrics;
+use crate::quiet::{Quiet, ShardQuiet};
 use crate::writer::LakeWriter;
 
 /// Kinesis allows 5 GetRecords calls per second per shard.
@@ -163,8 +164,8 @@ struct Shared {
     checkpoints: LakeCheckpoints,
     opts: KinesisOptions,
     stop: AtomicBool,
-    /// When any reader last read a record (ms).
-    last_record_ms: AtomicI64,
+    /// What `exit_when_idle` measures: time waiting on the stream, not on the lake.
+    quiet: Quiet,
 }
 
 async fn list_shards(client: &Client, stream: &str) -> Result<Vec<Shard>, ConsumeError> {
@@ -250,6 +251,23 @@ fn emit_emf(
 /// Flush the shard's buffer and checkpoint its last record. `Ok(false)`: taken over.
 async fn flush(
     s: &Shared,
+    (shard, quiet): (&str, &ShardQuiet),
+    buffer: &mut ShardBuffer,
+    counts: &mut (u64, u64, u64),
+    behind: i64,
+) -> Result<bool, ConsumeError> {
+    if buffer.last_position().is_none() {
+        return Ok(true);
+    }
+    // A flush (retried for as long as the lake needs) is work, never idleness.
+    quiet.busy();
+    let r = write_and_checkpoint(s, shard, buffer, counts, behind).await;
+    quiet.done();
+    r
+}
+
+async fn write_and_checkpoint(
+    s: &Shared,
     shard: &str,
     buffer: &mut ShardBuffer,
     counts: &mut (u64, u64, u64),
@@ -290,7 +308,7 @@ enum Fetched {
 /// half has gone.
 async fn fetch_shard(
     s: Arc<Shared>,
-    shard: String,
+    (shard, quiet): (String, Arc<ShardQuiet>),
     from: ReadFrom,
     tx: tokio::sync::mpsc::Sender<Fetched>,
 ) -> Result<(), ConsumeError> {
@@ -324,6 +342,7 @@ async fn fetch_shard(
                         || x.is_kms_throttling_exception()
                 }) {
                     tracing::warn!(shard, "GetRecords throttled; backing off");
+                    quiet.polled(false);
                     tokio::time::sleep(throttle_backoff).await;
                     throttle_backoff = (throttle_backoff * 2).min(Duration::from_secs(10));
                     continue;
@@ -340,8 +359,10 @@ async fn fetch_shard(
         let n = out.records.len();
         if let Some(r) = out.records.last() {
             from = ReadFrom::After(r.sequence_number().to_string());
-            s.last_record_ms.store(now_ms(), Ordering::Release);
+            // In hand until the processing half has cleaned (and flushed) the batch.
+            quiet.busy();
         }
+        quiet.polled(n == 0 && behind == 0);
         if n > 0
             && tx
                 .send(Fetched::Records(out.records, behind))
@@ -362,11 +383,17 @@ async fn fetch_shard(
 /// checkpoint) run side by side, so the next GetRecords is under way while a batch is cleaned.
 async fn read_shard(
     s: Arc<Shared>,
-    shard: String,
+    (shard, quiet): (String, Arc<ShardQuiet>),
     from: ReadFrom,
 ) -> Result<ShardEnd, ConsumeError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let fetcher = tokio::spawn(fetch_shard(s.clone(), shard.clone(), from, tx));
+    let fetcher = tokio::spawn(fetch_shard(
+        s.clone(),
+        (shard.clone(), quiet.clone()),
+        from,
+        tx,
+    ));
+    let me = (shard.as_str(), quiet.as_ref());
     let metrics = s.writer.metrics().clone();
     let mut buffer = ShardBuffer::new(s.cleaner.clone(), &s.origin, &shard);
     let mut counts = (0u64, 0u64, 0u64);
@@ -398,15 +425,16 @@ async fn read_shard(
                 counts.0 += n;
                 counts.1 += bytes;
                 counts.2 += rejected;
-                if buffer.should_flush(&s.opts.common.limits)
-                    && !flush(&s, &shard, &mut buffer, &mut counts, behind).await?
-                {
+                let taken_over = buffer.should_flush(&s.opts.common.limits)
+                    && !flush(&s, me, &mut buffer, &mut counts, behind).await?;
+                quiet.done(); // the batch the fetcher marked is handled
+                if taken_over {
                     break ShardEnd::TakenOver;
                 }
             }
             Some(Some(Fetched::ShardEnd)) => {
                 // Make the closed shard durable, then mark it drained so its children may start.
-                if !flush(&s, &shard, &mut buffer, &mut counts, behind).await? {
+                if !flush(&s, me, &mut buffer, &mut counts, behind).await? {
                     break ShardEnd::TakenOver;
                 }
                 break match s.checkpoints.store(&shard, SHARD_END).await {
@@ -417,7 +445,7 @@ async fn read_shard(
             }
             // The fetcher stopped (asked to, or failed): keep what was read durable.
             Some(None) => {
-                break if flush(&s, &shard, &mut buffer, &mut counts, behind).await? {
+                break if flush(&s, me, &mut buffer, &mut counts, behind).await? {
                     ShardEnd::Stopped
                 } else {
                     ShardEnd::TakenOver
@@ -426,7 +454,7 @@ async fn read_shard(
         }
         // Age-based flushes also happen between batches.
         if buffer.should_flush(&s.opts.common.limits)
-            && !flush(&s, &shard, &mut buffer, &mut counts, behind).await?
+            && !flush(&s, me, &mut buffer, &mut counts, behind).await?
         {
             break ShardEnd::TakenOver;
         }
@@ -508,8 +536,9 @@ async fn scan(s: &Arc<Shared>, seen: &mut Seen, readers: &mut Readers) -> Result
                 tracing::info!(shard = id, ?from, "reading shard");
                 seen.running.insert(id.to_string());
                 let (s2, id2) = (s.clone(), id.to_string());
+                let quiet = s.quiet.register(id);
                 readers.spawn(async move {
-                    let r = read_shard(s2, id2.clone(), from).await;
+                    let r = read_shard(s2, (id2.clone(), quiet), from).await;
                     (id2, r)
                 });
             }
@@ -569,7 +598,7 @@ pub async fn consume_kinesis(
         cleaner,
         writer,
         stop: AtomicBool::new(false),
-        last_record_ms: AtomicI64::new(now_ms()),
+        quiet: Quiet::default(),
         opts,
     });
     let mut readers: Readers = JoinSet::new();
@@ -587,6 +616,7 @@ pub async fn consume_kinesis(
             reaped = true;
             let (id, result) = done.expect("shard readers do not panic");
             seen.running.remove(&id);
+            s.quiet.unregister(&id);
             match result? {
                 ShardEnd::Closed => {
                     tracing::info!(shard = id, "shard drained");
@@ -603,16 +633,19 @@ pub async fn consume_kinesis(
         if stopping && seen.running.is_empty() {
             return Ok(());
         }
-        if let Some(idle) = s.opts.common.exit_when_idle {
-            let quiet_ms = now_ms() - s.last_record_ms.load(Ordering::Acquire);
-            if !stopping && quiet_ms >= idle.as_millis() as i64 {
-                tracing::info!(
-                    idle_ms = quiet_ms,
-                    "no records for a while: flushing and stopping"
-                );
-                ConsumerMetrics::add(&s.writer.metrics().idle_wait_ms, quiet_ms.max(0) as u64);
-                s.stop.store(true, Ordering::Release);
-            }
+        // Idle: every shard's reads came back empty at the tip, with nothing read still being
+        // cleaned or written, for `idle` (a stalled lake write is not idleness).
+        if let Some(idle) = s.opts.common.exit_when_idle
+            && !stopping
+            && let Some(quiet_ms) = s.quiet.quiet_ms()
+            && quiet_ms >= idle.as_millis() as i64
+        {
+            tracing::info!(
+                idle_ms = quiet_ms,
+                "every shard read to its tip, nothing in hand: flushing and stopping"
+            );
+            ConsumerMetrics::add(&s.writer.metrics().idle_wait_ms, quiet_ms as u64);
+            s.stop.store(true, Ordering::Release);
         }
         if !reaped {
             tokio::time::sleep(Duration::from_millis(100)).await;

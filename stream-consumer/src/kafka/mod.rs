@@ -289,13 +289,14 @@ type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// Write every due buffer and commit what became durable (a commit that fails stays due and
 /// goes with the next).
+/// Write and commit `partitions`; `Ok(true)` when there was something to do.
 async fn flush_due(
     shared: &Shared,
     consumer: &GroupConsumer,
     partitions: Vec<i32>,
-) -> Result<(), KafkaConsumeError> {
+) -> Result<bool, KafkaConsumeError> {
     if partitions.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     write_partitions(shared, &partitions).await?;
     match shared.commit(consumer, None) {
@@ -306,7 +307,7 @@ async fn flush_due(
         }
         Err(e) => tracing::warn!(error = %e, "offset commit failed; retried with the next"),
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Write the buffers of `partitions`, two at a time: Parquet encoding runs on the blocking
@@ -361,6 +362,9 @@ const MAX_FENCED_FINAL_COMMITS: u32 = 5;
 /// Timing of the reads, for idleness and the closing summary.
 struct Reads {
     last_record_ms: i64,
+    /// The last record or the end of the last flush: idleness is measured from then, so time
+    /// spent writing (a write retried while S3 answers SlowDown) is never taken for idleness.
+    busy_until_ms: i64,
     first_record_ms: Option<i64>,
 }
 
@@ -373,6 +377,7 @@ async fn run_loop(
 ) -> Result<(), KafkaConsumeError> {
     let mut reads = Reads {
         last_record_ms: now_ms(),
+        busy_until_ms: now_ms(),
         first_record_ms: None,
     };
     let mut fenced_in_a_row = 0;
@@ -386,6 +391,7 @@ async fn run_loop(
                 tracing::warn!(error = %e, "final commit refused: this member was fenced out of its group; rejoining (what it could not commit is read again)");
                 // Idleness counts afresh: the rejoin and the reads after it come first.
                 reads.last_record_ms = now_ms();
+                reads.busy_until_ms = reads.last_record_ms;
             }
             other => return other,
         }
@@ -409,6 +415,7 @@ async fn read_until_idle(
             Some(item) => Ok(item),
             None => tokio::time::timeout(IDLE_POLL, stream.next()).await,
         };
+        let polled_empty = next.is_err();
         let mut full = None;
         match next {
             Err(_) => {}
@@ -421,6 +428,7 @@ async fn read_until_idle(
             }
             Ok(Some(Ok(m))) => {
                 reads.last_record_ms = now_ms();
+                reads.busy_until_ms = reads.last_record_ms;
                 reads.first_record_ms.get_or_insert(reads.last_record_ms);
                 let arrival = m.timestamp().to_millis().unwrap_or(reads.last_record_ms);
                 let data = m.payload().unwrap_or_default();
@@ -454,25 +462,31 @@ async fn read_until_idle(
                 }
             }
         }
-        if let Some(p) = full {
-            flush_due(shared, consumer, vec![p]).await?;
+        if let Some(p) = full
+            && flush_due(shared, consumer, vec![p]).await?
+        {
+            reads.busy_until_ms = now_ms();
         }
         if last_age_check.elapsed() >= AGE_CHECK {
             last_age_check = Instant::now();
             let due = shared.partitions.lock().unwrap().due();
-            flush_due(shared, consumer, due).await?;
+            if flush_due(shared, consumer, due).await? {
+                reads.busy_until_ms = now_ms();
+            }
         } else {
             continue;
         }
         let now = now_ms();
         let quiet_ms = (now
             - reads
-                .last_record_ms
+                .busy_until_ms
                 .max(shared.assigned_ms.load(Ordering::Acquire)))
         .max(0);
         let waiting_since = shared.waiting_since_ms.load(Ordering::Acquire);
         let awaiting_partitions = waiting_since > 0 && now - waiting_since < MAX_ASSIGNMENT_WAIT_MS;
+        // Only after a poll that found nothing (one more poll after a flush, at the least).
         if let Some(idle) = opts.common.exit_when_idle
+            && polled_empty
             && quiet_ms >= idle.as_millis() as i64
             && !awaiting_partitions
         {
@@ -495,7 +509,7 @@ async fn finish(
     let buffered = shared.partitions.lock().unwrap().buffered();
     if !buffered.is_empty() {
         // The wait before this last write is not work: throughput figures leave it out.
-        let waited = (now_ms() - reads.last_record_ms).max(0) as u64;
+        let waited = (now_ms() - reads.busy_until_ms).max(0) as u64;
         ConsumerMetrics::add(&metrics.idle_wait_ms, waited);
     }
     let final_flush = Instant::now();
