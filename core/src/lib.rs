@@ -4,6 +4,8 @@
 pub mod batch;
 pub mod catalog;
 pub mod clean;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka_url;
 pub mod kept;
 pub mod lake;
