@@ -5,6 +5,8 @@ pub mod batch;
 pub mod catalog;
 pub mod clean;
 pub mod duration;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka_url;
 pub mod kept;
 pub mod lake;

@@ -123,14 +123,16 @@ pub struct Transformer {
     cleaner: Cleaner,
     redactor: Redactor,
     threads: usize,
+    /// The response's limit: [`RESPONSE_LIMIT_BYTES`], smaller only in the fuzz checks.
+    limit: usize,
 }
 
 /// Below this many records an event is cleaned on one thread (spawning would cost more).
 const RECORDS_PER_THREAD_MIN: usize = 256;
 
 /// The reason of a record answered `ProcessingFailed` only for the response's size.
-fn too_large_reason() -> String {
-    format!("cleaned record would push the response over {RESPONSE_LIMIT_BYTES} bytes")
+fn too_large_reason(limit: usize) -> String {
+    format!("cleaned record would push the response over {limit} bytes")
 }
 
 /// How a record must be answered when the response would otherwise be too large.
@@ -159,7 +161,15 @@ impl Transformer {
             redactor: Redactor::new(&def.never_read),
             cleaner: Cleaner::new(def),
             threads: 1,
+            limit: RESPONSE_LIMIT_BYTES,
         }
+    }
+
+    /// A smaller response limit, so the fuzz checks reach the fitting with small events.
+    #[doc(hidden)]
+    pub fn with_response_limit(mut self, bytes: usize) -> Transformer {
+        self.limit = bytes;
+        self
     }
 
     /// Clean the records of large events on up to `threads` threads (a Lambda with more
@@ -220,9 +230,9 @@ impl Transformer {
             }
             (body, infos, stats)
         };
-        if body.len() + ENVELOPE_BYTES > RESPONSE_LIMIT_BYTES {
+        if body.len() + ENVELOPE_BYTES > self.limit {
             self.measure_forced(recs, &mut infos);
-            let forced = fit_to_limit(&infos, body.len() + ENVELOPE_BYTES);
+            let forced = fit_to_limit(&infos, body.len() + ENVELOPE_BYTES, self.limit);
             (body, infos, stats) = self.render(recs, Some(&forced));
         }
         debug_assert_eq!(infos.len(), recs.len());
@@ -295,7 +305,7 @@ impl Transformer {
                 },
             };
             if force != Forced::No && outcome.is_ok() {
-                outcome = Err(("response_too_large", too_large_reason()));
+                outcome = Err(("response_too_large", too_large_reason(self.limit)));
             }
             let ok = outcome.is_ok();
             let mut echo_len = 0;
@@ -352,7 +362,7 @@ fn arrival_of(rec: &FirehoseRecord) -> i64 {
 /// original), largest growth first; then, if the request itself was that large, the largest
 /// echoes are left out (Firehose keeps its own copy of every failed record for its error
 /// output).
-fn fit_to_limit(infos: &[EntryInfo], mut total: usize) -> Vec<Forced> {
+fn fit_to_limit(infos: &[EntryInfo], mut total: usize, limit: usize) -> Vec<Forced> {
     let mut forced = vec![Forced::No; infos.len()];
     let mut growth: Vec<(usize, usize)> = infos
         .iter()
@@ -362,7 +372,7 @@ fn fit_to_limit(infos: &[EntryInfo], mut total: usize) -> Vec<Forced> {
         .collect();
     growth.sort_unstable_by(|a, b| b.cmp(a));
     for (g, i) in growth {
-        if total <= RESPONSE_LIMIT_BYTES {
+        if total <= limit {
             return forced;
         }
         forced[i] = Forced::Failed;
@@ -376,7 +386,7 @@ fn fit_to_limit(infos: &[EntryInfo], mut total: usize) -> Vec<Forced> {
         .collect();
     echoes.sort_unstable_by(|a, b| b.cmp(a));
     for (len, i) in echoes {
-        if total <= RESPONSE_LIMIT_BYTES {
+        if total <= limit {
             break;
         }
         forced[i] = Forced::FailedWithoutEcho;
@@ -390,6 +400,9 @@ const ENVELOPE_BYTES: usize = 14;
 /// A `ProcessingFailed` answer without its record id and data, separator included.
 const FAILED_FIXED: usize =
     r#"{"recordId":,"result":"ProcessingFailed","data":"","metadata":{"partitionKeys":{}}},"#.len();
+
+#[doc(hidden)]
+pub mod fuzzing;
 
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string serialises")

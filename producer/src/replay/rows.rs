@@ -30,6 +30,9 @@ pub const MAX_LINE_BYTES: usize = 64 << 20;
 const KEPT_OF_LONG_LINE: usize = 64 << 10;
 const PARQUET_BATCH_ROWS: usize = 4096;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// What one row became.
 #[derive(Debug)]
 pub enum RowData {
