@@ -21,6 +21,8 @@ use firelake_compactor::{
 use firelake_core::{Lake, SourceDef};
 use lambda_runtime::{LambdaEvent, service_fn};
 
+mod lambda;
+
 #[derive(Parser, Clone)]
 #[command(
     name = "compactor",
@@ -76,6 +78,9 @@ struct Args {
     #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=10_240))]
     dedupe_memory_mb: u64,
+    /// Put a "partition complete" event on this EventBridge bus for every day committed.
+    #[arg(long, env = "FIRELAKE_EVENTS_BUS")]
+    events_bus: Option<String>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -95,10 +100,7 @@ fn main() -> ExitCode {
             // In Lambda the configuration is the environment alone (no arguments).
             let args = Args::parse_from(["compactor"]);
             rt.block_on(lambda_runtime::run(service_fn(
-                move |_: LambdaEvent<serde_json::Value>| {
-                    let args = args.clone();
-                    async move { run(args).await }
-                },
+                move |e: LambdaEvent<serde_json::Value>| lambda::handle(args.clone(), e.payload),
             )))
             .map_err(|e| -> BoxError { e.to_string().into() })
         }
@@ -133,6 +135,7 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
     };
     let table = a.table.unwrap_or_else(|| def.table.clone());
     let report = compact(lake, catalog, def, &table, options, &Quiet).await?;
+    firelake_compactor::announce::announce_report(a.events_bus.as_deref(), &report).await?;
     tracing::info!(report = %serde_json::to_string(&report)?, "compaction done");
     Ok(report)
 }
