@@ -180,6 +180,12 @@ data "aws_iam_policy_document" "compactor" {
   }
 
   statement {
+    sid       = "AnnouncePartitionsComplete"
+    actions   = ["events:PutEvents"]
+    resources = [local.events_bus_arn]
+  }
+
+  statement {
     sid       = "UseTheKey"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [aws_kms_key.this.arn]

@@ -36,7 +36,9 @@ locals {
     FIRELAKE_SOURCE  = local.schema.source
     FIRELAKE_LAKE    = local.lake_url
     FIRELAKE_CATALOG = local.catalog_url
-    RUST_LOG         = var.rust_log
+    # "partition complete" events (compactor/src/announce.rs) for jobs downstream.
+    FIRELAKE_EVENTS_BUS = var.events_bus
+    RUST_LOG            = var.rust_log
   }
 }
 
@@ -122,8 +124,8 @@ module "compactor" {
   memory_mb            = var.compactor_memory_mb
   timeout_s            = 900
   ephemeral_storage_mb = var.compactor_tmp_mb
-  # One compactor at a time.
-  reserved_concurrency = 1
+  # The days the nightly workflow compacts at once (each under its own day lock).
+  reserved_concurrency = var.compactor_parallel_days
 
   environment = local.compactor_env
   policies    = { code = data.aws_iam_policy_document.compactor.json }

@@ -65,3 +65,8 @@ output "athena_query" {
   description = "Paste into Athena: rows per day in the raw table."
   value       = "SELECT ${local.schema.partition_column}, count(*) FROM \"${aws_glue_catalog_database.this.name}\".\"${module.raw_table.name}\" GROUP BY 1 ORDER BY 1"
 }
+
+output "nightly_workflow" {
+  description = "The nightly workflow's state machine (start it by hand: aws stepfunctions start-execution --state-machine-arn ARN)."
+  value       = aws_sfn_state_machine.nightly.arn
+}

@@ -1,4 +1,4 @@
-# EventBridge ticks the producer every minute and runs the compactor nightly.
+# EventBridge ticks the producer every minute (the nightly compaction is workflow.tf's).
 
 resource "aws_cloudwatch_event_rule" "producer" {
   name                = "${var.name}-producer-tick"
@@ -35,39 +35,4 @@ resource "aws_lambda_function_event_invoke_config" "producer" {
   function_name                = module.producer.name
   maximum_retry_attempts       = 0
   maximum_event_age_in_seconds = 60
-}
-
-resource "aws_cloudwatch_event_rule" "compactor" {
-  name                = "${var.name}-compactor-nightly"
-  description         = "Compact the closed raw days of ${local.schema.table} into ${local.curated_table}"
-  schedule_expression = var.compactor_schedule
-}
-
-resource "aws_cloudwatch_event_target" "compactor" {
-  rule = aws_cloudwatch_event_rule.compactor.name
-  arn  = module.compactor.arn
-
-  retry_policy {
-    maximum_retry_attempts       = 3
-    maximum_event_age_in_seconds = 3600
-  }
-
-  dead_letter_config {
-    arn = aws_sqs_queue.dead_letter.arn
-  }
-}
-
-resource "aws_lambda_permission" "compactor_schedule" {
-  statement_id  = "EventBridgeNightly"
-  action        = "lambda:InvokeFunction"
-  function_name = module.compactor.name
-  principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.compactor.arn
-}
-
-# A failed run is retried (the compactor recovers or rolls back what it left, by its journal).
-resource "aws_lambda_function_event_invoke_config" "compactor" {
-  function_name                = module.compactor.name
-  maximum_retry_attempts       = 2
-  maximum_event_age_in_seconds = 3600
 }

@@ -112,7 +112,7 @@ variable "producer_schedule" {
 }
 
 variable "compactor_schedule" {
-  description = "EventBridge schedule of the compactor (UTC): nightly, after the day has closed."
+  description = "EventBridge schedule of the nightly workflow (UTC; workflow.tf): after the day has closed."
   type        = string
   default     = "cron(30 1 * * ? *)"
 }
@@ -321,4 +321,39 @@ variable "compactor_task_security_group_ids" {
   description = "Security groups of the compactor task (egress to HTTPS); only used in the run command this deployment prints."
   type        = list(string)
   default     = []
+}
+
+variable "compactor_parallel_days" {
+  description = "Days the nightly workflow compacts at once (its Map's MaxConcurrency; the compactor function's reserved concurrency)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.compactor_parallel_days >= 1 && var.compactor_parallel_days <= 40
+    error_message = "compactor_parallel_days: 1 to 40."
+  }
+}
+
+variable "compactor_lambda_max_day_mb" {
+  description = "Raw MB of a day above which the nightly workflow compacts it in the container task instead of the Lambda (a day the Lambda times out or runs out of memory on goes there too)."
+  type        = number
+  default     = 4096
+}
+
+variable "events_bus" {
+  description = "EventBridge bus the compactor puts its \"partition complete\" events on (source firelake.compactor): a bus name, or default."
+  type        = string
+  default     = "default"
+}
+
+variable "postgres_sync_function_arn" {
+  description = "Placeholder for issue 23: the Lambda that syncs compacted days to PostgreSQL, run by the nightly workflow after compaction (null: the step is skipped)."
+  type        = string
+  default     = null
+}
+
+variable "transform_function_arn" {
+  description = "Placeholder for issue 24: the Lambda of the dbt transform layer, run by the nightly workflow after compaction and the sync (null: the step is skipped)."
+  type        = string
+  default     = null
 }

@@ -53,7 +53,11 @@ cargo test --workspace --locked --no-fail-fast "$@"
 echo "== Firehose Lambda binary under cargo lambda watch"
 bash tests/lambda_watch.sh
 
-echo "== infra: Terraform held to the code and the source definitions"
+echo "== infra: asl-validator (the nightly workflow's States Language)"
+ASL_VALIDATOR=$(bash infra/tests/install_asl_validator.sh)
+export ASL_VALIDATOR
+
+echo "== infra: Terraform held to the code and the source definitions; the nightly workflow run locally"
 FIRELAKE_BIN=$REPO/target/debug/firelake "$PY" -m pytest -q -p no:cacheprovider infra/tests
 
 echo "== infra: checkov"

@@ -97,6 +97,14 @@ pub struct CompactArgs {
     /// Print the report as JSON instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Compact nothing: print the selected days that need compacting, with their raw size, as
+    /// JSON ({"days":[{"day","bytes","files"}]}: the nightly workflow's first step).
+    #[arg(long)]
+    list_days: bool,
+    /// Put a "partition complete" event on this EventBridge bus for every day committed
+    /// (source firelake.compactor; detail: table, day, generation, rows).
+    #[arg(long, env = "FIRELAKE_EVENTS_BUS")]
+    events_bus: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -149,6 +157,13 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         zstd_level: zstd_level_from(args.zstd_level)?,
     };
     let table = args.table.clone().unwrap_or_else(|| def.table.clone());
+    if args.list_days {
+        let days = rt.block_on(firelake_compactor::nightly::list_days(
+            lake, catalog, def, &table, options,
+        ))?;
+        println!("{}", serde_json::to_string(&days)?);
+        return Ok(());
+    }
     let bar = Bar(indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} {msg} [{bar:30}] {pos}/{len} rows {per_sec} {elapsed}",
@@ -164,6 +179,10 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         &bar,
     ))?;
     bar.0.finish_and_clear();
+    rt.block_on(firelake_compactor::announce::announce_report(
+        args.events_bus.as_deref(),
+        &report,
+    ))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {

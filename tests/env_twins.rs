@@ -100,3 +100,12 @@ fn the_stream_consumer_lambda_reads_the_env_twins_of_firelake_consume() {
         "consume",
     );
 }
+
+#[test]
+fn the_compactor_reads_the_env_twins_of_firelake_compact() {
+    assert_twins(
+        "compactor",
+        firelake_compactor::args::CompactorArgs::command(),
+        "compact",
+    );
+}

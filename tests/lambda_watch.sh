@@ -74,7 +74,7 @@ target/debug/firelake run --lake "$WORK/lake" --records 6000 >/dev/null
 COMPACTOR_PORT=$((PORT + 1))
 setsid cargo lambda watch --manifest-path compactor/Cargo.toml --invoke-address 127.0.0.1 --invoke-port "$COMPACTOR_PORT" --ignore-changes \
     --env-var FIRELAKE_LAKE="file://$WORK/lake" --env-var FIRELAKE_ALL=true \
-    --env-var FIRELAKE_GRACE_SECONDS=0 >"$WORK/compactor.log" 2>&1 &
+    --env-var FIRELAKE_GRACE=0s >"$WORK/compactor.log" 2>&1 &
 COMPACTOR_PID=$!
 SCHEDULED='{"version":"0","id":"1","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-01-01T03:00:00Z","region":"us-east-1","resources":[],"detail":{}}'
 if invoke compactor "$COMPACTOR_PORT" "$WORK/first.json" --data-ascii "$SCHEDULED" &&

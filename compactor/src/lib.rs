@@ -8,6 +8,8 @@
 //! Planning is pure (`plan`, `layout`, `dedupe`); I/O sits in `merge` (read, write), `commit`
 //! (catalog, deletes, recovery) and `run` (the order of things).
 
+pub mod announce;
+pub mod args;
 pub mod commit;
 pub mod crash;
 pub mod dedupe;
@@ -16,6 +18,7 @@ pub mod journal;
 pub mod layout;
 pub mod lock;
 pub mod merge;
+pub mod nightly;
 pub mod plan;
 pub mod quarantine;
 pub mod reader;

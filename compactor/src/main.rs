@@ -9,88 +9,20 @@
 //!
 //! Logs are JSON lines on stderr. `firelake compact` is the same library call for people.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
 use firelake_compactor::{
-    CompactOptions, CompactReport, Quiet, ZSTD_LEVEL_RANGE, compact, selection_from,
-    target_bytes_from_mb, zstd_level_from,
+    CompactOptions, CompactReport, Quiet, compact, selection_from, target_bytes_from_mb,
+    zstd_level_from,
 };
 use firelake_core::{Lake, SourceDef};
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[derive(Parser, Clone)]
-#[command(
-    name = "compactor",
-    version,
-    about = "Promote raw days into the curated table"
-)]
-struct Args {
-    /// Where the lake is: file://PATH, a plain path, or memory://.
-    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
-    lake: String,
-    /// The raw table (default: the source's table).
-    #[arg(long, env = "FIRELAKE_TABLE")]
-    table: Option<String>,
-    /// Source definition: a built-in name, a name in --source-dir, or a .toml path.
-    #[arg(long, env = "FIRELAKE_SOURCE", default_value = "users")]
-    source: String,
-    #[arg(long, env = "FIRELAKE_SOURCE_DIR")]
-    source_dir: Option<PathBuf>,
-    /// Catalog database (the local catalog file <lake>/_catalog/<db>.json).
-    #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
-    database: String,
-    /// Catalog: glue://DATABASE (the Glue Data Catalog), file://PATH.json, or left out: the
-    /// local file beside a local lake.
-    #[arg(long, env = "FIRELAKE_CATALOG")]
-    catalog: Option<String>,
-    /// Compact this day (YYYY-MM-DD).
-    #[arg(long, env = "FIRELAKE_DATE")]
-    date: Option<String>,
-    /// Compact every raw day from this one on.
-    #[arg(long, env = "FIRELAKE_SINCE")]
-    since: Option<String>,
-    /// Compact every raw day.
-    #[arg(long, env = "FIRELAKE_ALL")]
-    all: bool,
-    /// Output file size in MB (64 to 1024).
-    #[arg(long, env = "FIRELAKE_TARGET_MB", default_value_t = 128,
-          value_parser = clap::value_parser!(u64).range(firelake_compactor::plan::TARGET_MB_RANGE))]
-    target_mb: u64,
-    /// zstd level of the curated files (1 to 22; 2 by default, the raw lake's is 3).
-    #[arg(long, env = "FIRELAKE_ZSTD_LEVEL", default_value_t = firelake_compactor::DEFAULT_ZSTD_LEVEL,
-          value_parser = clap::value_parser!(i32).range(
-              i64::from(*ZSTD_LEVEL_RANGE.start())..=i64::from(*ZSTD_LEVEL_RANGE.end())))]
-    zstd_level: i32,
-    /// Keep every row (no dedupe by the source's key).
-    #[arg(long, env = "FIRELAKE_NO_DEDUPE")]
-    no_dedupe: bool,
-    /// How long a replaced generation stays, in seconds (at most 365 days).
-    #[arg(long, env = "FIRELAKE_GRACE_SECONDS", default_value_t = 3600,
-          value_parser = clap::value_parser!(u64).range(0..=365 * 24 * 3600))]
-    grace_seconds: u64,
-    /// Rebuild selected days even when up to date (from their current generation and the raw
-    /// files it lacks: no row is dropped).
-    #[arg(long, env = "FIRELAKE_FORCE")]
-    force: bool,
-    /// Rebuild selected days from their raw files alone: DROPS the rows of expired raw files.
-    #[arg(long, env = "FIRELAKE_REBUILD_FROM_RAW")]
-    rebuild_from_raw: bool,
-    /// Look-back across UTC midnight in seconds (0: off): a day's rows that arrived this long
-    /// after midnight are dropped when the previous day holds their key from this long before.
-    #[arg(long, env = "FIRELAKE_MIDNIGHT_WINDOW_SECONDS", default_value_t = 900,
-          value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    midnight_window_seconds: u64,
-    /// Memory for dedupe's key pass in MiB (32 bytes a row); a day with more rows spills its
-    /// keys to local disk ($TMPDIR) in buckets of this size. At most 10240, Lambda's largest
-    /// memory (the pass reserves its budget up front: more would abort).
-    #[arg(long, env = "FIRELAKE_DEDUPE_MEMORY_MB", default_value_t = 32,
-          value_parser = clap::value_parser!(u64).range(1..=10_240))]
-    dedupe_memory_mb: u64,
-}
+mod lambda;
+
+use firelake_compactor::args::CompactorArgs as Args;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -109,17 +41,7 @@ fn main() -> ExitCode {
             // In Lambda the configuration is the environment alone (no arguments).
             let args = Args::parse_from(["compactor"]);
             rt.block_on(lambda_runtime::run(service_fn(
-                move |_: LambdaEvent<serde_json::Value>| {
-                    let args = args.clone();
-                    // A failed day fails the invocation (the Errors alarm); the others are done.
-                    async move {
-                        let report = run(args).await?;
-                        match report.failure() {
-                            Some(failure) => Err(BoxError::from(failure)),
-                            None => Ok(report),
-                        }
-                    }
-                },
+                move |e: LambdaEvent<serde_json::Value>| lambda::handle(args.clone(), e.payload),
             )))
             .map_err(|e| -> BoxError { e.to_string().into() })
         }
@@ -150,16 +72,17 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
         selection: selection_from(a.date.as_deref(), a.since.as_deref(), a.all)?,
         target_bytes: target_bytes_from_mb(a.target_mb)?,
         dedupe: !a.no_dedupe,
-        grace: Duration::from_secs(a.grace_seconds),
+        grace: a.grace,
         force: a.force,
         rebuild_from_raw: a.rebuild_from_raw,
-        midnight_window: Duration::from_secs(a.midnight_window_seconds),
+        midnight_window: a.midnight_window,
         dedupe_memory_bytes: a.dedupe_memory_mb << 20,
         today: None,
         zstd_level: zstd_level_from(a.zstd_level)?,
     };
     let table = a.table.unwrap_or_else(|| def.table.clone());
     let report = compact(lake, catalog, def, &table, options, &Quiet).await?;
+    firelake_compactor::announce::announce_report(a.events_bus.as_deref(), &report).await?;
     tracing::info!(report = %serde_json::to_string(&report)?, "compaction done");
     Ok(report)
 }

@@ -311,7 +311,7 @@ async fn check_sources(ctx: &Context) -> Result<(), CompactError> {
 }
 
 /// A day's raw data files: `.parquet` directly in the partition folder, hidden names skipped.
-async fn raw_listing(ctx: &Context, day: i32) -> Result<Vec<LakeObject>, CompactError> {
+pub(crate) async fn raw_listing(ctx: &Context, day: i32) -> Result<Vec<LakeObject>, CompactError> {
     let prefix = partition_prefix(&ctx.raw_table, &ctx.def.partition_column, day);
     Ok(ctx
         .lake

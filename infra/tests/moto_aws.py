@@ -11,6 +11,13 @@ name those resources, changes to half the roles). The module under test is not t
    https://docs.aws.amazon.com/lambda/latest/api/API_FunctionConfiguration.html
 2. Kinesis CreateStream: moto ignores its Tags parameter; AWS applies them (ListTagsForStream
    returns them). https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateStream.html
+3. Step Functions ValidateStateMachineDefinition (the provider calls it before creating or
+   updating a state machine) and ListStateMachineVersions (it reads versions back): moto
+   implements neither (a 500 the provider retries for minutes). Answered as AWS answers for a
+   valid definition ({"result": "OK"}; the definition itself is validated by asl-validator in
+   test_workflow.py) and for a state machine that never published a version (none).
+   https://docs.aws.amazon.com/step-functions/latest/apireference/API_ValidateStateMachineDefinition.html
+   https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListStateMachineVersions.html
 
 Each patch checks that the moto internals it wraps are there, so a moto upgrade that changes
 them fails here, loudly, instead of patching nothing.
@@ -18,11 +25,13 @@ them fails here, loudly, instead of patching nothing.
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 from moto.awslambda import models as lambda_models
 from moto.kinesis import responses as kinesis_responses
+from moto.stepfunctions import responses as sfn_responses
 from moto.server import main
 
 
@@ -74,7 +83,23 @@ def _patch_kinesis() -> None:
     resp.create_stream = patched_create_stream
 
 
+def _patch_stepfunctions() -> None:
+    resp = sfn_responses.StepFunctionResponse
+    for name in ("validate_state_machine_definition", "list_state_machine_versions"):
+        assert not hasattr(resp, name), f"moto implements {name} now: drop its patch in moto_aws.py"
+
+    def validate_state_machine_definition(self):
+        return json.dumps({"result": "OK", "diagnostics": [], "truncated": False})
+
+    def list_state_machine_versions(self):
+        return json.dumps({"stateMachineVersions": []})
+
+    resp.validate_state_machine_definition = validate_state_machine_definition
+    resp.list_state_machine_versions = list_state_machine_versions
+
+
 if __name__ == "__main__":
     _patch_lambda()
     _patch_kinesis()
+    _patch_stepfunctions()
     sys.exit(main(sys.argv[1:]))

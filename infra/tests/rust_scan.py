@@ -698,8 +698,13 @@ def _calls(toks: list[Tok]) -> set[str]:
     return out
 
 
+# SDK crates whose IAM action prefix is not the crate's service name.
+IAM_PREFIX = {"eventbridge": "events"}
+
+
 def _service_of(sdk: str) -> str:
-    return sdk.removeprefix("aws_sdk_")
+    service = sdk.removeprefix("aws_sdk_")
+    return IAM_PREFIX.get(service, service)
 
 
 def _pascal(snake: str) -> str:

@@ -66,6 +66,7 @@ RESOURCE_OF_SERVICE = {
     "glue": r"^arn:\$\{data\.aws_partition\.current\.partition\}:glue:",
     "kms": r"aws_kms_key\.this\.arn",
     "sqs": r"aws_sqs_queue\.stream_consumer_failures\[0\]\.arn",
+    "events": r"^arn:\$\{data\.aws_partition\.current\.partition\}:events:.*:event-bus/",
 }
 
 
@@ -518,13 +519,19 @@ def test_schedules():
     assert rules["producer"]["schedule_expression"] == "rate(1 minute)"
     assert rules["compactor"]["schedule_expression"].startswith("cron(")
     fns = functions(m)
-    for n in ("producer", "compactor"):
-        t = m.instances("resource", "aws_cloudwatch_event_target", n)[0].body()
-        assert t["arn"] == f"${{module.{n}.aws_lambda_function.this.arn}}"
-        perm = [i.body() for (ty, name) in m.src.resources if ty == "aws_lambda_permission"
-                for i in m.instances("resource", ty, name) if i.body()["function_name"] == fns[n].vars["name"]]
-        assert len(perm) == 1 and perm[0]["source_arn"] == f"${{aws_cloudwatch_event_rule.{n}.arn}}"
-        assert perm[0]["principal"] == "events.amazonaws.com"
+    t = m.instances("resource", "aws_cloudwatch_event_target", "producer")[0].body()
+    assert t["arn"] == "${module.producer.aws_lambda_function.this.arn}"
+    perms = {n: [i.body() for (ty, name) in m.src.resources if ty == "aws_lambda_permission"
+                 for i in m.instances("resource", ty, name) if i.body()["function_name"] == fns[n].vars["name"]]
+             for n in ("producer", "compactor")}
+    assert len(perms["producer"]) == 1 and perms["producer"][0]["source_arn"] == "${aws_cloudwatch_event_rule.producer.arn}"
+    assert perms["producer"][0]["principal"] == "events.amazonaws.com"
+    # The nightly schedule starts the workflow (workflow.tf), which invokes the compactor; no
+    # bare cron invokes it any more.
+    t = m.instances("resource", "aws_cloudwatch_event_target", "compactor")[0].body()
+    assert t["arn"] == "${aws_sfn_state_machine.nightly.arn}"
+    assert t["role_arn"] == "${aws_iam_role.workflow_schedule.arn}"
+    assert perms["compactor"] == []
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -833,3 +840,78 @@ def test_the_packaging_script_builds_every_deployed_binary():
     assert profile["inherits"] == "release" and profile["strip"] is True
     assert "MAX_ZIPPED=$((50 * 1024 * 1024))" in text and "MAX_UNZIPPED=$((250 * 1024 * 1024))" in text
     assert root().vars["artifacts_dir"] == "../target/lambda"
+
+
+# ---------------------------------------------------------------------------------------------
+# The nightly workflow (issue 22): its roles may do what the workflow does and no more
+# ---------------------------------------------------------------------------------------------
+
+# What Step Functions needs for execution-history logs and X-Ray traces: AWS documents these
+# with Resource "*" (no resource-level permissions).
+LOGS_AND_TRACES = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                   "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                   "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "xray:PutTraceSegments",
+                   "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}
+COMPACTOR_FN = "${module.compactor.aws_lambda_function.this.arn}"
+
+
+def grants(statements) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for s in statements:
+        for a in s["actions"]:
+            out.setdefault(a, []).extend(str(r) for r in s["resources"])
+    return out
+
+
+def condition(statements, action) -> list[dict]:
+    return [c for s in statements if action in s["actions"] for c in s.get("condition", [])]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_workflow_role_invokes_runs_passes_and_publishes_only_what_the_workflow_does(mode):
+    m = root(mode)
+    (sm,) = [i.body() for i in m.instances("resource", "aws_sfn_state_machine", "nightly")]
+    assert sm["role_arn"] == "${aws_iam_role.workflow.arn}"
+    st = policy(m, "${data.aws_iam_policy_document.workflow.json}")
+    g = grants(st)
+    assert g.pop("lambda:InvokeFunction") == [COMPACTOR_FN, COMPACTOR_FN + ":*"]
+    assert g.pop("ecs:RunTask") == ["${aws_ecs_task_definition.compactor.arn}"]
+    assert condition(st, "ecs:RunTask") == [{"test": "ArnEquals", "variable": "ecs:cluster",
+                                              "values": ["${aws_ecs_cluster.compactor.arn}"]}]
+    for a in ("ecs:DescribeTasks", "ecs:StopTask"):
+        (r,) = g.pop(a)
+        assert r.endswith(":task/firelake-compactor/*"), r
+    assert g.pop("iam:PassRole") == ["${aws_iam_role.compactor_task.arn}",
+                                     "${aws_iam_role.compactor_task_execution.arn}"]
+    assert condition(st, "iam:PassRole")[0]["values"] == ["ecs-tasks.amazonaws.com"]
+    for a in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
+        (r,) = g.pop(a)
+        assert r.endswith(":rule/StepFunctionsGetEventsForECSTaskRule"), r
+    assert g.pop("sns:Publish") == ["${aws_sns_topic.alarms.arn}"]
+    for a in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert g.pop(a) == ["${aws_kms_key.this.arn}"]
+    assert condition(st, "kms:Decrypt")[0]["values"] == ["sns.${data.aws_region.current.id}.amazonaws.com"]
+    assert set(g) == LOGS_AND_TRACES and all(r == ["*"] for r in g.values()), g
+
+
+def test_the_steps_after_compaction_are_invoked_only_when_configured():
+    sync = "arn:aws:lambda:us-east-1:123456789012:function:pg-sync"
+    st = policy(root(postgres_sync_function_arn=sync), "${data.aws_iam_policy_document.workflow.json}")
+    assert grants(st)["lambda:InvokeFunction"] == [COMPACTOR_FN, COMPACTOR_FN + ":*", sync]
+
+
+def test_the_schedule_may_only_start_the_nightly_workflow():
+    m = root()
+    st = policy(m, "${data.aws_iam_policy_document.workflow_schedule.json}")
+    assert grants(st) == {"states:StartExecution": ["${aws_sfn_state_machine.nightly.arn}"]}
+    (role,) = [i.body() for i in m.instances("resource", "aws_iam_role", "workflow_schedule")]
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.events_assume.json}"
+
+
+@pytest.mark.parametrize("bus", [None, "lake-events"])
+def test_the_compactor_announces_on_its_one_bus(bus):
+    m = root(**({} if bus is None else {"events_bus": bus}))
+    fn = functions(m)["compactor"]
+    puts = grants(role_statements(m, fn))["events:PutEvents"]
+    assert len(puts) == 1 and puts[0].endswith(f":event-bus/{bus or 'default'}"), puts
+    assert fn.vars["environment"]["FIRELAKE_EVENTS_BUS"] == (bus or "default")

@@ -31,7 +31,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
-MODES = ["firehose", "firehose_direct_put", "stream_consumer"]
+# FIRELAKE_TF_MODES="firehose" runs fewer (a quick local check); the test command runs all.
+MODES = os.environ.get("FIRELAKE_TF_MODES", "firehose firehose_direct_put stream_consumer").split()
 # Each mode's deployment name (resource names derive from it) and Glue database.
 NAMES = {"firehose": "fl-fh", "firehose_direct_put": "fl-dp", "stream_consumer": "fl-sc"}
 # The API credential of the source the firehose mode deploys: it must reach Secrets Manager
@@ -39,7 +40,7 @@ NAMES = {"firehose": "fl-fh", "firehose_direct_put": "fl-dp", "stream_consumer":
 SECRET = "tf-test-credential-5f2c9a7e"
 AUTH_ENV = "USERS_API_TOKEN"
 SERVICES = ["cloudwatch", "ecr", "ecs", "events", "firehose", "glue", "iam", "kinesis", "kms",
-            "lambda", "logs", "s3", "secretsmanager", "sns", "sqs", "sts"]
+            "lambda", "logs", "s3", "secretsmanager", "sfn", "sns", "sqs", "sts"]
 BINARIES = ["producer", "firehose-transformer", "stream-consumer", "compactor"]
 
 INIT_LOCK = threading.Lock()
@@ -253,6 +254,8 @@ def inventory(endpoint: str, name: str, database: str) -> dict[str, list[str]]:
                     if s["Name"].startswith(f"{name}/")],
         "ecr repositories": [r["repositoryName"] for r in c("ecr").describe_repositories()["repositories"]
                              if r["repositoryName"].startswith(pre)],
+        "state machines": [m["name"] for m in c("stepfunctions").list_state_machines()["stateMachines"]
+                           if m["name"].startswith(pre)],
         "ecs task definitions": [a for a in c("ecs").list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
                                  if f":task-definition/{pre}" in a],
     }
@@ -377,7 +380,7 @@ def test_apply_plan_no_changes_destroy_against_the_emulator(cycles, mode):
     # Everything the module declares for this mode was applied.
     expected = {"lambda functions", "iam roles", "s3 buckets", "glue databases", "sqs queues", "sns topics",
                 "log groups", "alarms", "event rules", "kms aliases", "kms keys", "ecr repositories",
-                "ecs task definitions", "ecs clusters", "secrets"}
+                "ecs task definitions", "ecs clusters", "secrets", "state machines"}
     expected |= {"kinesis streams"} if mode != "firehose_direct_put" else set()
     expected |= {"firehose streams"} if mode != "stream_consumer" else {"event source mappings"}
     assert set(run.applied) == expected, run.applied
