@@ -199,13 +199,13 @@ variable "error_retention_days" {
 }
 
 variable "dead_letter_retention_days" {
-  description = "Days the producer's dead letters (_dead_letter/: records the stream never took) stay, to be replayed with `firelake reprocess`."
+  description = "Days the producer's dead letters (_dead_letter/: records the stream never took) stay before S3 expires them (redacted; read them as one of kept_record_readers)."
   type        = number
   default     = 90
 }
 
 variable "kept_record_readers" {
-  description = "IAM principals (ARNs, wildcards allowed: arn:aws:iam::ACCOUNT:role/ops-*) that may read kept raw records: dead letters, rejects and Firehose's error output. Nobody else can, whatever their IAM policies say (the bucket policy denies it); `firelake reprocess` runs as one of these."
+  description = "IAM principals (ARNs, wildcards allowed: arn:aws:iam::ACCOUNT:role/ops-*) that may read kept raw records: dead letters, rejects and Firehose's error output. Nobody else can, whatever their IAM policies say (the bucket policy denies it)."
   type        = list(string)
   default     = []
 }
