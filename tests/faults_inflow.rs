@@ -196,7 +196,7 @@ fn kafka_a_stalled_lake_write_is_not_idleness() {
         .expect("FIRELAKE_KAFKA: scripts/test.sh starts the broker with tests/kafka_broker.sh");
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("faults");
-    create_topic(&broker, &topic);
+    common::create_topic(&broker, &topic, 2, &[]);
     let to = format!("kafka://{broker}/{topic}");
     let state = format!("file://{}/state", dir.path().display());
     let (ok, out, err) = firelake(
@@ -219,25 +219,6 @@ fn kafka_a_stalled_lake_write_is_not_idleness() {
     );
     assert!(ok, "produce: {out}\n{err}");
     a_stalled_write_longer_than_the_idle_time_reads_everything(&to);
-}
-
-/// A topic of 2 partitions (each buffer reaches --flush-records while the other fills).
-fn create_topic(broker: &str, topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let results = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, 2, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(10))),
-        ))
-        .unwrap();
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
 }
 
 #[test]

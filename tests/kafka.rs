@@ -16,8 +16,6 @@ use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use firelake_core::{Cleaner, SourceDef, time};
 use firelake_producer::SampleGenerator;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -47,24 +45,6 @@ fn unique(prefix: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
-fn create_topic(broker: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let results = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .unwrap();
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
-    drop(admin);
 }
 
 /// The group's committed offsets. (Not compared with the high watermarks: tansu 0.6.0 answers
@@ -236,7 +216,7 @@ fn produce_consume_parquet_round_trip() {
     let Some(broker) = broker() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("users");
-    create_topic(&broker, &topic);
+    common::create_topic(&broker, &topic, PARTITIONS, &[]);
     let url = format!("kafka://{broker}/{topic}");
     let state = format!("file://{}/state", dir.path().display());
     let t0 = firelake_core::stream::now_ms();
@@ -500,7 +480,7 @@ fn two_consumers_split_a_group_and_a_kill_9_loses_nothing() {
     let Some(broker) = broker() else { return };
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("kill");
-    create_topic(&broker, &topic);
+    common::create_topic(&broker, &topic, PARTITIONS, &[]);
     let url =
         format!("kafka://{broker}/{topic}?session.timeout.ms=6000&heartbeat.interval.ms=1000");
     let lake = dir.path().join("lake");

@@ -105,26 +105,6 @@ fn certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (cert, key)
 }
 
-fn create_topic_tls(bootstrap: &str, ca: &Path, topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("security.protocol", "SSL")
-        .set("ssl.ca.location", ca.to_str().unwrap())
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let results = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, 2, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .unwrap();
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t} over TLS: {e}"));
-    }
-}
-
 fn kv(line: &str, key: &str) -> u64 {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
@@ -150,7 +130,15 @@ fn produce_and_consume_over_verified_tls() {
     let _front = start_tls_front(tls_port, broker_port, &cert, &key);
     let bootstrap = format!("127.0.0.1:{tls_port}");
     let topic = common::unique("tls");
-    create_topic_tls(&bootstrap, &cert, &topic);
+    common::create_topic(
+        &bootstrap,
+        &topic,
+        2,
+        &[
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", cert.to_str().unwrap()),
+        ],
+    );
     let tls = format!(
         "kafka://{bootstrap}/{topic}?security.protocol=SSL&ssl.ca.location={}",
         cert.display()

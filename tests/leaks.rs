@@ -16,7 +16,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -270,24 +269,6 @@ fn password_values_redacted(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn create_topic(broker: &str, topic: &str) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .create()
-        .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let results = rt
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, 2, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .unwrap();
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
-}
-
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -427,7 +408,7 @@ fn no_credential_lands_anywhere_and_kept_records_are_redacted() {
     // Kafka replays with a password in the URL: one that runs, one refused for its
     // arguments, one refused by the producer; and a URL with user info.
     let topic = format!("leaks-{stamp}");
-    create_topic(&broker, &topic);
+    common::create_topic(&broker, &topic, 2, &[]);
     let secret_url = format!("kafka://{broker}/{topic}?sasl.password={KAFKA_SECRET}");
     let (ok, out, err) = w.run(
         "replay-kafka",

@@ -176,3 +176,25 @@ pub fn last_line(stderr: &str) -> &str {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
 }
+
+/// Creates `topic` with `partitions` partitions on the Kafka broker at `bootstrap` (`config`:
+/// further client settings, e.g. TLS).
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32, config: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", bootstrap);
+    for (k, v) in config {
+        client.set(*k, *v);
+    }
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = client.create().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let results = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(10))),
+        ))
+        .unwrap();
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
