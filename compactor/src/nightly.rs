@@ -121,11 +121,21 @@ async fn day_to_compact(
     if listing.is_empty() {
         return Ok(None);
     }
+    let due = || DayToCompact {
+        day: time::format_day(day),
+        bytes: listing.iter().map(|o| o.size).sum(),
+        files: listing.len(),
+    };
     let made_from = match location.and_then(|l| ctx.lake.key_of_url(l)) {
-        Some(generation) => day_journals(ctx, day)
-            .await?
-            .into_iter()
-            .find(|j| j.generation == generation),
+        // An unreadable journal blocks only its own day: listed, so that its compaction fails
+        // with the journal's name (and the alarm says which day), never the whole night.
+        Some(generation) => match day_journals(ctx, day).await {
+            Ok(journals) => journals.into_iter().find(|j| j.generation == generation),
+            Err(e) => {
+                tracing::warn!(day = %time::format_day(day), error = %e, "the day's journals cannot be read; listed so its compaction reports it");
+                return Ok(Some(due()));
+            }
+        },
         None => None,
     };
     let dedupe_key = if ctx.options.dedupe {
@@ -144,11 +154,7 @@ async fn day_to_compact(
     if build(&keys, covered, force, from_raw, rule_changed) == Build::UpToDate {
         return Ok(None);
     }
-    Ok(Some(DayToCompact {
-        day: time::format_day(day),
-        bytes: keys.iter().map(|(_, s)| s).sum(),
-        files: keys.len(),
-    }))
+    Ok(Some(due()))
 }
 
 #[cfg(test)]

@@ -369,14 +369,21 @@ def test_a_failed_day_notifies_the_alarm_topic_with_its_day_and_step(firelake, t
     days = past_days(2)
     lake = lake_with_days(firelake, tmp_path, days)
     bad = days[0]
-    (lake / f"users/p_date={bad}/zz-not-parquet.parquet").write_bytes(b"this is not a parquet file")
+    # A day whose journal is cut short fails (an unreadable raw file would only be quarantined):
+    # compacted once, its journal truncated, then a late raw file makes it due again.
+    subprocess.run([str(firelake), "compact", "--lake", str(lake), "--date", bad], check=True,
+                   capture_output=True)
+    (journal,) = (lake / f"users_curated/_journal/p_date={bad}").iterdir()
+    journal.write_bytes(journal.read_bytes()[: journal.stat().st_size // 2])
+    raw = sorted((lake / f"users/p_date={bad}").glob("*.parquet"))[0]
+    shutil.copy(raw, raw.with_name("zz-late.parquet"))
     dep = Deployment(firelake, lake)
     machine = LocalMachine(render(variables(sync=SYNC)), dep.task)
     with pytest.raises(StatesError) as failed:
         machine.run()
     assert failed.value.error == "Firelake.NightlyFailed"
     assert [(m["step"], m["day"]) for m in dep.published] == [("compact_on_lambda", bad)]
-    assert "zz-not-parquet.parquet" in dep.published[0]["cause"], dep.published[0]
+    assert journal.name in dep.published[0]["cause"], dep.published[0]
     # Retried with backoff (twice) before it was given up on; nothing after compaction ran.
     assert machine.attempts[f"CompactDays[{bad}].CompactOnLambda"] == 3
     assert machine.trace[-3:] == [f"CompactDays[{bad}].NotifyDay", f"CompactDays[{bad}].DayFailed", "Failed"]
