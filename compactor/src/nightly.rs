@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::commit::{curated_locations, day_journals};
 use crate::layout::day_of_folder;
 use crate::plan::{Build, build, candidate_days};
-use crate::quarantine::{not_quarantined, quarantine_folder};
 use crate::{CompactError, CompactOptions, Context};
 
 /// What a Lambda invocation asks for.
@@ -111,13 +110,7 @@ async fn day_to_compact(
     location: Option<&String>,
 ) -> Result<Option<DayToCompact>, CompactError> {
     // Files set aside as unreadable are never read again: they do not make a day due.
-    let folder = quarantine_folder(
-        &ctx.curated,
-        &ctx.def.partition_column,
-        &time::format_day(day),
-    );
-    let set_aside = ctx.lake.list(&folder).await?;
-    let listing = not_quarantined(crate::run::raw_listing(ctx, day).await?, &set_aside);
+    let listing = crate::run::unquarantined_listing(ctx, day).await?;
     if listing.is_empty() {
         return Ok(None);
     }

@@ -331,6 +331,15 @@ pub(crate) async fn raw_listing(ctx: &Context, day: i32) -> Result<Vec<LakeObjec
         .collect())
 }
 
+/// The day's raw files but those set aside in its quarantine folder (never read again).
+pub(crate) async fn unquarantined_listing(
+    ctx: &Context,
+    day: i32,
+) -> Result<Vec<LakeObject>, CompactError> {
+    let set_aside = ctx.lake.list(&quarantine_of(ctx, day)).await?;
+    Ok(not_quarantined(raw_listing(ctx, day).await?, &set_aside))
+}
+
 /// Compact a day; a raw file that turns out unreadable on the way is quarantined and the day
 /// starts over without it (each attempt moves one more file aside, so this ends).
 async fn compact_day(
@@ -440,8 +449,7 @@ async fn attempt_day(
 ) -> Result<DayReport, CompactError> {
     let started = Instant::now();
     let folder = quarantine_of(ctx, day);
-    let set_aside = ctx.lake.list(&folder).await?;
-    let mut listing = not_quarantined(raw_listing(ctx, day).await?, &set_aside);
+    let mut listing = unquarantined_listing(ctx, day).await?;
     for empty in listing.iter().filter(|o| o.size == 0) {
         let error = format!("{}: zero-length file, not Parquet", empty.key);
         let q = quarantine(&ctx.lake, &folder, &empty.key, &error, ctx.now_ms()).await?;
