@@ -71,8 +71,9 @@ with open(summary, "a") as f:
 EOF
 fi
 
-echo "== all figures (one run each; started $STARTED, load average at start $LOAD_START, now $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores)"
-"$PY" - "$SUMMARY" <<'EOF'
+HEADLINE="run started $STARTED; $(nproc) cores; load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "== all figures (one run each; $HEADLINE)"
+"$PY" - "$SUMMARY" > "$RUN/table.md" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 fmt_rate = lambda v, unit: "-" if v is None else "{:,.0f} {}".format(v, unit)
@@ -88,3 +89,14 @@ for r in rows:
         r["figure"], fmt_rate(r["ours"], r["unit"]), fmt_rate(r["peer"], r["unit"]), ratio,
         fmt_rss(r["ours_rss_mib"]), fmt_rss(r["peer_rss_mib"]), goal))
 EOF
+cat "$RUN/table.md"
+# The one results file (bench/results.md): the current figure for each goal, never edited by hand.
+{
+    echo '# bench/results.md: written by `bash bench/all.sh` (do not edit by hand; rerun the script)'
+    echo
+    echo "One run of each figure ($HEADLINE; $N records)."
+    echo "Compare ratios within one run, not seconds across runs: the machine's speed moves with its load."
+    echo
+    cat "$RUN/table.md"
+} > "$REPO/bench/results.md"
+echo "wrote bench/results.md"
