@@ -2,7 +2,7 @@
 # AWS_LAMBDA_RUNTIME_API: it runs once, prints its JSON report, exits non-zero on failure),
 # with the same FIRELAKE_* settings and the same permissions as the Lambda, for a day too
 # large for one 15-minute invocation. The image is compactor/Dockerfile around the release
-# binary that scripts/package-lambdas.sh builds; README "Deploying to AWS" says how to push it
+# binary that scripts/package-lambdas.sh builds; docs/deploying.md says how to push it
 # and start a task (`terraform output compactor_task_run_command`).
 
 locals {

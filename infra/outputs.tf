@@ -46,7 +46,7 @@ output "redrive_command" {
 }
 
 output "compactor_task_image" {
-  description = "The image the compactor task runs: push compactor/Dockerfile's build there (README)."
+  description = "The image the compactor task runs: push compactor/Dockerfile's build there (docs/deploying.md)."
   value       = local.compactor_image
 }
 

@@ -283,7 +283,7 @@ variable "force_destroy_buckets" {
 }
 
 variable "compactor_image" {
-  description = "Image of the compactor task (null: <name>-compactor in this account's ECR, tagged with the sha256 of target/lambda/compactor/bootstrap.zip; see README)."
+  description = "Image of the compactor task (null: <name>-compactor in this account's ECR, tagged with the sha256 of target/lambda/compactor/bootstrap.zip; see docs/deploying.md)."
   type        = string
   default     = null
 }

@@ -6,7 +6,7 @@ terraform {
     aws = {
       source = "hashicorp/aws"
       # 5.100 and every 6.x: the code uses nothing only one of them has (infra/tests
-      # validates and applies it with 5.100; see README "Deploying to AWS").
+      # validates and applies it with 5.100; see docs/deploying.md).
       version = ">= 5.100, < 7.0"
     }
   }
