@@ -19,7 +19,8 @@ fn curated(table: &str) -> String {
     format!("{table}_curated")
 }
 
-/// Render the sources file; `database` is the Glue database (a dbt var can override it).
+/// Render the sources file; `database` is the Glue database (the dbt var `firelake_database`
+/// or the env var `FIRELAKE_DATABASE` overrides it).
 pub fn dbt_sources(def: &SourceDef, database: &str) -> String {
     let mut y = String::new();
     let _ = writeln!(
@@ -29,7 +30,7 @@ pub fn dbt_sources(def: &SourceDef, database: &str) -> String {
          version: 2\n\nsources:\n  - name: {}\n    description: {}\n    \
          # The Glue database (Athena) or the DuckDB schema of `firelake catalog --sql` (local);\n    \
          # the dbt database is the target's (awsdatacatalog, or the local DuckDB file).\n    \
-         schema: \"{{{{ var('firelake_database', '{}') }}}}\"",
+         schema: \"{{{{ var('firelake_database', env_var('FIRELAKE_DATABASE', '{}')) }}}}\"",
         def.name,
         def.name,
         q(&def.name),

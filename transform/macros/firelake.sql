@@ -1,10 +1,11 @@
 {#- Helpers shared by the models. Where DuckDB and Athena (Trino) differ, the difference is here,
     so the model SQL is the same on both targets. -#}
 
-{#- The day a run builds: --vars '{day: YYYY-MM-DD}', by default yesterday (UTC), the day the
-    nightly compaction has just made. -#}
+{#- The day a run builds: --vars '{day: YYYY-MM-DD}', else FIRELAKE_DAY (how the nightly task is
+    told), else yesterday (UTC), the day the nightly compaction has just made. -#}
 {% macro firelake_day() -%}
-  {%- set day = var('day', (modules.datetime.datetime.utcnow() - modules.datetime.timedelta(days=1)).strftime('%Y-%m-%d')) -%}
+  {%- set yesterday = (modules.datetime.datetime.utcnow() - modules.datetime.timedelta(days=1)).strftime('%Y-%m-%d') -%}
+  {%- set day = var('day', env_var('FIRELAKE_DAY', yesterday)) -%}
   {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day | string) -%}
     {{ exceptions.raise_compiler_error("var day must be YYYY-MM-DD, got " ~ day) }}
   {%- endif -%}
@@ -18,14 +19,14 @@
   where p_date = '{{ firelake_day() }}'
 {%- endmacro %}
 
-{#- Local target: run the views file of the lake (`firelake catalog --sql` writes the same). -#}
+{#- Local target: run the views file of the lake (`firelake catalog --sql` prints the same). -#}
 {% macro firelake_local_views() -%}
   {%- if execute and target.type == 'duckdb' -%}
     {%- set path = env_var('FIRELAKE_DUCKDB_VIEWS', '../lake/_catalog/firelake.duckdb.sql') -%}
     {%- set rows = run_query("select content from read_text('" ~ path | replace("'", "''") ~ "')") -%}
     {%- do run_query(rows.columns[0].values()[0]) -%}
   {%- endif -%}
-  select 1
+  {#- Nothing left for the hook to run (dbt skips an empty hook; on Athena, no query). -#}
 {%- endmacro %}
 
 {#- ISO 3166 alpha-2 code of a country name (the countries randomuser.me serves). -#}
