@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use firelake_core::Lake;
-use firelake_core::catalog::{Catalog, CatalogError, TableDef};
+use firelake_core::catalog::{Catalog, CatalogError, PartitionInfo, TableDef};
 use firelake_core::duckdb_views::{TableFiles, hive_layout, partition_glob, views_sql};
 
 /// The views of `table` (or of every table the catalog lists), in schema `database`.
@@ -30,7 +30,9 @@ pub async fn views(
             .table(&name)
             .await?
             .ok_or_else(|| CatalogError::NoTable(name.clone()))?;
-        let partitions = catalog.partitions(&name).await?;
+        let mut def = def;
+        let mut partitions = catalog.partitions(&name).await?;
+        rebase(lake, &mut def, &mut partitions);
         let globs = match hive_layout(&def, &partitions) {
             Some(glob) if has_files(lake, &def).await? => vec![glob],
             Some(_) => vec![],
@@ -41,6 +43,29 @@ pub async fn views(
     let described = catalog.describe();
     let schema = database_of(&described).unwrap_or(database);
     Ok(views_sql(schema, &tables))
+}
+
+/// A copied or moved local lake: its catalog still names the folder it was made in, and a
+/// local table is always `<lake>/<table>/`, so the views read the lake where it is now.
+fn rebase(lake: &Lake, table: &mut TableDef, partitions: &mut [PartitionInfo]) {
+    if lake.local_root().is_none() || lake.key_of_url(&table.location).is_some() {
+        return;
+    }
+    let Some(old) = table
+        .location
+        .strip_prefix("file://")
+        .map(|_| table.location.clone())
+    else {
+        return;
+    };
+    let old = old.trim_end_matches('/').to_string();
+    let new = lake.url_of(&table.name);
+    for p in partitions.iter_mut() {
+        if let Some(rest) = p.location.strip_prefix(&old) {
+            p.location = format!("{new}{rest}");
+        }
+    }
+    table.location = format!("{new}/");
 }
 
 /// Whether a Hive-layout table has a Parquet file in a partition folder (DuckDB fails on a

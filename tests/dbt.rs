@@ -137,6 +137,28 @@ fn duckdb_reads_the_raw_and_curated_tables_through_catalog_sql() {
     // compact keeps the same views beside the local catalog.
     let kept = std::fs::read_to_string(dir.path().join("lake/_catalog/firelake.duckdb.sql"));
     assert_eq!(kept.unwrap(), sql);
+    // A copy of the lake reads its own files (the catalog still names the original folder).
+    let copy = dir.path().join("copy");
+    let status = Command::new("cp")
+        .args([
+            "-a",
+            dir.path().join("lake").to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::rename(dir.path().join("lake"), dir.path().join("moved")).unwrap();
+    let copied = firelake(
+        dir.path(),
+        &["catalog", "--sql", "--lake", copy.to_str().unwrap()],
+    );
+    assert!(
+        !copied.contains("/lake/") && copied.contains("/copy/"),
+        "{copied}"
+    );
+    assert_eq!(duckdb_counts(dir.path(), &copied), counts);
+    std::fs::rename(dir.path().join("moved"), dir.path().join("lake")).unwrap();
     // One table, and a table the catalog does not have.
     let one = firelake(
         dir.path(),
