@@ -352,8 +352,14 @@ variable "postgres_sync_function_arn" {
   default     = null
 }
 
-variable "transform_function_arn" {
-  description = "Placeholder for issue 24: the Lambda of the dbt transform layer, run by the nightly workflow after compaction and the sync (null: the step is skipped)."
+variable "transform_image" {
+  description = "Image of transform/Dockerfile (dbt-athena and the dbt project): the nightly workflow runs it as an ECS task, `dbt build --target athena` for each compacted day, after compaction and the sync (null: the step is skipped)."
   type        = string
   default     = null
+}
+
+variable "transform_athena_workgroup" {
+  description = "Athena work group the transform task's queries run in (its role may use this one only)."
+  type        = string
+  default     = "primary"
 }

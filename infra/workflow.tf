@@ -9,8 +9,8 @@ locals {
   workflow_name = "${var.name}-nightly"
   # The account's default bus is named "default" too.
   events_bus_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.events_bus}"
-  # Functions of the steps after compaction (issues 23 and 24); none until they exist.
-  after_compaction_functions = compact([var.postgres_sync_function_arn, var.transform_function_arn])
+  # Functions of the steps after compaction (issue 23); none until they exist.
+  after_compaction_functions = compact([var.postgres_sync_function_arn])
 
   workflow_definition = templatefile("${path.module}/workflow.asl.json", {
     partition              = local.partition
@@ -24,8 +24,9 @@ locals {
     lambda_max_day_bytes   = var.compactor_lambda_max_day_mb * 1048576
     postgres_sync_json     = jsonencode(var.postgres_sync_function_arn != null)
     postgres_sync_function = coalesce(var.postgres_sync_function_arn, "not-configured")
-    transform_json         = jsonencode(var.transform_function_arn != null)
-    transform_function     = coalesce(var.transform_function_arn, "not-configured")
+    transform_json         = jsonencode(local.transform_enabled)
+    # The dbt task (transform_task.tf), in the compactor's cluster.
+    transform_task_definition_arn = try(aws_ecs_task_definition.transform[0].arn, "not-configured")
   })
 }
 
@@ -103,6 +104,34 @@ data "aws_iam_policy_document" "workflow" {
       test     = "StringEquals"
       variable = "iam:PassedToService"
       values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.transform_enabled ? [1] : []
+    content {
+      sid       = "RunTheTransformTask"
+      actions   = ["ecs:RunTask"]
+      resources = [aws_ecs_task_definition.transform[0].arn]
+      condition {
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = [aws_ecs_cluster.compactor.arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.transform_enabled ? [1] : []
+    content {
+      sid       = "PassTheTransformTaskRoles"
+      actions   = ["iam:PassRole"]
+      resources = [aws_iam_role.transform_task[0].arn, aws_iam_role.transform_task_execution[0].arn]
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["ecs-tasks.amazonaws.com"]
+      }
     }
   }
 

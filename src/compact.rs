@@ -28,7 +28,7 @@ pub struct CatalogArgs {
 }
 
 impl CatalogArgs {
-    async fn open(
+    pub(crate) async fn open(
         &self,
         lake: &Lake,
     ) -> Result<Arc<dyn Catalog>, firelake_core::catalog::CatalogError> {
@@ -112,14 +112,19 @@ pub struct CatalogCommandArgs {
     /// Where the lake is: file://PATH, a plain path, or memory://.
     #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
     lake: String,
-    /// The table to show (e.g. users, users_curated).
-    #[arg(long, env = "FIRELAKE_TABLE")]
-    table: String,
+    /// The table to show (e.g. users, users_curated); with --sql, the only table to print
+    /// (default: every table of the catalog).
+    #[arg(long, env = "FIRELAKE_TABLE", required_unless_present = "sql")]
+    table: Option<String>,
     #[command(flatten)]
     catalog: CatalogArgs,
     /// Print JSON instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sql")]
     json: bool,
+    /// Print DuckDB `CREATE OR REPLACE VIEW` statements that read each table where the catalog
+    /// points (the curated table's current generations): `duckdb lake.db < views.sql`.
+    #[arg(long)]
+    sql: bool,
 }
 
 /// The progress bar (hidden when stderr is not a terminal).
@@ -182,6 +187,13 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
     rt.block_on(firelake_compactor::announce::announce_report(
         args.events_bus.as_deref(),
         &report,
+    ))?;
+    // A local reader's view of the curated table follows every compaction.
+    rt.block_on(crate::catalog_sql::refresh_views_file(
+        &lake,
+        catalog.as_ref(),
+        args.catalog.catalog.as_deref(),
+        &args.catalog.database,
     ))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -355,13 +367,25 @@ pub fn run_catalog(args: CatalogCommandArgs) -> Result<(), Box<dyn std::error::E
     let lake = Lake::from_url(&args.lake)?;
     let rt = tokio::runtime::Runtime::new()?;
     let catalog = rt.block_on(args.catalog.open(&lake))?;
+    if args.sql {
+        let sql = rt.block_on(crate::catalog_sql::views(
+            &lake,
+            catalog.as_ref(),
+            args.table.as_deref(),
+            &args.catalog.database,
+        ))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(sql.as_bytes())?;
+        return Ok(out.flush()?);
+    }
+    let name = args.table.clone().unwrap_or_default();
     let view = rt.block_on(async {
         let table = catalog
-            .table(&args.table)
+            .table(&name)
             .await?
-            .ok_or_else(|| firelake_core::catalog::CatalogError::NoTable(args.table.clone()))?;
+            .ok_or_else(|| firelake_core::catalog::CatalogError::NoTable(name.clone()))?;
         let mut partitions = Vec::new();
-        for p in catalog.partitions(&args.table).await? {
+        for p in catalog.partitions(&name).await? {
             let (files, bytes) = match lake.key_of_url(&p.location) {
                 Some(key) => {
                     let objects = lake.list(&key).await?;

@@ -1,6 +1,7 @@
 //! `firelake`: one binary for local and operator use. Every flag has an environment variable
 //! twin (`FIRELAKE_*`), the same names the Lambdas read.
 
+mod catalog_sql;
 mod compact;
 mod consume;
 mod convert;

@@ -13,13 +13,14 @@ use crate::SourceArgs;
 pub struct SchemaArgs {
     #[command(flatten)]
     source: SourceArgs,
-    /// terraform (a .tf.json file for infra/generated/), glue-columns, athena-ddl or arrow.
+    /// terraform (a .tf.json file for infra/generated/), glue-columns, athena-ddl, arrow, or
+    /// dbt (a dbt sources file for transform/models/sources/).
     #[arg(long, env = "FIRELAKE_FORMAT", value_parser = parse_format)]
     format: SchemaFormat,
     /// Athena DDL: the table's folder, e.g. s3://BUCKET/users/.
     #[arg(long, env = "FIRELAKE_LOCATION")]
     location: Option<String>,
-    /// Athena DDL: the database.
+    /// Athena DDL and dbt: the database.
     #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
     database: String,
     /// Athena DDL: add partition projection on the partition column (for the raw table

@@ -141,6 +141,11 @@ pub trait Catalog: Send + Sync {
     -> BoxFuture<'a, Result<Option<TableDef>, CatalogError>>;
     /// Where it is, for people.
     fn describe(&self) -> String;
+    /// The names of the catalog's tables, where the catalog can list them cheaply (the local
+    /// and memory catalogs); others answer `None` and their tables must be named.
+    fn table_names(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, CatalogError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The local catalog a `--catalog` flag names (`glue://DATABASE` is opened by
@@ -289,6 +294,10 @@ impl Catalog for MemoryCatalog {
     fn describe(&self) -> String {
         "memory://".into()
     }
+    fn table_names(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, CatalogError>> {
+        let names = self.state.lock().unwrap().tables.keys().cloned().collect();
+        Box::pin(async move { Ok(Some(names)) })
+    }
 }
 
 /// A Glue-shaped catalog in one JSON file. Updates take an exclusive file lock and replace the
@@ -364,6 +373,9 @@ impl LocalCatalog {
 }
 
 impl Catalog for LocalCatalog {
+    fn table_names(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, CatalogError>> {
+        Box::pin(async move { Ok(Some(self.read()?.tables.keys().cloned().collect())) })
+    }
     fn ensure_table<'a>(&'a self, table: &'a TableDef) -> BoxFuture<'a, Result<(), CatalogError>> {
         Box::pin(async move {
             if self.read()?.tables.contains_key(&table.name) {

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod catalog;
 pub mod clean;
+pub mod duckdb_views;
 pub mod duration;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -13,6 +14,7 @@ pub mod lake;
 pub mod layout;
 pub mod output;
 pub mod redact;
+pub mod schema_dbt;
 pub mod schema_export;
 pub mod source;
 pub mod stream;

@@ -21,11 +21,13 @@ pub enum SchemaFormat {
     AthenaDdl,
     /// The Arrow schema of the lake's Parquet files, plus the partition field.
     Arrow,
+    /// A dbt sources file (crate::schema_dbt): raw and curated tables, tests, freshness.
+    Dbt,
 }
 
 impl SchemaFormat {
     pub const NAMES: &'static [&'static str] =
-        &["terraform", "glue-columns", "athena-ddl", "arrow"];
+        &["terraform", "glue-columns", "athena-ddl", "arrow", "dbt"];
 
     pub fn parse(s: &str) -> Option<SchemaFormat> {
         Some(match s {
@@ -33,6 +35,7 @@ impl SchemaFormat {
             "glue-columns" => SchemaFormat::GlueColumns,
             "athena-ddl" => SchemaFormat::AthenaDdl,
             "arrow" => SchemaFormat::Arrow,
+            "dbt" => SchemaFormat::Dbt,
             _ => return None,
         })
     }
@@ -69,6 +72,9 @@ pub fn render(
         SchemaFormat::GlueColumns => pretty(&glue_columns(def)),
         SchemaFormat::Arrow => pretty(&arrow(def)),
         SchemaFormat::AthenaDdl => athena_ddl(def, opts)?,
+        SchemaFormat::Dbt => {
+            crate::schema_dbt::dbt_sources(def, opts.database.as_deref().unwrap_or("firelake"))
+        }
     };
     if !out.ends_with('\n') {
         out.push('\n');
@@ -413,7 +419,8 @@ arrival = true
             };
             let text = render(&users(), f, &opts).unwrap();
             assert!(text.ends_with('\n'));
-            if f != SchemaFormat::AthenaDdl {
+            // The DDL and the dbt sources file (YAML) are the formats that are not JSON.
+            if !matches!(f, SchemaFormat::AthenaDdl | SchemaFormat::Dbt) {
                 serde_json::from_str::<Value>(&text).unwrap();
             }
         }

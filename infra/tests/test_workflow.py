@@ -29,6 +29,7 @@ TEMPLATE = INFRA / "workflow.asl.json"
 COMPACTOR = "arn:aws:lambda:us-east-1:123456789012:function:fl-compactor"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:fl-alarms"
 SYNC = "arn:aws:lambda:us-east-1:123456789012:function:fl-postgres-sync"
+TRANSFORM = "arn:aws:ecs:us-east-1:123456789012:task-definition/fl-transform:1"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def variables(max_day_bytes=4096 << 20, sync=None, transform=None) -> dict[str, 
         "postgres_sync_json": json.dumps(sync is not None),
         "postgres_sync_function": sync or "not-configured",
         "transform_json": json.dumps(transform is not None),
-        "transform_function": transform or "not-configured",
+        "transform_task_definition_arn": transform or "not-configured",
     }
 
 
@@ -84,7 +85,7 @@ def asl_validator() -> str:
 
 @pytest.mark.parametrize("steps", ["compaction only", "with the steps after compaction"])
 def test_the_definition_is_valid_states_language(asl_validator, tmp_path, steps):
-    values = variables() if steps == "compaction only" else variables(sync=SYNC, transform=SYNC)
+    values = variables() if steps == "compaction only" else variables(sync=SYNC, transform=TRANSFORM)
     path = tmp_path / "nightly.asl.json"
     path.write_text(json.dumps(render(values)))
     p = subprocess.run([asl_validator, "--json-path", str(path)], capture_output=True, text=True)
