@@ -42,8 +42,8 @@ struct Cli {
         default_value_t
     )]
     log_format: logs::LogFormat,
-    /// After SIGINT/SIGTERM, how long `run`, `consume` and `replay` may take to write,
-    /// checkpoint and stop before they exit at once (code 130).
+    /// After SIGINT/SIGTERM, how long `run`, `consume`, `replay` and `produce` may take to
+    /// write, checkpoint and stop before they exit at once (code 130).
     #[arg(long, global = true, env = "FIRELAKE_SHUTDOWN_TIMEOUT",
           default_value = signals::DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
     shutdown_timeout: Duration,
@@ -456,6 +456,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 deadline: publish_deadline,
                 ..Default::default()
             };
+            let rt = tokio::runtime::Runtime::new()?;
+            let stop = signals::on_stop(&rt)?;
             let cfg = firelake_producer::ticks::ProduceConfig {
                 to,
                 ticks,
@@ -471,8 +473,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 seed,
                 retry,
                 state: Lake::from_url(&state)?,
+                stop,
             };
-            let rt = tokio::runtime::Runtime::new()?;
             let s = rt
                 .block_on(firelake_producer::ticks::produce(def, cfg))
                 .map_err(|e| -> Box<dyn std::error::Error> { e })?;

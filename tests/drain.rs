@@ -330,3 +330,50 @@ fn sigterm_during_a_kafka_consume_commits_what_was_read() {
     let runs = consume_and_restart(dir.path(), &url, &["--group", &group]);
     assert_drained(dir.path(), 2500, &runs);
 }
+
+#[test]
+fn sigterm_between_produce_ticks_stops_after_the_tick_and_exits_0() {
+    use std::io::BufRead;
+    require_emulators();
+    let dir = tempfile::tempdir().unwrap();
+    let stream = unique("drain-produce");
+    common::python_tool("aws_tool.py", &["create-stream", &stream, "1"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(["produce", "--to", &format!("kinesis://{stream}")])
+        .args([
+            "--ticks",
+            "1000",
+            "--every",
+            "1h",
+            "--sample-records",
+            "100",
+        ])
+        .args(["--state", "file://state"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("tick published") {
+        let mut line = String::new();
+        assert!(log.read_line(&mut line).unwrap() > 0, "no tick: {seen}");
+        seen.push_str(&line);
+    }
+    sigterm(&child);
+    let mut rest = String::new();
+    log.read_to_string(&mut rest).unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{out}\n{seen}{rest}");
+    assert!(out.contains("produced records=100 "), "{out}");
+    assert!(out.contains("ticks=1 failed_ticks=0"), "{out}");
+}

@@ -373,3 +373,32 @@ fn compact_hints_when_nothing_is_eligible_and_fails_for_an_unknown_table() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn run_progress_on_a_terminal_counts_reads_and_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    // util-linux's script(1) gives the run a terminal, where the bar is drawn.
+    let cmd = format!(
+        "{} run --records 20000 --lake lake --flush-records 1000",
+        env!("CARGO_BIN_EXE_firelake")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let frames: Vec<&str> = text
+        .split(['\r', '\n'])
+        .filter(|l| l.contains("records/s, written"))
+        .collect();
+    assert!(!frames.is_empty(), "no progress drawn: {text:?}");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.contains("read ") && f.contains("/20000") && f.contains("Parquet +")),
+        "{frames:?}"
+    );
+}
