@@ -377,3 +377,68 @@ fn sigterm_between_produce_ticks_stops_after_the_tick_and_exits_0() {
     assert!(out.contains("produced records=100 "), "{out}");
     assert!(out.contains("ticks=1 failed_ticks=0"), "{out}");
 }
+
+/// A replay into a Kinesis endpoint that accepts connections and never answers: its drain
+/// cannot finish, so the deadline (or a second signal) exits at once with 130.
+#[test]
+fn a_drain_past_its_deadline_or_a_second_signal_exits_130() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.jsonl"), "{\"a\":1}\n").unwrap();
+    for (timeout, signals) in [("1s", 1), ("600s", 2)] {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", silent.local_addr().unwrap());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
+            .args([
+                "replay",
+                "users.jsonl",
+                "--to",
+                "kinesis://s",
+                "--state",
+                "file://state",
+            ])
+            .args([
+                "--shutdown-timeout",
+                timeout,
+                "--progress-file",
+                &format!("p{signals}.json"),
+            ])
+            .current_dir(dir.path())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ENDPOINT_URL_KINESIS", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The process calls the endpoint: its handlers are installed (before any call).
+        let (_held, _) = silent.accept().unwrap();
+        sigterm(&child);
+        let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        while !seen.contains("SIGTERM: stopping") {
+            let mut line = String::new();
+            assert!(log.read_line(&mut line).unwrap() > 0, "{seen}");
+            seen.push_str(&line);
+        }
+        if signals == 2 {
+            sigterm(&child);
+        }
+        log.read_to_string(&mut seen).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "{timeout}, {signals} signal(s): {seen}"
+        );
+        let why = if signals == 2 {
+            "SIGTERM: stopping at once"
+        } else {
+            "the drain did not finish within --shutdown-timeout"
+        };
+        assert!(seen.contains(why), "{seen}");
+    }
+}
