@@ -22,7 +22,7 @@ module "raw_table" {
     "projection.enabled"                                   = "true"
     "projection.${local.schema.partition_column}.type"     = "date"
     "projection.${local.schema.partition_column}.format"   = "yyyy-MM-dd"
-    "projection.${local.schema.partition_column}.range"    = "2020-01-01,NOW"
+    "projection.${local.schema.partition_column}.range"    = "${var.partition_projection_start},NOW"
     "projection.${local.schema.partition_column}.interval" = "1"
 
     "projection.${local.schema.partition_column}.interval.unit" = "DAYS"

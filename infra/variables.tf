@@ -363,3 +363,14 @@ variable "transform_athena_workgroup" {
   type        = string
   default     = "primary"
 }
+
+variable "partition_projection_start" {
+  description = "First day (YYYY-MM-DD) Athena projects for the raw table: days before it are invisible to Athena queries even when their files exist, so a backfill of older records needs an earlier start. Every day from it to today is enumerated by a query without a day filter, so a start far before the data slows those queries a little. The default covers any backfill of this century."
+  type        = string
+  default     = "2000-01-01"
+
+  validation {
+    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.partition_projection_start))
+    error_message = "partition_projection_start: a day, YYYY-MM-DD."
+  }
+}

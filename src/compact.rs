@@ -162,6 +162,11 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         zstd_level: zstd_level_from(args.zstd_level)?,
     };
     let table = args.table.clone().unwrap_or_else(|| def.table.clone());
+    rt.block_on(crate::compact_hints::check_table(
+        &lake,
+        catalog.as_ref(),
+        &table,
+    ))?;
     if args.list_days {
         let days = rt.block_on(firelake_compactor::nightly::list_days(
             lake, catalog, def, &table, options,
@@ -202,6 +207,16 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         writeln!(out)?;
     } else {
         print_summary(&report, &lake, catalog.as_ref(), &def.columns, &mut out)?;
+        if report.days.is_empty() {
+            let default = args.date.is_none() && args.since.is_none() && !args.all;
+            let now = firelake_core::stream::now_ms();
+            let today = firelake_core::time::format_day(firelake_core::time::day_of_ms(now));
+            writeln!(
+                out,
+                "{}",
+                crate::compact_hints::nothing_eligible(default, &today)
+            )?;
+        }
     }
     out.flush()?;
     match report.failure() {

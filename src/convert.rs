@@ -1,21 +1,27 @@
-//! `firelake convert`: a JSONL file -> one cleaned Parquet file (p_date kept as a column), with
-//! the self-run cleaner and writer. Chunks of whole lines are cleaned on every core while the
-//! writer encodes in input order, so memory stays bounded by a few chunks and one row group.
+//! `firelake convert`: an input file -> one cleaned Parquet file (p_date kept as a column), with
+//! the self-run cleaner and writer. The file is read by `firelake replay`'s row readers (format
+//! from the name, CSV, JSON lines or Parquet, gzip/zstd), so both commands read the same files
+//! the same way. Chunks of rows are cleaned on every core while the writer encodes in input
+//! order, so memory stays bounded by a few chunks and one row group.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use firelake_core::kept::{Keeper, Origin};
 use firelake_core::output::{ParquetError, parquet_writer};
-use firelake_core::redact::Raw;
 use firelake_core::{BatchBuilder, Cleaner, PartitionColumn, SourceDef};
+use firelake_producer::replay::rows::{MAX_LINE_BYTES, RowData, SourceRow, open_rows};
+use firelake_producer::replay::{
+    Cursor, Format, InputFile, RejectedRow, RejectsFile, ReplayError, resolve_inputs,
+};
 
+/// Row bytes handed to a cleaning thread at once.
 const CHUNK_BYTES: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +33,8 @@ pub enum ConvertError {
     },
     #[error("writing {path}: {source}")]
     Parquet { path: PathBuf, source: ParquetError },
+    #[error(transparent)]
+    Read(#[from] ReplayError),
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -38,127 +46,116 @@ pub struct ConvertReport {
 
 struct Cleaned {
     batch: RecordBatch,
-    /// (line within the chunk, 0-based; reason kind; reason; raw bytes)
-    rejected: Vec<(u64, &'static str, String, Vec<u8>)>,
-    lines: u64,
+    rejected: Vec<RejectedRow>,
     rows_in: u64,
 }
 
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'))
-}
-
-fn clean_chunk(cleaner: &Cleaner, chunk: &[u8], arrival_ms: i64) -> Cleaned {
+/// Clean a chunk of rows; a row that could not become a record is rejected with its fault.
+fn clean_chunk(cleaner: &Cleaner, rows: Vec<SourceRow>, headers: &[String], at: i64) -> Cleaned {
     let def = cleaner.source();
-    let mut builder = BatchBuilder::new(def, PartitionColumn::Included, chunk.len() / 900 + 16);
+    let mut builder = BatchBuilder::new(def, PartitionColumn::Included, rows.len() + 16);
     let mut rejected = Vec::new();
-    let (mut lines, mut rows_in) = (0u64, 0u64);
-    let mut start = 0;
-    let mut each_line = |line: &[u8], n: u64| {
-        if is_blank(line) {
-            return;
+    let rows_in = rows.len() as u64;
+    for row in rows {
+        let reject =
+            |kind: &str, reason: String, data: Vec<u8>, headers: Vec<String>| RejectedRow {
+                file: 0,
+                line: row.line,
+                kind: kind.into(),
+                reason,
+                data,
+                published: false,
+                headers,
+            };
+        match row.data {
+            RowData::Record(data) => match cleaner.clean(&data, at) {
+                Ok(clean) => builder.append(&clean, data.len()),
+                Err(r) => rejected.push(reject(r.kind(), r.to_string(), data, Vec::new())),
+            },
+            RowData::Fault { fault, raw } => rejected.push(reject(
+                fault.kind(),
+                fault.to_string(),
+                raw,
+                headers.to_vec(),
+            )),
         }
-        rows_in += 1;
-        match cleaner.clean(line, arrival_ms) {
-            Ok(row) => builder.append(&row, line.len()),
-            Err(r) => rejected.push((n, r.kind(), r.to_string(), line.to_vec())),
-        }
-    };
-    for end in memchr::memchr_iter(b'\n', chunk) {
-        each_line(&chunk[start..end], lines);
-        lines += 1;
-        start = end + 1;
-    }
-    if start < chunk.len() {
-        each_line(&chunk[start..], lines);
-        lines += 1;
     }
     Cleaned {
         batch: builder.finish(),
         rejected,
-        lines,
         rows_in,
     }
 }
 
-/// Clean `input` into `output`; rejected lines go to `rejected_out` (kept records,
-/// `firelake_core::kept`: the file and line number, the reason and the line with its
-/// never-read values redacted), created only when there are any.
+/// The one input file, resolved and checked as `replay` does.
+fn open_input(
+    input: &Path,
+    format: Option<Format>,
+    def: &SourceDef,
+) -> Result<InputFile, ReplayError> {
+    let mut inputs = resolve_inputs(&[input.to_string_lossy().into_owned()], format)?;
+    if inputs.len() != 1 {
+        return Err(ReplayError::Input {
+            path: input.display().to_string(),
+            message: format!("names {} files; convert takes one", inputs.len()),
+        });
+    }
+    let input = inputs.remove(0);
+    firelake_producer::replay::rows::check_input(&input, def)?;
+    Ok(input)
+}
+
+/// Clean `input` into `output`; rejected rows go to `rejected_out` (kept records,
+/// `firelake_core::kept`, as `replay` keeps them: the file and line number, the reason and the
+/// row with its never-read values redacted), created only when there are any.
 pub fn convert(
     input: &Path,
+    format: Option<Format>,
     output: &Path,
     rejected_out: &Path,
     def: Arc<SourceDef>,
     ingested_at_ms: i64,
     threads: usize,
 ) -> Result<ConvertReport, ConvertError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ConvertError::Io { path, source }
-    };
-    let mut file = File::open(input).map_err(io(input))?;
+    let input = open_input(input, format, &def)?;
+    let mut rows = open_rows(
+        &input,
+        Cursor::start(0),
+        &def,
+        MAX_LINE_BYTES,
+        Arc::new(AtomicU64::new(0)),
+    )?;
+    let headers = rows.headers();
     let cleaner = Arc::new(Cleaner::new(def.clone()));
     let schema = firelake_core::arrow_schema(&def, PartitionColumn::Included);
-    let out = File::create(output).map_err(io(output))?;
-    let mut writer =
-        parquet_writer(BufWriter::new(out), schema).map_err(|source| ConvertError::Parquet {
-            path: output.into(),
-            source,
-        })?;
+    let out = File::create(output).map_err(|source| ConvertError::Io {
+        path: output.into(),
+        source,
+    })?;
+    let parquet_err = |source| ConvertError::Parquet {
+        path: output.into(),
+        source,
+    };
+    let mut writer = parquet_writer(BufWriter::new(out), schema).map_err(parquet_err)?;
+    let mut rejects = RejectsFile::open(rejected_out, 0, &def)?;
+    let inputs = std::slice::from_ref(&input);
     let threads = threads.max(1);
-    let (chunk_tx, chunk_rx) = sync_channel::<(u64, Vec<u8>)>(threads);
+    let (chunk_tx, chunk_rx) = sync_channel::<(u64, Vec<SourceRow>)>(threads);
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
     let (done_tx, done_rx) = sync_channel::<(u64, Cleaned)>(threads);
-
     let mut report = ConvertReport::default();
-    let mut rejected_file: Option<BufWriter<File>> = None;
-    let keeper = Keeper::new(&def);
-    let mut kept_line = Vec::new();
     std::thread::scope(|scope| -> Result<(), ConvertError> {
-        // Reader: whole-line chunks.
-        let reader = scope.spawn(move || -> std::io::Result<()> {
-            let mut carry = Vec::new();
-            let mut idx = 0u64;
-            loop {
-                let mut buf = std::mem::take(&mut carry);
-                let filled = buf.len();
-                buf.resize(filled + CHUNK_BYTES, 0);
-                let n = read_full(&mut file, &mut buf[filled..])?;
-                buf.truncate(filled + n);
-                if n == 0 {
-                    if !buf.is_empty() {
-                        let _ = chunk_tx.send((idx, buf));
-                    }
-                    return Ok(());
-                }
-                match memchr::memrchr(b'\n', &buf) {
-                    Some(i) => {
-                        carry = buf[i + 1..].to_vec();
-                        buf.truncate(i + 1);
-                    }
-                    None => {
-                        carry = buf;
-                        continue;
-                    }
-                }
-                if chunk_tx.send((idx, buf)).is_err() {
-                    return Ok(());
-                }
-                idx += 1;
-            }
-        });
+        let reader = scope.spawn(move || read_chunks(&mut *rows, chunk_tx));
         for _ in 0..threads {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
-            let cleaner = cleaner.clone();
+            let (cleaner, headers) = (cleaner.clone(), &headers);
             scope.spawn(move || {
                 loop {
                     let next = rx.lock().unwrap().recv();
                     let Ok((idx, chunk)) = next else { return };
-                    if tx
-                        .send((idx, clean_chunk(&cleaner, &chunk, ingested_at_ms)))
-                        .is_err()
-                    {
+                    let cleaned = clean_chunk(&cleaner, chunk, headers, ingested_at_ms);
+                    if tx.send((idx, cleaned)).is_err() {
                         return;
                     }
                 }
@@ -170,7 +167,6 @@ pub fn convert(
         // Writer: in input order.
         let mut pending = BTreeMap::new();
         let mut next = 0u64;
-        let mut line_base = 0u64;
         for (idx, cleaned) in done_rx.iter() {
             pending.insert(idx, cleaned);
             while let Some(c) = pending.remove(&next) {
@@ -178,73 +174,67 @@ pub fn convert(
                 report.rows_out += c.batch.num_rows() as u64;
                 report.rejected += c.rejected.len() as u64;
                 if c.batch.num_rows() > 0 {
-                    writer
-                        .write(&c.batch)
-                        .map_err(|source| ConvertError::Parquet {
-                            path: output.into(),
-                            source,
-                        })?;
+                    writer.write(&c.batch).map_err(parquet_err)?;
                 }
-                for (line, kind, reason, raw) in &c.rejected {
-                    let w = match &mut rejected_file {
-                        Some(w) => w,
-                        None => rejected_file.insert(BufWriter::new(
-                            File::create(rejected_out).map_err(io(rejected_out))?,
-                        )),
-                    };
-                    let origin = Origin::File {
-                        file: input.display().to_string(),
-                        line: Some(line_base + line + 1),
-                        row: None,
-                        published: None,
-                    };
-                    kept_line.clear();
-                    keeper
-                        .keep(kind, reason, origin, Raw::Record(raw))
-                        .write_line(&mut kept_line);
-                    w.write_all(&kept_line).map_err(io(rejected_out))?;
-                }
-                line_base += c.lines;
+                rejects.append(&c.rejected, inputs)?;
                 next += 1;
             }
         }
-        reader.join().expect("reader thread").map_err(io(input))?;
+        reader.join().expect("reader thread")?;
         Ok(())
     })?;
-    writer.close().map_err(|source| ConvertError::Parquet {
-        path: output.into(),
-        source,
-    })?;
-    if let Some(mut w) = rejected_file {
-        w.flush().map_err(io(rejected_out))?;
-    }
+    writer.close().map_err(parquet_err)?;
+    rejects.flush()?;
     Ok(report)
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+/// Reader: the file's rows in chunks of about [`CHUNK_BYTES`], numbered in order.
+fn read_chunks(
+    rows: &mut dyn firelake_producer::replay::rows::RowReader,
+    tx: std::sync::mpsc::SyncSender<(u64, Vec<SourceRow>)>,
+) -> Result<(), ReplayError> {
+    let (mut idx, mut chunk, mut bytes) = (0u64, Vec::new(), 0usize);
+    while let Some(row) = rows.next_row()? {
+        bytes += match &row.data {
+            RowData::Record(d) => d.len(),
+            RowData::Fault { raw, .. } => raw.len(),
+        } + 64;
+        chunk.push(row);
+        if bytes >= CHUNK_BYTES {
+            if tx.send((idx, std::mem::take(&mut chunk))).is_err() {
+                return Ok(());
+            }
+            (idx, bytes) = (idx + 1, 0);
         }
     }
-    Ok(n)
+    if !chunk.is_empty() {
+        let _ = tx.send((idx, chunk));
+    }
+    Ok(())
 }
 
 /// Time a conversion and report it like the peers do.
 pub fn convert_and_report(
     input: &Path,
+    format: Option<Format>,
     output: &Path,
     rejected_out: &Path,
     def: Arc<SourceDef>,
     ingested_at_ms: i64,
     threads: usize,
-) -> Result<String, ConvertError> {
+) -> Result<(String, ConvertReport), ConvertError> {
     let t0 = Instant::now();
-    let r = convert(input, output, rejected_out, def, ingested_at_ms, threads)?;
+    let r = convert(
+        input,
+        format,
+        output,
+        rejected_out,
+        def,
+        ingested_at_ms,
+        threads,
+    )?;
     let secs = t0.elapsed().as_secs_f64();
-    Ok(format!(
+    let line = format!(
         "rows_in={} rows_out={} rejected={} seconds={:.3} rows_per_s={:.0}",
         r.rows_in,
         r.rows_out,
@@ -255,5 +245,6 @@ pub fn convert_and_report(
         } else {
             0.0
         }
-    ))
+    );
+    Ok((line, r))
 }

@@ -3,13 +3,17 @@
 
 mod catalog_sql;
 mod compact;
+mod compact_hints;
 mod consume;
 mod convert;
+mod exit;
 mod flags;
 mod loadtest;
+mod logs;
 mod replay;
 mod run;
 mod schema;
+mod signals;
 mod transform;
 
 use std::path::PathBuf;
@@ -30,6 +34,20 @@ use flags::{count, parse_duration};
     about = "Streaming-first ingestion into a partitioned Parquet data lake"
 )]
 struct Cli {
+    /// Log lines on stderr: text, or one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "FIRELAKE_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: logs::LogFormat,
+    /// After SIGINT/SIGTERM, how long `run`, `consume`, `replay` and `produce` may take to
+    /// write, checkpoint and stop before they exit at once (code 130).
+    #[arg(long, global = true, env = "FIRELAKE_SHUTDOWN_TIMEOUT",
+          default_value = signals::DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
+    shutdown_timeout: Duration,
     #[command(subcommand)]
     command: Command,
 }
@@ -106,27 +124,31 @@ enum Command {
         database: String,
         #[command(flatten)]
         flush: FlushArgs,
+        #[command(flatten)]
+        rejects: exit::RejectArgs,
     },
-    /// Clean a JSONL file into one Parquet file (p_date kept as a column).
+    /// Clean an input file (CSV, JSON lines or Parquet; gzip/zstd, read as `replay` reads it)
+    /// into one Parquet file (p_date kept as a column).
     Convert {
         input: PathBuf,
         output: PathBuf,
         #[command(flatten)]
         source: SourceArgs,
-        /// Arrival time of every record: ISO-8601 (2025-06-01T12:00:00.000Z) or epoch ms.
-        #[arg(
-            long,
-            env = "FIRELAKE_INGESTED_AT",
-            default_value = "2025-06-01T12:00:00.000Z",
-            value_parser = parse_ingested_at
-        )]
-        ingested_at: i64,
+        /// Input format (default: from the name: .csv, .jsonl/.ndjson, .parquet).
+        #[arg(long, env = "FIRELAKE_CONVERT_FORMAT", value_parser = replay::parse_format)]
+        format: Option<firelake_producer::replay::Format>,
+        /// Arrival time of every record: ISO-8601 (2025-06-01T12:00:00.000Z) or epoch ms
+        /// (default: now).
+        #[arg(long, env = "FIRELAKE_INGESTED_AT", value_parser = parse_ingested_at)]
+        ingested_at: Option<i64>,
         /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any).
         #[arg(long, env = "FIRELAKE_REJECTED")]
         rejected: Option<PathBuf>,
         /// Cleaning threads (default: the machine's cores).
         #[arg(long, env = "FIRELAKE_THREADS", value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
         threads: Option<usize>,
+        #[command(flatten)]
+        rejects: exit::RejectArgs,
     },
     /// Run the Firehose transformation handler on event files; print the responses as JSON.
     Transform {
@@ -232,8 +254,13 @@ enum Command {
         /// stop. A message is deleted once its records are durable; the others stay.
         #[arg(long, env = "FIRELAKE_REDRIVE")]
         redrive: Option<String>,
+        /// Fail when the stream cannot be reached within this long (e.g. 30s).
+        #[arg(long, env = "FIRELAKE_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+        connect_timeout: Duration,
         #[command(flatten)]
         flush: FlushArgs,
+        #[command(flatten)]
+        rejects: exit::RejectArgs,
     },
     /// Promote raw days into the curated table <table>_curated: merge small files, dedupe by
     /// the source's key, write a new generation, switch the catalog partition to it.
@@ -299,26 +326,20 @@ fn report_redrive(
 }
 
 fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init(default);
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logs::set_format(cli.log_format);
+    signals::set_timeout(cli.shutdown_timeout);
     match real_main(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => exit::Exit::Success.into(),
         Err(e) => {
             // One line: store errors carry the server's (multi-line XML) answer.
-            let msg = e.to_string();
-            eprintln!(
-                "firelake: error: {}",
-                msg.split_whitespace().collect::<Vec<_>>().join(" ")
-            );
-            ExitCode::FAILURE
+            let code = exit::code_for(&*e);
+            eprintln!("{}", logs::error_line(&e.to_string(), code as u8));
+            code.into()
         }
     }
 }
@@ -335,11 +356,15 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             shards,
             database,
             flush,
+            rejects,
         } => {
             init_tracing("warn");
             let def = source.load()?;
             let lake = Lake::from_url(&lake)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let stop = signals::on_stop(&rt)?;
             let cfg = run::RunConfig {
+                stop,
                 records,
                 per_tick,
                 seed,
@@ -352,31 +377,35 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     ..Default::default()
                 },
             };
-            let progress = indicatif::ProgressBar::new(records).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {pos}/{len} records consumed [{bar:30}] {per_sec} {elapsed}",
-                )
-                .expect("valid template"),
-            );
-            let rt = tokio::runtime::Runtime::new()?;
+            let progress = run::progress_bar(records);
             let summary = rt.block_on(run::run(def.clone(), cfg, &progress))?;
             run::print_summary(&def, &lake, &summary, &mut std::io::stdout());
+            if summary.produced < records {
+                println!(
+                    "  stopped by a signal after {} of {records} records: they are in the lake",
+                    summary.produced
+                );
+            }
             if summary.produced != summary.records_in {
                 return Err("not every produced record was consumed".into());
             }
+            let kept = format!("under {}/_rejected/", def.table);
+            rejects.check(summary.rejected, summary.records_in, kept)?;
             Ok(())
         }
         Command::Convert {
             input,
             output,
             source,
+            format,
             ingested_at,
             rejected,
             threads,
+            rejects,
         } => {
             init_tracing("warn");
             let def = source.load()?;
-            let at = ingested_at;
+            let at = ingested_at.unwrap_or_else(firelake_core::stream::now_ms);
             let rejected = rejected.unwrap_or_else(|| {
                 let mut p = output.clone().into_os_string();
                 p.push(".rejected.jsonl");
@@ -384,8 +413,10 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             });
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let line = convert::convert_and_report(&input, &output, &rejected, def, at, threads)?;
+            let (line, r) =
+                convert::convert_and_report(&input, format, &output, &rejected, def, at, threads)?;
             println!("{line}");
+            rejects.check(r.rejected, r.rows_in, format!("in {}", rejected.display()))?;
             Ok(())
         }
         Command::Transform {
@@ -426,6 +457,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 deadline: publish_deadline,
                 ..Default::default()
             };
+            let rt = tokio::runtime::Runtime::new()?;
+            let stop = signals::on_stop(&rt)?;
             let cfg = firelake_producer::ticks::ProduceConfig {
                 to,
                 ticks,
@@ -441,8 +474,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 seed,
                 retry,
                 state: Lake::from_url(&state)?,
+                stop,
             };
-            let rt = tokio::runtime::Runtime::new()?;
             let s = rt
                 .block_on(firelake_producer::ticks::produce(def, cfg))
                 .map_err(|e| -> Box<dyn std::error::Error> { e })?;
@@ -469,11 +502,14 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             emf,
             ignore_stale_checkpoints,
             redrive,
+            connect_timeout,
             flush,
+            rejects,
         } => {
             init_tracing("info");
             let def = source.load()?;
             let rt = tokio::runtime::Runtime::new()?;
+            let stop = signals::on_stop(&rt)?;
             let started_ms = firelake_core::stream::now_ms();
             let metrics = rt.block_on(async {
                 let lake = Lake::from_url(&lake)?;
@@ -490,6 +526,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         read_batch,
                         exit_when_idle,
                         consumer_name: group.unwrap_or(consumer),
+                        connect_timeout,
+                        stop,
                     },
                     emf,
                     ignore_stale_checkpoints,
@@ -525,6 +563,11 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 M::get(&metrics.bytes_written),
                 M::get(&metrics.partitions_added),
             );
+            rejects.check(
+                M::get(&metrics.rejected),
+                M::get(&metrics.records_in),
+                "under the table's _rejected/",
+            )?;
             Ok(())
         }
         Command::Compact(args) => {

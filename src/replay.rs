@@ -81,6 +81,8 @@ pub struct ReplayArgs {
     /// the replay stops, resumable).
     #[arg(long, env = "FIRELAKE_PUBLISH_DEADLINE", default_value = "30s", value_parser = parse_duration)]
     publish_deadline: Duration,
+    #[command(flatten)]
+    rejects: crate::exit::RejectArgs,
 }
 
 fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
@@ -89,7 +91,7 @@ fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
         .map_err(|_| format!("--rate: expected records per second, e.g. 5000/s, got {s:?}"))
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
+pub(crate) fn parse_format(s: &str) -> Result<Format, String> {
     Format::parse(s).ok_or_else(|| format!("--format: csv, jsonl or parquet, not {s:?}"))
 }
 
@@ -192,8 +194,11 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         resume: args.resume,
     };
     let files = plan.inputs.len();
-    let watch = Arc::new(ReplayWatch::default());
     let rt = tokio::runtime::Runtime::new()?;
+    let watch = Arc::new(ReplayWatch {
+        stop: crate::signals::on_stop(&rt)?,
+        ..ReplayWatch::default()
+    });
     let lake = match target {
         StreamTarget::Embedded => Lake::from_url(&args.lake)?,
         StreamTarget::Broker(ref url) => {
@@ -221,7 +226,7 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
             })?;
             bar.finish_and_clear();
             print_broker_summary(&def, &shown, files, &report, &mut std::io::stdout());
-            return Ok(());
+            return check_rejects(&args, &report);
         }
     };
     let bar = progress_bar(total_bytes);
@@ -240,7 +245,13 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         &outcome,
         &mut std::io::stdout(),
     );
-    Ok(())
+    check_rejects(&args, &report)
+}
+
+/// Exit code 3 when this run rejected more than --max-reject-rate of the rows it read.
+fn check_rejects(args: &ReplayArgs, r: &ReplayReport) -> Result<(), Box<dyn std::error::Error>> {
+    let kept = format!("in {}", r.rejects_file.display());
+    Ok(args.rejects.check(r.rejected, r.rows, kept)?)
 }
 
 async fn replay_embedded(
@@ -393,6 +404,12 @@ fn print_sent(r: &ReplayReport, files: usize, out: &mut dyn std::io::Write) -> b
         );
         return false;
     }
+    if r.stopped {
+        let _ = writeln!(
+            out,
+            "  stopped by a signal: what was published is in the lake; continue with --resume"
+        );
+    }
     let resumed = match r.resumed_at {
         Some(at) if at.file < files => format!(
             " (resumed in file {} at line {}, row {})",
@@ -412,7 +429,7 @@ fn print_sent(r: &ReplayReport, files: usize, out: &mut dyn std::io::Write) -> b
          \x20 bytes          {} read, {} published\n\
          \x20 seconds        {:.2}\n\
          \x20 rate           {:.0} records/s\n\
-         \x20 progress       {} (complete)",
+         \x20 progress       {} ({})",
         r.rows,
         r.records,
         r.total_published,
@@ -423,6 +440,7 @@ fn print_sent(r: &ReplayReport, files: usize, out: &mut dyn std::io::Write) -> b
         r.seconds,
         r.records_per_s(),
         r.progress_file.display(),
+        if r.stopped { "stopped" } else { "complete" },
     );
     true
 }

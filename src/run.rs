@@ -3,7 +3,7 @@
 //! records to the lake and registers partitions in the catalog, exactly as in production.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use firelake_core::catalog::{Catalog, LocalCatalog, MemoryCatalog};
@@ -13,6 +13,8 @@ use firelake_producer::{EmbeddedPublisher, Publisher, SampleGenerator, publish_b
 use firelake_stream_consumer::{ConsumerMetrics, ConsumerOptions, LakeWriter, consume_embedded};
 
 pub struct RunConfig {
+    /// Set by a signal: the producer stops; what it produced is consumed and written.
+    pub stop: Arc<AtomicBool>,
     pub records: u64,
     pub per_tick: usize,
     pub seed: u64,
@@ -49,6 +51,30 @@ pub enum RunError {
     Catalog(#[from] firelake_core::catalog::CatalogError),
     #[error("a pipeline task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// Read records against the total, and what is written; drawn only on a terminal.
+pub fn progress_bar(records: u64) -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(records).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} read {pos}/{len} [{bar:30}] {msg} {elapsed}",
+        )
+        .expect("valid template"),
+    )
+}
+
+/// The rate is records read over the time since the start, as the summary computes it
+/// (indicatif's own rate is a recent average, which disagreed with the summary).
+fn show_progress(progress: &indicatif::ProgressBar, m: &ConsumerMetrics, started: Instant) {
+    let read = m.records_in.load(Ordering::Relaxed);
+    let rate = read as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    progress.set_position(read);
+    progress.set_message(format!(
+        "{rate:.0} records/s, written {} Parquet + {} rejected-record files ({})",
+        m.files.load(Ordering::Relaxed),
+        m.rejected_files.load(Ordering::Relaxed),
+        indicatif::HumanBytes(m.bytes_written.load(Ordering::Relaxed)),
+    ));
 }
 
 pub async fn run(
@@ -89,12 +115,17 @@ pub async fn run(
             let mut generator = SampleGenerator::new(cfg.seed, cfg.bad_rate);
             let mut produced = 0u64;
             let result = async {
-                while produced < cfg.records {
+                while produced < cfg.records && !cfg.stop.load(Ordering::Acquire) {
                     let n = (cfg.records - produced).min(cfg.per_tick as u64) as usize;
                     let batch: Vec<Vec<u8>> = (0..n).map(|_| generator.next_record()).collect();
                     let report =
                         publish_batch(&cleaner, &publisher as &dyn Publisher, batch).await?;
                     produced += report.records as u64;
+                    // A put into the embedded stream is ready at once until it is full, so
+                    // without this the producer never yields: the consumer it wakes waits in
+                    // this worker's LIFO slot (which no other worker takes) and nothing is read
+                    // or written until the stream is full or the producer done.
+                    tokio::task::yield_now().await;
                 }
                 Ok::<_, firelake_producer::PublishError>(produced)
             }
@@ -108,7 +139,7 @@ pub async fn run(
     let mut producer = Some(producer);
     let mut produced = 0;
     while !consumer.is_finished() {
-        progress.set_position(metrics.records_in.load(Ordering::Relaxed));
+        show_progress(progress, &metrics, started);
         if let Some(p) = producer.take_if(|p| p.is_finished()) {
             produced = p.await??;
         }

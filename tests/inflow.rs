@@ -73,6 +73,9 @@ fn out_of_range_event_times_are_rejected_and_every_day_folder_is_reachable() {
             "file://lake",
             "--progress-file",
             "p.json",
+            // Three of five lines are rejected on purpose: over the default threshold.
+            "--max-reject-rate",
+            "1",
         ],
     );
     assert!(ok, "{out}\n{err}");

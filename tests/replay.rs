@@ -331,6 +331,9 @@ fn bad_rows_are_rejected_with_line_and_reason_and_kept() {
             "rejected.jsonl",
             "--flush-interval",
             "100ms",
+            // Four of seven rows are rejected on purpose: over the default threshold.
+            "--max-reject-rate",
+            "1",
         ],
     );
     assert_eq!(field(&summary, "rows"), 7, "{summary}");

@@ -1,7 +1,6 @@
 //! An EventBridge event bus: put events on it (PutEvents, at most 10 entries a call).
 
 use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 /// PutEvents takes at most this many entries a call.
@@ -70,7 +69,7 @@ impl EventBus {
                 .await
                 .map_err(|e| EventsError::Put {
                     bus: self.name.clone(),
-                    message: DisplayErrorContext(e).to_string(),
+                    message: crate::errors::error_line(&e),
                 })?;
             if out.failed_entry_count() > 0 {
                 let first = out

@@ -3,7 +3,6 @@
 //! BatchCreatePartition (at most 100 per call, existing ones left alone).
 
 use aws_sdk_glue::Client;
-use aws_sdk_glue::error::DisplayErrorContext;
 use aws_sdk_glue::types::{
     Column, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, TableInput,
 };
@@ -21,8 +20,8 @@ pub struct GlueCatalog {
     database: String,
 }
 
-fn service<E: std::error::Error>(what: &str, e: E) -> CatalogError {
-    CatalogError::Service(format!("Glue {what}: {}", DisplayErrorContext(e)))
+fn service<E: std::error::Error + 'static>(what: &str, e: E) -> CatalogError {
+    CatalogError::Service(format!("Glue {what}: {}", crate::errors::error_line(&e)))
 }
 
 fn columns(cols: &[CatalogColumn]) -> Result<Vec<Column>, CatalogError> {

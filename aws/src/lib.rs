@@ -2,6 +2,7 @@
 //! so `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_REGION` and the credential
 //! providers work as everywhere else: the same binaries run against AWS or local emulators.
 
+pub mod errors;
 pub mod events;
 pub mod glue;
 pub mod msk_iam;

@@ -26,7 +26,7 @@ pub async fn resolve(value: &str) -> Result<String, SecretError> {
         .await
         .map_err(|e| SecretError::Fetch {
             id: id.to_string(),
-            message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+            message: crate::errors::error_line(&e),
         })?;
     out.secret_string
         .ok_or_else(|| SecretError::Empty(id.to_string()))

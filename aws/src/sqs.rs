@@ -2,7 +2,6 @@
 //! failure records a Lambda event source mapping sends to its on-failure destination).
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqsError {
@@ -110,10 +109,10 @@ impl SqsQueue {
     }
 }
 
-fn call_err<E: std::error::Error>(call: &'static str, queue: &str, e: E) -> SqsError {
+fn call_err<E: std::error::Error + 'static>(call: &'static str, queue: &str, e: E) -> SqsError {
     SqsError::Call {
         call,
         queue: queue.to_string(),
-        message: DisplayErrorContext(e).to_string(),
+        message: crate::errors::error_line(&e),
     }
 }

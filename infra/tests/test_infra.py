@@ -265,6 +265,11 @@ def test_glue_tables_have_the_generated_columns(firelake, mode):
     raw = m.child_instances("raw_table")[0].instances("resource", "aws_glue_catalog_table", "this")[0].body()
     # Firehose registers no partitions: the raw table projects the days where the prefix puts them.
     assert raw["parameters"]["projection.enabled"] == "true"
+    # The projected range starts where the variable says (older backfills stay visible).
+    assert raw["parameters"]["projection.p_date.range"] == "2000-01-01,NOW"
+    early = root(mode, partition_projection_start="1990-01-01").child_instances("raw_table")[0]
+    params = early.instances("resource", "aws_glue_catalog_table", "this")[0].body()["parameters"]
+    assert params["projection.p_date.range"] == "1990-01-01,NOW"
     assert raw["parameters"]["storage.location.template"].endswith("/users/p_date=${p_date}/")
 
 

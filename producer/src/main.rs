@@ -33,6 +33,7 @@ async fn tick(def: Arc<SourceDef>, c: &Config) -> Result<ProduceSummary, Error> 
         seed: 0,
         retry,
         state: Lake::from_url(&c.state)?,
+        stop: Default::default(),
     };
     let s = produce(def, cfg).await?;
     if s.failed_ticks > 0 {

@@ -3,6 +3,7 @@
 //! after each published tick, so a restarted producer continues where it left off.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::dead_letter::DeadLetter;
@@ -25,6 +26,9 @@ pub struct ProduceConfig {
     pub retry: RetryPolicy,
     /// Dead letters and the producer's saved position.
     pub state: Lake,
+    /// Set (by a signal handler) to stop after the tick under way: its records are published
+    /// (or dead-lettered) and the source position saved.
+    pub stop: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -204,6 +208,19 @@ async fn saved_position(state: &Lake, def: &SourceDef) -> Result<Option<Position
     }
 }
 
+/// Wait `every`; false when asked to stop meanwhile.
+async fn wait_or_stop(every: Duration, stop: &AtomicBool) -> bool {
+    let until = tokio::time::Instant::now() + every;
+    while !stop.load(Ordering::Acquire) {
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return true;
+        }
+        tokio::time::sleep((until - now).min(Duration::from_millis(100))).await;
+    }
+    false
+}
+
 pub async fn produce(
     def: Arc<SourceDef>,
     cfg: ProduceConfig,
@@ -224,8 +241,9 @@ pub async fn produce(
     };
     let mut summary = ProduceSummary::default();
     for tick in 0..cfg.ticks {
-        if tick > 0 {
-            tokio::time::sleep(cfg.every).await;
+        if tick > 0 && !wait_or_stop(cfg.every, &cfg.stop).await {
+            tracing::info!(ticks = tick, "asked to stop: no more ticks");
+            break;
         }
         let outcome = match &mut source {
             TickSource::Sample(g, n) => {

@@ -3,6 +3,7 @@
 //! durable from the stream.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use firelake_core::Cleaner;
@@ -22,6 +23,11 @@ pub struct ConsumerOptions {
     pub exit_when_idle: Option<Duration>,
     /// Names this consumer's checkpoints.
     pub consumer_name: String,
+    /// A broker (Kafka, Kinesis) not reached within this long fails the run.
+    pub connect_timeout: Duration,
+    /// Set (by a signal handler) to stop reading: what was read is written and checkpointed
+    /// (committed), then the consumer returns as after `exit_when_idle`.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for ConsumerOptions {
@@ -31,6 +37,8 @@ impl Default for ConsumerOptions {
             read_batch: 10_000,
             exit_when_idle: None,
             consumer_name: "firelake".into(),
+            connect_timeout: Duration::from_secs(30),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -129,7 +137,7 @@ pub async fn consume_embedded(
         let idle_out = opts
             .exit_when_idle
             .is_some_and(|d| last_data.elapsed() >= d);
-        if closed || idle_out {
+        if closed || idle_out || opts.stop.load(Ordering::Acquire) {
             for shard in &mut shards {
                 flush(shard, &stream, &writer, &checkpoints).await?;
             }

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::DisplayErrorContext;
 use aws_sdk_kinesis::primitives::DateTime;
 use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
 use firelake_core::Cleaner;
@@ -136,12 +135,19 @@ fn plan_shard(
 pub enum KinesisError {
     #[error("Kinesis {call}: {message}")]
     Call { call: &'static str, message: String },
+    #[error(
+        "cannot reach Kinesis (stream {stream}) within {timeout:?}: check the endpoint (AWS_ENDPOINT_URL), the region and the network, or wait longer with --connect-timeout"
+    )]
+    Unreachable {
+        stream: String,
+        timeout: std::time::Duration,
+    },
 }
 
-fn call_err<E: std::error::Error>(call: &'static str, e: E) -> ConsumeError {
+fn call_err<E: std::error::Error + 'static>(call: &'static str, e: E) -> ConsumeError {
     ConsumeError::Kinesis(KinesisError::Call {
         call,
-        message: DisplayErrorContext(e).to_string(),
+        message: firelake_aws::errors::error_line(&e),
     })
 }
 
@@ -578,9 +584,19 @@ pub async fn consume_kinesis(
     opts: KinesisOptions,
 ) -> Result<(), ConsumeError> {
     let origin = format!("kinesis.{}", opts.stream);
+    // An endpoint that accepts connections but never answers would hang the first call.
+    let timeout = opts.common.connect_timeout;
+    let incarnation = tokio::time::timeout(timeout, stream_incarnation(&client, &opts.stream))
+        .await
+        .map_err(|_| {
+            ConsumeError::Kinesis(KinesisError::Unreachable {
+                stream: opts.stream.clone(),
+                timeout,
+            })
+        })??;
     let checkpoints =
         LakeCheckpoints::new(writer.lake().clone(), &opts.common.consumer_name, &origin)
-            .for_incarnation(stream_incarnation(&client, &opts.stream).await?);
+            .for_incarnation(incarnation);
     let set_aside = checkpoints
         .check_incarnation(opts.ignore_stale_checkpoints)
         .await?;
@@ -632,6 +648,10 @@ pub async fn consume_kinesis(
         }
         if stopping && seen.running.is_empty() {
             return Ok(());
+        }
+        if !stopping && s.opts.common.stop.load(Ordering::Acquire) {
+            tracing::info!("asked to stop: flushing, checkpointing and stopping");
+            s.stop.store(true, Ordering::Release);
         }
         // Idle: every shard's reads came back empty at the tip, with nothing read still being
         // cleaned or written, for `idle` (a stalled lake write is not idleness).

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::DisplayErrorContext;
 use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 use firelake_core::Cleaner;
@@ -149,10 +148,10 @@ struct RangeRead {
 
 const MIN_CALL_INTERVAL: Duration = Duration::from_millis(200);
 
-fn call_err<E: std::error::Error>(call: &'static str, e: E) -> RedriveError {
+fn call_err<E: std::error::Error + 'static>(call: &'static str, e: E) -> RedriveError {
     RedriveError::Kinesis(KinesisError::Call {
         call,
-        message: DisplayErrorContext(e).to_string(),
+        message: firelake_aws::errors::error_line(&e),
     })
 }
 
@@ -332,7 +331,7 @@ impl Redrive {
                             .as_deref()
                             .map(|t| format!("; the first record arrived {t}"))
                             .unwrap_or_default(),
-                        DisplayErrorContext(&e)
+                        firelake_aws::errors::error_line(&e)
                     )));
                 }
                 Err(call_err("GetShardIterator", e))

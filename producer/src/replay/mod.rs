@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -96,6 +96,9 @@ pub struct ReplayWatch {
     pub bytes_read: Arc<AtomicU64>,
     pub records: AtomicU64,
     pub rejected: AtomicU64,
+    /// Set (by a signal handler) to stop reading: what was published is confirmed and the
+    /// progress saved, so `--resume` continues after it.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// What a run did.
@@ -106,6 +109,8 @@ pub struct ReplayReport {
     pub resumed_at: Option<Cursor>,
     /// The progress file said the replay was complete: nothing was done.
     pub already_complete: bool,
+    /// Stopped before the end (`ReplayWatch::stop`): resumable.
+    pub stopped: bool,
     /// Rows read, records published, rows rejected (by the reader or the cleaner), in this run.
     pub rows: u64,
     pub records: u64,
@@ -225,6 +230,12 @@ pub async fn replay(
 
     let mut pending: VecDeque<Pending> = VecDeque::new();
     while let Some(next) = rx.recv().await {
+        // A batch not published now is read again by a resume.
+        if watch.stop.load(Ordering::Acquire) {
+            tracing::info!("asked to stop: confirming what was published and saving progress");
+            report.stopped = true;
+            break;
+        }
         let batch = next?;
         let n = batch.records.len();
         if let (Some(limiter), Some(cells)) = (&limiter, NonZeroU32::new(n as u32)) {
@@ -255,6 +266,8 @@ pub async fn replay(
         });
         confirm(&mut pending, &*target, &mut progress, &store, &mut rejects)?;
     }
+    // The reader stops at its next send.
+    drop(rx);
     reader
         .await
         .map_err(|e| ReplayError::Reader(e.to_string()))?;
@@ -266,7 +279,7 @@ pub async fn replay(
             pending.len()
         )));
     }
-    progress.complete = true;
+    progress.complete = !report.stopped;
     store.save(&progress)?;
     report.bytes_read = watch.bytes_read.load(Ordering::Relaxed) - base_bytes;
     report.total_published = progress.published;

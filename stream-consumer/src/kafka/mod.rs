@@ -10,6 +10,7 @@
 
 pub mod offsets;
 pub mod partitions;
+pub mod probe;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,6 +75,8 @@ pub enum KafkaConsumeError {
     Fatal { code: String, reason: String },
     #[error("Kafka consumer: {0}")]
     Secret(#[from] firelake_aws::secrets::SecretError),
+    #[error(transparent)]
+    Unreachable(#[from] probe::Unreachable),
 }
 
 /// The consumer settings, before the URL's own properties (which win).
@@ -482,6 +485,10 @@ async fn read_until_idle(
                 .busy_until_ms
                 .max(shared.assigned_ms.load(Ordering::Acquire)))
         .max(0);
+        if opts.common.stop.load(Ordering::Acquire) {
+            tracing::info!("asked to stop: flushing, committing and stopping");
+            return Ok(());
+        }
         let waiting_since = shared.waiting_since_ms.load(Ordering::Acquire);
         let awaiting_partitions = waiting_since > 0 && now - waiting_since < MAX_ASSIGNMENT_WAIT_MS;
         // Only after a poll that found nothing (one more poll after a flush, at the least).
@@ -557,6 +564,14 @@ pub async fn consume_kafka(
         ..opts
     };
     let topic = opts.url.topic.clone();
+    let timeout = opts.common.connect_timeout;
+    probe::reach_brokers(
+        consumer_config(&opts),
+        opts.url.msk_iam(),
+        topic.clone(),
+        timeout,
+    )
+    .await?;
     let shared = Arc::new(Shared {
         partitions: Mutex::new(Partitions::new(
             cleaner,
