@@ -4,7 +4,9 @@
 //! (`$FIRELAKE_PYTHON`, which scripts/test.sh sets), and compared with the raw rows.
 
 mod common;
+
 use common::python;
+use firelake_testkit::lake::{format_rows, parquet_files, read_batches};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -12,10 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use serde_json::Value;
 
 /// The steps of a run the compactor can be stopped at (firelake_compactor::crash::STEPS).
@@ -68,53 +67,6 @@ fn curated_partitions(lake: &Path) -> HashMap<String, PathBuf> {
                 p["Values"][0].as_str().unwrap().to_string(),
                 PathBuf::from(loc.strip_prefix("file://").unwrap()),
             )
-        })
-        .collect()
-}
-
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
-    files.sort();
-    files
-}
-
-fn read_batches(file: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
-/// Each row as `column=value|...`, every column (timestamps as epoch ms).
-fn format_rows(batch: &RecordBatch) -> Vec<String> {
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .map(|c| match c.data_type() {
-            DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
-            _ => c.clone(),
-        })
-        .collect();
-    let opts = FormatOptions::default().with_null("<null>");
-    let fmt: Vec<ArrayFormatter> = columns
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-        .collect();
-    let schema = batch.schema();
-    (0..batch.num_rows())
-        .map(|i| {
-            schema
-                .fields()
-                .iter()
-                .zip(&fmt)
-                .map(|(f, v)| format!("{}={}", f.name(), v.value(i)))
-                .collect::<Vec<_>>()
-                .join("|")
         })
         .collect()
 }

@@ -5,69 +5,21 @@
 //! exactly the day's distinct rows, timestamps equal to the millisecond.
 
 mod common;
+
 use common::python;
+use firelake_testkit::lake::{format_rows, parquet_files, read_batches};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use serde_json::Value;
 
 fn firelake(dir: &Path, args: &[&str]) -> String {
     let (ok, out, err) = common::firelake(dir, args);
     assert!(ok, "firelake {args:?} failed:\n{out}{err}");
     out
-}
-
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
-    files.sort();
-    files
-}
-
-fn read_batches(file: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
-/// Each row as `column=value|...`, timestamps as epoch milliseconds.
-fn format_rows(batch: &RecordBatch) -> Vec<String> {
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .map(|c| match c.data_type() {
-            DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
-            _ => c.clone(),
-        })
-        .collect();
-    let opts = FormatOptions::default().with_null("<null>");
-    let fmt: Vec<ArrayFormatter> = columns
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-        .collect();
-    let schema = batch.schema();
-    (0..batch.num_rows())
-        .map(|i| {
-            schema
-                .fields()
-                .iter()
-                .zip(&fmt)
-                .map(|(f, v)| format!("{}={}", f.name(), v.value(i)))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect()
 }
 
 /// The distinct rows of the day as firelake wrote it (before the rewrite): per user_id the
