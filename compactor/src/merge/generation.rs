@@ -21,106 +21,17 @@ pub async fn write_generation(
     progress: &dyn Progress,
 ) -> Result<Vec<OutputFile>, CompactError> {
     let (tx, mut rx) = mpsc::channel::<Result<Piece, CompactError>>(CHANNEL_BATCHES);
-    let reader = {
-        let (lake, plan, schema) = (lake.clone(), plan.clone(), schema.clone());
-        tokio::spawn(async move {
-            let bin_of: Vec<usize> = plan
-                .bins
-                .iter()
-                .enumerate()
-                .flat_map(|(b, bin)| bin.files.clone().map(move |_| b))
-                .collect();
-            // Small files give small batches; the encoder works better on a few thousand rows
-            // at a time, so kept rows are gathered per bin into batches of BATCH_ROWS.
-            let mut coalescer = BatchCoalescer::new(schema.clone(), BATCH_ROWS);
-            let mut coalescing_bin = 0;
-            let result = scan(
-                &lake,
-                &plan,
-                &schema,
-                Fetch::Whole,
-                |file, first_row, batch| {
-                    let tx = tx.clone();
-                    let bin = bin_of[file];
-                    let key = &plan.files[file].key;
-                    let arrow_err = |source| CompactError::Arrow {
-                        key: key.clone(),
-                        source,
-                    };
-                    let mut ready = Vec::new();
-                    let pushed = (|| {
-                        if bin != coalescing_bin {
-                            coalescer.finish_buffered_batch()?;
-                            while let Some(b) = coalescer.next_completed_batch() {
-                                ready.push(Piece {
-                                    bin: coalescing_bin,
-                                    batch: b,
-                                });
-                            }
-                            coalescing_bin = bin;
-                        }
-                        match winners
-                            .as_ref()
-                            .and_then(|w| w.mask(first_row, batch.num_rows()))
-                        {
-                            Some(mask) => coalescer.push_batch_with_filter(batch, &mask)?,
-                            None => coalescer.push_batch(batch)?,
-                        }
-                        while let Some(b) = coalescer.next_completed_batch() {
-                            ready.push(Piece { bin, batch: b });
-                        }
-                        Ok(())
-                    })()
-                    .map_err(arrow_err);
-                    async move {
-                        pushed?;
-                        for piece in ready {
-                            // A closed channel means the writer failed; its error is the one to
-                            // report.
-                            let _ = tx.send(Ok(piece)).await;
-                        }
-                        Ok(())
-                    }
-                },
-            )
-            .await
-            .and_then(|()| {
-                coalescer
-                    .finish_buffered_batch()
-                    .map_err(|source| CompactError::Arrow {
-                        key: "the last rows".into(),
-                        source,
-                    })
-            });
-            match result {
-                Ok(()) => {
-                    while let Some(batch) = coalescer.next_completed_batch() {
-                        let piece = Piece {
-                            bin: coalescing_bin,
-                            batch,
-                        };
-                        let _ = tx.send(Ok(piece)).await;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                }
-            }
-        })
-    };
+    let reader = tokio::spawn(read_kept_rows(
+        lake.clone(),
+        plan.clone(),
+        schema.clone(),
+        winners,
+        tx,
+    ));
 
     let mut outputs: Vec<OutputFile> = Vec::new();
     let mut current: Option<(ParallelArrowWriter<BufWriter>, OutputFile)> = None;
     let mut current_bin = usize::MAX;
-    let close = |w: ParallelArrowWriter<BufWriter>, mut out: OutputFile| async move {
-        let metadata = w.close().await.map_err(|source| CompactError::Parquet {
-            key: out.key.clone(),
-            source,
-        })?;
-        out.rows = metadata.file_metadata().num_rows() as u64;
-        crash::point("output");
-        Ok::<_, CompactError>(out)
-    };
     while let Some(piece) = rx.recv().await {
         let Piece { bin, batch } = piece?;
         progress.advanced(batch.num_rows() as u64);
@@ -134,29 +45,15 @@ pub async fn write_generation(
             .is_some_and(|(w, _)| w.estimated_size() >= plan.target_bytes);
         if bin != current_bin || full {
             if let Some((w, out)) = current.take() {
-                outputs.push(close(w, out).await?);
+                outputs.push(close_output(w, out).await?);
             }
             current_bin = bin;
         }
         if current.is_none() {
-            let key = output_key(generation, outputs.len());
-            let writer = ParallelArrowWriter::try_new(
-                lake.upload(&key),
-                schema.clone(),
-                writer_properties(&batch, zstd_level),
-            )
-            .map_err(|source| CompactError::Parquet {
-                key: key.clone(),
-                source,
-            })?;
-            current = Some((
-                writer,
-                OutputFile {
-                    key,
-                    size: 0,
-                    rows: 0,
-                },
-            ));
+            let index = outputs.len();
+            current = Some(open_output(
+                lake, &schema, generation, index, &batch, zstd_level,
+            )?);
         }
         let (w, out) = current.as_mut().expect("opened above");
         w.write(&batch)
@@ -167,10 +64,146 @@ pub async fn write_generation(
             })?;
     }
     if let Some((w, out)) = current.take() {
-        outputs.push(close(w, out).await?);
+        outputs.push(close_output(w, out).await?);
     }
     reader.await?;
     Ok(outputs)
+}
+
+/// The reading side of pass 2 (a task of its own): every kept row of the plan, in plan order,
+/// gathered per bin into batches of about BATCH_ROWS and sent to the writer; an error is sent
+/// as the last message.
+async fn read_kept_rows(
+    lake: Lake,
+    plan: Arc<Plan>,
+    schema: SchemaRef,
+    winners: Option<Arc<Winners>>,
+    tx: mpsc::Sender<Result<Piece, CompactError>>,
+) {
+    let bin_of: Vec<usize> = plan
+        .bins
+        .iter()
+        .enumerate()
+        .flat_map(|(b, bin)| bin.files.clone().map(move |_| b))
+        .collect();
+    // Small files give small batches; the encoder works better on a few thousand rows
+    // at a time, so kept rows are gathered per bin into batches of BATCH_ROWS.
+    let mut coalescer = BatchCoalescer::new(schema.clone(), BATCH_ROWS);
+    let mut coalescing_bin = 0;
+    let result = scan(
+        &lake,
+        &plan,
+        &schema,
+        Fetch::Whole,
+        |file, first_row, batch| {
+            let tx = tx.clone();
+            let bin = bin_of[file];
+            let key = &plan.files[file].key;
+            let arrow_err = |source| CompactError::Arrow {
+                key: key.clone(),
+                source,
+            };
+            let mut ready = Vec::new();
+            let pushed = (|| {
+                if bin != coalescing_bin {
+                    coalescer.finish_buffered_batch()?;
+                    while let Some(b) = coalescer.next_completed_batch() {
+                        ready.push(Piece {
+                            bin: coalescing_bin,
+                            batch: b,
+                        });
+                    }
+                    coalescing_bin = bin;
+                }
+                match winners
+                    .as_ref()
+                    .and_then(|w| w.mask(first_row, batch.num_rows()))
+                {
+                    Some(mask) => coalescer.push_batch_with_filter(batch, &mask)?,
+                    None => coalescer.push_batch(batch)?,
+                }
+                while let Some(b) = coalescer.next_completed_batch() {
+                    ready.push(Piece { bin, batch: b });
+                }
+                Ok(())
+            })()
+            .map_err(arrow_err);
+            async move {
+                pushed?;
+                for piece in ready {
+                    // A closed channel means the writer failed; its error is the one to
+                    // report.
+                    let _ = tx.send(Ok(piece)).await;
+                }
+                Ok(())
+            }
+        },
+    )
+    .await
+    .and_then(|()| {
+        coalescer
+            .finish_buffered_batch()
+            .map_err(|source| CompactError::Arrow {
+                key: "the last rows".into(),
+                source,
+            })
+    });
+    match result {
+        Ok(()) => {
+            while let Some(batch) = coalescer.next_completed_batch() {
+                let piece = Piece {
+                    bin: coalescing_bin,
+                    batch,
+                };
+                let _ = tx.send(Ok(piece)).await;
+            }
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e)).await;
+        }
+    }
+}
+
+/// A new output file of the generation, numbered `index`, its writer settings taken from its
+/// first batch.
+fn open_output(
+    lake: &Lake,
+    schema: &SchemaRef,
+    generation: &str,
+    index: usize,
+    first: &RecordBatch,
+    zstd_level: ZstdLevel,
+) -> Result<(ParallelArrowWriter<BufWriter>, OutputFile), CompactError> {
+    let key = output_key(generation, index);
+    let writer = ParallelArrowWriter::try_new(
+        lake.upload(&key),
+        schema.clone(),
+        writer_properties(first, zstd_level),
+    )
+    .map_err(|source| CompactError::Parquet {
+        key: key.clone(),
+        source,
+    })?;
+    let out = OutputFile {
+        key,
+        size: 0,
+        rows: 0,
+    };
+    Ok((writer, out))
+}
+
+/// Finishes an output file (its footer written and the upload completed) with its row count.
+async fn close_output(
+    w: ParallelArrowWriter<BufWriter>,
+    mut out: OutputFile,
+) -> Result<OutputFile, CompactError> {
+    let metadata = w.close().await.map_err(|source| CompactError::Parquet {
+        key: out.key.clone(),
+        source,
+    })?;
+    out.rows = metadata.file_metadata().num_rows() as u64;
+    crash::point("output");
+    Ok(out)
 }
 
 /// Rows of a file's first batch that decide its dictionary settings.
