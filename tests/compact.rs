@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, StringArray, TimestampMillisecondArray};
+use arrow::array::Array;
 use serde_json::Value;
 
 /// The steps of a run the compactor can be stopped at (firelake_compactor::crash::STEPS).
@@ -74,27 +74,7 @@ fn curated_partitions(lake: &Path) -> HashMap<String, PathBuf> {
 /// The distinct raw rows of a day, computed here: per user_id the latest ingested_at, ties to
 /// the first row in file-name then row order. Sorted.
 fn expected_rows(lake: &Path, day: &str) -> Vec<String> {
-    let mut best: HashMap<String, (i64, String)> = HashMap::new();
-    for f in parquet_files(&lake.join(format!("users/p_date={day}"))) {
-        for batch in read_batches(&f) {
-            let ids = batch.column_by_name("user_id").unwrap();
-            let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
-            let at = batch.column_by_name("ingested_at").unwrap();
-            let at = at
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .unwrap();
-            for (i, row) in format_rows(&batch).into_iter().enumerate() {
-                let (id, t) = (ids.value(i).to_string(), at.value(i));
-                if best.get(&id).is_none_or(|(bt, _)| *bt < t) {
-                    best.insert(id, (t, row));
-                }
-            }
-        }
-    }
-    let mut rows: Vec<String> = best.into_values().map(|(_, r)| r).collect();
-    rows.sort();
-    rows
+    firelake_testkit::lake::distinct_rows(&lake.join(format!("users/p_date={day}")))
 }
 
 /// The rows readers see for a day: the files of the generation the catalog points at.

@@ -9,43 +9,15 @@ mod common;
 use common::python;
 use firelake_testkit::lake::{format_rows, parquet_files, read_batches};
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use serde_json::Value;
 
 fn firelake(dir: &Path, args: &[&str]) -> String {
     let (ok, out, err) = common::firelake(dir, args);
     assert!(ok, "firelake {args:?} failed:\n{out}{err}");
     out
-}
-
-/// The distinct rows of the day as firelake wrote it (before the rewrite): per user_id the
-/// latest ingested_at, ties to the first row in file-name then row order. Sorted.
-fn expected_rows(day_dir: &Path) -> Vec<String> {
-    let mut best: HashMap<String, (i64, String)> = HashMap::new();
-    for f in parquet_files(day_dir) {
-        for batch in read_batches(&f) {
-            let ids = batch.column_by_name("user_id").unwrap();
-            let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
-            let at = batch.column_by_name("ingested_at").unwrap();
-            let at = at
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .unwrap();
-            for (i, row) in format_rows(&batch).into_iter().enumerate() {
-                let (id, t) = (ids.value(i).to_string(), at.value(i));
-                if best.get(&id).is_none_or(|(bt, _)| *bt < t) {
-                    best.insert(id, (t, row));
-                }
-            }
-        }
-    }
-    let mut rows: Vec<String> = best.into_values().map(|(_, r)| r).collect();
-    rows.sort();
-    rows
 }
 
 /// The generation folder the local catalog points the day at.
@@ -94,7 +66,7 @@ fn a_raw_day_mixing_every_codec_timestamp_and_page_layout_compacts_exactly() {
         .unwrap()
         .clone();
     let day_dir = lake.join(format!("users/p_date={day}"));
-    let expected = expected_rows(&day_dir);
+    let expected = firelake_testkit::lake::distinct_rows(&day_dir);
 
     let out = Command::new(python())
         .arg(common::root().join("tests/codec_mix.py"))

@@ -1,5 +1,6 @@
 //! Reading a local lake's Parquet files back, as the tests check them.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -76,4 +77,24 @@ pub fn ids_and_times(batch: &RecordBatch) -> Vec<(String, i64)> {
 /// `user_id` and `ingested_at` of every row of one Parquet file, in file order.
 pub fn file_ids_and_times(file: &Path) -> Vec<(String, i64)> {
     read_batches(file).iter().flat_map(ids_and_times).collect()
+}
+
+/// The distinct rows of a day folder as `format_rows` shows them: per user_id the row with the
+/// latest ingested_at, ties to the first in file-name then row order. Sorted. What a
+/// compaction of the folder must hold.
+pub fn distinct_rows(day_dir: &Path) -> Vec<String> {
+    let mut best: HashMap<String, (i64, String)> = HashMap::new();
+    for f in parquet_files(day_dir) {
+        for batch in read_batches(&f) {
+            let rows = format_rows(&batch);
+            for ((id, t), row) in ids_and_times(&batch).into_iter().zip(rows) {
+                if best.get(&id).is_none_or(|(bt, _)| *bt < t) {
+                    best.insert(id, (t, row));
+                }
+            }
+        }
+    }
+    let mut rows: Vec<String> = best.into_values().map(|(_, r)| r).collect();
+    rows.sort();
+    rows
 }
