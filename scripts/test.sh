@@ -6,6 +6,12 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
+# First, so a formatting or lint failure fails the run in seconds, not after the build.
+echo "== lint: rustfmt, clippy -D warnings, terraform fmt"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+terraform fmt -check -recursive infra
+
 echo "== python venv"
 source "$REPO/scripts/python-env.sh"
 "$VENV/bin/python" -c 'import duckdb, pyarrow; print("duckdb", duckdb.__version__, "pyarrow", pyarrow.__version__)'
@@ -13,6 +19,7 @@ source "$REPO/scripts/python-env.sh"
 export FIRELAKE_PYTHON=$VENV/bin/python
 export PATH=$VENV/bin:$PATH              # `cargo lambda` comes from the cargo-lambda wheel
 export AWS_EC2_METADATA_DISABLED=true    # no IMDS probing (and its timeouts) by the AWS SDK
+export FIRELAKE_REQUIRE_EMULATORS=1      # a missing emulator fails its tests instead of skipping them (testkit/src/gate.rs)
 FIRELAKE_SHARED=${FIRELAKE_SHARED:-$REPO/../shared}
 if [ ! -f "$FIRELAKE_SHARED/bench/gen_users.py" ]; then
     echo "error: $FIRELAKE_SHARED/bench/gen_users.py not found; set FIRELAKE_SHARED to the shared/ folder" >&2

@@ -85,6 +85,9 @@ fn lake_ids(bucket: &str, prefix: &str) -> (Vec<String>, Value) {
 
 #[test]
 fn api_to_kinesis_to_s3_parquet_and_glue() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     require_emulators();
     let dir = tempfile::tempdir().unwrap();
     let stream = unique("users");
@@ -247,6 +250,9 @@ fn api_to_kinesis_to_s3_parquet_and_glue() {
 
 #[test]
 fn consumer_killed_mid_run_loses_nothing_on_restart() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     require_emulators();
     let dir = tempfile::tempdir().unwrap();
     let stream = unique("kill");
@@ -256,23 +262,7 @@ fn consumer_killed_mid_run_loses_nothing_on_restart() {
     let to = format!("kinesis://{stream}");
     let lake = format!("s3://{bucket}/raw");
     let catalog = format!("file://{}/catalog.json", dir.path().display());
-    let (ok, out, err) = firelake(
-        dir.path(),
-        &[
-            "produce",
-            "--source",
-            "users",
-            "--sample-records",
-            "3000",
-            "--ticks",
-            "4",
-            "--every",
-            "0s",
-            "--to",
-            &to,
-        ],
-    );
-    assert!(ok, "{out}\n{err}");
+    let _out = common::produce_sample(dir.path(), &to, 3000, 4, &[]);
     let consume = |extra: &[&str]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_firelake"));
         c.args([
@@ -358,6 +348,9 @@ fn consumer_killed_mid_run_loses_nothing_on_restart() {
 
 #[test]
 fn resharding_drains_the_parent_before_its_children_and_loses_nothing() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     require_emulators();
     let kl = std::env::var("FIRELAKE_KINESIS_LOCAL")
         .expect("FIRELAKE_KINESIS_LOCAL (kinesis-local's main.js) is set by scripts/test.sh");

@@ -5,95 +5,19 @@
 //! exactly the day's distinct rows, timestamps equal to the millisecond.
 
 mod common;
-use common::python;
 
-use std::collections::HashMap;
+use common::python;
+use firelake_testkit::lake::{format_rows, parquet_files, read_batches};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
 fn firelake(dir: &Path, args: &[&str]) -> String {
     let (ok, out, err) = common::firelake(dir, args);
     assert!(ok, "firelake {args:?} failed:\n{out}{err}");
     out
-}
-
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "parquet"));
-    files.sort();
-    files
-}
-
-fn read_batches(file: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
-/// Each row as `column=value|...`, timestamps as epoch milliseconds.
-fn format_rows(batch: &RecordBatch) -> Vec<String> {
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .map(|c| match c.data_type() {
-            DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
-            _ => c.clone(),
-        })
-        .collect();
-    let opts = FormatOptions::default().with_null("<null>");
-    let fmt: Vec<ArrayFormatter> = columns
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-        .collect();
-    let schema = batch.schema();
-    (0..batch.num_rows())
-        .map(|i| {
-            schema
-                .fields()
-                .iter()
-                .zip(&fmt)
-                .map(|(f, v)| format!("{}={}", f.name(), v.value(i)))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect()
-}
-
-/// The distinct rows of the day as firelake wrote it (before the rewrite): per user_id the
-/// latest ingested_at, ties to the first row in file-name then row order. Sorted.
-fn expected_rows(day_dir: &Path) -> Vec<String> {
-    let mut best: HashMap<String, (i64, String)> = HashMap::new();
-    for f in parquet_files(day_dir) {
-        for batch in read_batches(&f) {
-            let ids = batch.column_by_name("user_id").unwrap();
-            let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
-            let at = batch.column_by_name("ingested_at").unwrap();
-            let at = at
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .unwrap();
-            for (i, row) in format_rows(&batch).into_iter().enumerate() {
-                let (id, t) = (ids.value(i).to_string(), at.value(i));
-                if best.get(&id).is_none_or(|(bt, _)| *bt < t) {
-                    best.insert(id, (t, row));
-                }
-            }
-        }
-    }
-    let mut rows: Vec<String> = best.into_values().map(|(_, r)| r).collect();
-    rows.sort();
-    rows
 }
 
 /// The generation folder the local catalog points the day at.
@@ -142,7 +66,7 @@ fn a_raw_day_mixing_every_codec_timestamp_and_page_layout_compacts_exactly() {
         .unwrap()
         .clone();
     let day_dir = lake.join(format!("users/p_date={day}"));
-    let expected = expected_rows(&day_dir);
+    let expected = firelake_testkit::lake::distinct_rows(&day_dir);
 
     let out = Command::new(python())
         .arg(common::root().join("tests/codec_mix.py"))

@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow::array::{Array, StringArray, TimestampMillisecondArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
 /// `count` good user records of `seed`, as JSON lines.
@@ -101,24 +99,8 @@ fn curated(dir: &Path, day: &str) -> BTreeMap<String, i64> {
     let folder = PathBuf::from(loc.strip_prefix("file://").unwrap());
     let mut out = BTreeMap::new();
     for f in std::fs::read_dir(&folder).unwrap().flatten() {
-        let reader =
-            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f.path()).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
-        for b in reader {
-            let b = b.unwrap();
-            let ids = b.column_by_name("user_id").unwrap();
-            let ids = ids.as_any().downcast_ref::<StringArray>().unwrap();
-            let at = b.column_by_name("ingested_at").unwrap();
-            let at = at
-                .as_any()
-                .downcast_ref::<TimestampMillisecondArray>()
-                .unwrap();
-            for i in 0..b.num_rows() {
-                let before = out.insert(ids.value(i).to_string(), at.value(i));
-                assert!(before.is_none(), "{} twice in {day}", ids.value(i));
-            }
+        for (id, at) in firelake_testkit::lake::file_ids_and_times(&f.path()) {
+            assert!(out.insert(id.clone(), at).is_none(), "{id} twice in {day}");
         }
     }
     out

@@ -110,6 +110,9 @@ fn readers_view(db: &str) -> Vec<String> {
 
 #[test]
 fn s3_and_glue_faults_during_a_compaction_are_retried_and_readers_see_an_exact_generation() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (dir, lake, glue, db, expected) = raw_day();
 
     let proxy = FaultProxy::start();
@@ -156,6 +159,9 @@ fn s3_and_glue_faults_during_a_compaction_are_retried_and_readers_see_an_exact_g
 
 #[test]
 fn glue_failing_for_good_at_the_switch_fails_the_day_clearly_and_a_rerun_is_exact() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (dir, lake, glue, db, expected) = raw_day();
     let proxy = FaultProxy::start();
     proxy.set_rules(json!([

@@ -7,7 +7,7 @@
 //! stream, with pyarrow).
 
 mod common;
-use common::{FaultProxy, firelake, firelake_env, last_line, python, require_emulators, unique};
+use common::{FaultProxy, firelake_env, last_line, python, require_emulators, unique};
 
 use std::path::Path;
 
@@ -22,23 +22,7 @@ fn stream_with(dir: &Path, records: usize) -> String {
     let stream = unique("faults");
     aws_tool(&["create-stream", &stream, "1"]);
     let to = format!("kinesis://{stream}");
-    let (ok, out, err) = firelake(
-        dir,
-        &[
-            "produce",
-            "--source",
-            "users",
-            "--sample-records",
-            &records.to_string(),
-            "--ticks",
-            "1",
-            "--every",
-            "0s",
-            "--to",
-            &to,
-        ],
-    );
-    assert!(ok, "produce: {out}\n{err}");
+    let _out = common::produce_sample(dir, &to, records, 1, &[]);
     to
 }
 
@@ -121,6 +105,9 @@ const DATA_PUT: &str = r"/raw/users/p_date(=|%3D)[^/]+/[^/?]+\.parquet$";
 
 #[test]
 fn s3_slowdown_500_drops_and_timeouts_mid_put_are_retried_and_every_record_lands_once() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     require_emulators();
     let dir = tempfile::tempdir().unwrap();
     let bucket = unique("faults");
@@ -184,6 +171,9 @@ fn a_stalled_write_longer_than_the_idle_time_reads_everything(from: &str) {
 
 #[test]
 fn kinesis_a_stalled_lake_write_is_not_idleness() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     require_emulators();
     let dir = tempfile::tempdir().unwrap();
     a_stalled_write_longer_than_the_idle_time_reads_everything(&stream_with(dir.path(), 3000));
@@ -191,6 +181,9 @@ fn kinesis_a_stalled_lake_write_is_not_idleness() {
 
 #[test]
 fn kafka_a_stalled_lake_write_is_not_idleness() {
+    if firelake_testkit::skip(firelake_testkit::Needs::AwsAndKafka) {
+        return;
+    }
     require_emulators();
     let broker = std::env::var("FIRELAKE_KAFKA")
         .expect("FIRELAKE_KAFKA: scripts/test.sh starts the broker with tests/kafka_broker.sh");
@@ -199,30 +192,15 @@ fn kafka_a_stalled_lake_write_is_not_idleness() {
     common::create_topic(&broker, &topic, 2, &[]);
     let to = format!("kafka://{broker}/{topic}");
     let state = format!("file://{}/state", dir.path().display());
-    let (ok, out, err) = firelake(
-        dir.path(),
-        &[
-            "produce",
-            "--source",
-            "users",
-            "--sample-records",
-            "4000",
-            "--ticks",
-            "1",
-            "--every",
-            "0s",
-            "--to",
-            &to,
-            "--state",
-            &state,
-        ],
-    );
-    assert!(ok, "produce: {out}\n{err}");
+    let _out = common::produce_sample(dir.path(), &to, 4000, 1, &["--state", &state]);
     a_stalled_write_longer_than_the_idle_time_reads_everything(&to);
 }
 
 #[test]
 fn a_put_refused_for_good_while_records_are_buffered_stops_with_one_line_and_a_rerun_is_exact() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     require_emulators();
     let dir = tempfile::tempdir().unwrap();
     let bucket = unique("faults");
@@ -332,6 +310,9 @@ os._exit(0)
 
 #[test]
 fn a_full_local_disk_stops_the_consumer_cleanly_and_a_rerun_with_room_is_exact() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     require_emulators();
     let dir = tempfile::tempdir().unwrap();
     let from = stream_with(dir.path(), 3000);

@@ -76,6 +76,9 @@ fn assert_tiles(objects: &[Vec<Vec<u8>>], sent: &[Vec<u8>]) {
 
 #[test]
 fn produce_delivers_every_sample_record_once_in_order_one_per_line() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (stream, prefix) = new_stream("cli-produce");
     let dir = tempfile::tempdir().unwrap();
     let to = format!("firehose://{stream}");
@@ -125,6 +128,9 @@ fn produce_delivers_every_sample_record_once_in_order_one_per_line() {
 
 #[test]
 fn replay_delivers_a_json_lines_file_once_in_order() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (stream, prefix) = new_stream("cli-replay");
     let dir = tempfile::tempdir().unwrap();
     let mut g = SampleGenerator::new(5, 0.0);
@@ -177,6 +183,9 @@ fn replay_delivers_a_json_lines_file_once_in_order() {
 
 #[test]
 fn a_missing_delivery_stream_fails_the_tick_and_dead_letters_every_record() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let to = format!("firehose://{}", unique("cli-missing"));
     let (ok, out, err) = firelake(

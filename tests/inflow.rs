@@ -342,8 +342,9 @@ fn run_measured(dir: &Path, args: &[&str]) -> (Option<i32>, String, String, u64)
         .unwrap();
     let err = reader.join().unwrap();
     let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 reaps our own child and fills it.
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 reaps our own child and writes only to `status` and `usage`, both live.
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(pid, child.id() as i32);
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));

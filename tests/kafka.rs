@@ -5,47 +5,19 @@
 //! group, one killed with SIGKILL mid-way, the other taking its partitions over.
 
 mod common;
-use common::firelake;
+use common::{firelake, unique};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use firelake_core::{Cleaner, SourceDef, time};
 use firelake_producer::SampleGenerator;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
-
-/// The broker's address; `None` (the test is skipped) only outside the test script.
-fn broker() -> Option<String> {
-    match std::env::var("FIRELAKE_KAFKA") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            assert!(
-                std::env::var_os("FIRELAKE_EMULATORS").is_none(),
-                "FIRELAKE_EMULATORS is set but FIRELAKE_KAFKA is not: scripts/test.sh starts the broker with tests/kafka_broker.sh"
-            );
-            eprintln!(
-                "skipped: no Kafka broker (set FIRELAKE_KAFKA=HOST:PORT, or run `bash scripts/test.sh`, which starts one)"
-            );
-            None
-        }
-    }
-}
-
-/// A topic name unique to this run (the broker outlives a test).
-fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
 
 /// The group's committed offsets. (Not compared with the high watermarks: tansu 0.6.0 answers
 /// ListOffsets(latest) with the base offset of a partition's last batch. Offsets here start at
@@ -153,28 +125,9 @@ fn read_lake(lake: &Path, topic: &str) -> LakeView {
         if name.ends_with(".parquet") {
             v.data_files += 1;
             v.days.insert(folder.to_string());
-            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
-            for batch in reader {
-                let batch = batch.unwrap();
-                let ids = batch
-                    .column_by_name("user_id")
-                    .unwrap()
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .unwrap();
-                let at = batch
-                    .column_by_name("ingested_at")
-                    .unwrap()
-                    .as_any()
-                    .downcast_ref::<TimestampMillisecondArray>()
-                    .unwrap();
-                for i in 0..batch.num_rows() {
-                    *v.ids.entry(ids.value(i).to_string()).or_default() += 1;
-                    v.ingested.push(at.value(i));
-                }
+            for (id, at) in firelake_testkit::lake::file_ids_and_times(&f) {
+                *v.ids.entry(id).or_default() += 1;
+                v.ingested.push(at);
             }
         } else {
             assert!(
@@ -213,34 +166,22 @@ fn assert_commits_covered(v: &LakeView, committed: &BTreeMap<i32, i64>) {
 
 #[test]
 fn produce_consume_parquet_round_trip() {
-    let Some(broker) = broker() else { return };
+    let Some(broker) = firelake_testkit::kafka_broker() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("users");
     common::create_topic(&broker, &topic, PARTITIONS, &[]);
     let url = format!("kafka://{broker}/{topic}");
     let state = format!("file://{}/state", dir.path().display());
     let t0 = firelake_core::stream::now_ms();
-    let (ok, out, err) = firelake(
+    let out = common::produce_sample(
         dir.path(),
-        &[
-            "produce",
-            "--source",
-            "users",
-            "--sample-records",
-            "4000",
-            "--ticks",
-            "3",
-            "--every",
-            "0s",
-            "--seed",
-            "7",
-            "--to",
-            &url,
-            "--state",
-            &state,
-        ],
+        &url,
+        4000,
+        3,
+        &["--seed", "7", "--state", &state],
     );
-    assert!(ok, "produce failed: {out}\n{err}");
     assert_eq!(field(&out, "records"), 12_000, "{out}");
     assert_eq!(field(&out, "failed_ticks"), 0);
 
@@ -477,7 +418,9 @@ fn assert_nothing_lost(
 /// batch: the producer here sends one record per batch, making every offset a batch start.
 #[test]
 fn two_consumers_split_a_group_and_a_kill_9_loses_nothing() {
-    let Some(broker) = broker() else { return };
+    let Some(broker) = firelake_testkit::kafka_broker() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("kill");
     common::create_topic(&broker, &topic, PARTITIONS, &[]);
@@ -568,25 +511,7 @@ struct MockBrokers {
 
 impl MockBrokers {
     fn new(topic: &str) -> MockBrokers {
-        let producer: rdkafka::producer::FutureProducer = ClientConfig::new()
-            .set("test.mock.num.brokers", "3")
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .create()
-            .unwrap();
-        use rdkafka::producer::Producer;
-        // The mock waits 3 s before a group's first rebalance; the test needs none.
-        unsafe {
-            let mc =
-                rdkafka::bindings::rd_kafka_handle_mock_cluster(producer.client().native_ptr());
-            assert!(!mc.is_null());
-            rdkafka::bindings::rd_kafka_mock_group_initial_rebalance_delay_ms(mc, 0);
-        }
-        let bootstrap = {
-            let mock = producer.client().mock_cluster().unwrap();
-            mock.create_topic(topic, PARTITIONS, 1).unwrap();
-            mock.bootstrap_servers()
-        };
+        let (producer, bootstrap) = firelake_testkit::kafka_mock::cluster(3, topic, PARTITIONS);
         MockBrokers {
             producer,
             bootstrap,

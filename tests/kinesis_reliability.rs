@@ -48,6 +48,9 @@ fn reshard(scenario: &str) -> Value {
 
 #[test]
 fn start_latest_reads_the_children_of_a_checkpointed_parent_from_their_first_record() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     // Run 1 (--start latest) checkpoints the parent and stops; the shard is split and 1500
     // records go to the children; run 2 (--start latest again) must read all of them.
     let v = reshard("latest-restart");
@@ -196,6 +199,9 @@ fn assert_exact(lake: &[String], expected: &BTreeSet<String>) {
 
 #[test]
 fn an_unreadable_checkpoint_stops_the_run_with_its_name_and_nothing_is_skipped() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let t = Setup::new("corrupt", 2);
     t.produce(800, 1);
     let (ok, out, err) = t.consume(&[]);
@@ -254,6 +260,9 @@ fn now_ms() -> u64 {
 
 #[test]
 fn a_recreated_stream_is_never_read_from_the_old_streams_checkpoints() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     // The old stream: shard 0 split into 1 and 2, everything read: shard 0 ends at SHARD_END.
     let t = Setup::new("recreated", 1);
     t.produce(500, 1);
@@ -325,6 +334,9 @@ fn a_recreated_stream_is_never_read_from_the_old_streams_checkpoints() {
 
 #[test]
 fn checkpoints_without_an_incarnation_are_adopted_by_their_stream() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let t = Setup::new("legacy", 2);
     t.produce(600, 1);
     let (ok, out, err) = t.consume(&[]);
@@ -455,6 +467,9 @@ fn queue_state(queue: &str) -> Value {
 
 #[test]
 fn redrive_writes_every_failed_range_once_and_empties_the_queue() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let t = Setup::new("redrive", 2);
     t.produce(1200, 5);
     let r = Ranges::read(&t.stream);
@@ -509,6 +524,9 @@ fn redrive_writes_every_failed_range_once_and_empties_the_queue() {
 
 #[test]
 fn redrive_keeps_trimmed_ranges_and_other_messages_in_the_queue() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let t = Setup::new("redrive-kept", 1);
     t.produce(300, 6);
     let r = Ranges::read(&t.stream);

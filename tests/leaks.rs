@@ -29,20 +29,6 @@ const USERINFO_SECRET: &str = "userinfo-QZXJ-5512";
 const HTTP_SECRET: &str = "apikey-QZXJ-3390";
 const MARKER: &str = "<redacted>";
 
-fn broker() -> Option<String> {
-    match std::env::var("FIRELAKE_KAFKA") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            assert!(
-                std::env::var_os("FIRELAKE_EMULATORS").is_none(),
-                "FIRELAKE_EMULATORS is set but FIRELAKE_KAFKA is not: scripts/test.sh starts the broker"
-            );
-            eprintln!("skipped: no Kafka broker (WITH_KAFKA=1 source /work/wt/testenv.sh)");
-            None
-        }
-    }
-}
-
 /// Runs `firelake` in the work folder; its stdout and stderr are kept in `logs/` (scanned
 /// with everything else). Outcomes that differ from the expected are collected, so the scan
 /// runs whatever the build does.
@@ -281,7 +267,7 @@ fn closed_port() -> u16 {
 
 #[test]
 fn no_credential_lands_anywhere_and_kept_records_are_redacted() {
-    let Some(broker) = broker() else {
+    let Some(broker) = firelake_testkit::kafka_broker() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -248,6 +248,9 @@ fn ramp_reports_steps_and_a_sustainable_rate() {
 
 #[test]
 fn kinesis_run_reconciles_with_the_lake() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     assert!(
         std::env::var_os("FIRELAKE_EMULATORS").is_some()
             && std::env::var_os("AWS_ENDPOINT_URL_KINESIS").is_some(),
@@ -293,25 +296,9 @@ fn nanos_now() -> u128 {
         .as_nanos()
 }
 
-/// The Kafka broker scripts/test.sh starts (tests/kafka_broker.sh: tansu); outside the test
-/// script, without FIRELAKE_KAFKA, the test says it is skipped.
-fn kafka_broker() -> Option<String> {
-    match std::env::var("FIRELAKE_KAFKA") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            assert!(
-                std::env::var_os("FIRELAKE_EMULATORS").is_none(),
-                "FIRELAKE_EMULATORS is set but FIRELAKE_KAFKA is not: scripts/test.sh starts the broker with tests/kafka_broker.sh"
-            );
-            eprintln!("skipped: no Kafka broker (set FIRELAKE_KAFKA=HOST:PORT)");
-            None
-        }
-    }
-}
-
 #[test]
 fn kafka_run_reconciles_with_the_lake() {
-    let Some(broker) = kafka_broker() else {
+    let Some(broker) = firelake_testkit::kafka_broker() else {
         return;
     };
     let topic = format!(

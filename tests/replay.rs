@@ -684,6 +684,9 @@ fn aws_tool(args: &[&str]) -> String {
 /// duplicates, so the check is on the distinct rows plus the multiset of what landed).
 #[test]
 fn replay_into_kinesis_killed_and_resumed_then_consumed_lands_every_row() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     common::require_emulators();
     const ROWS: u64 = 60_000;
     let dir = tempfile::tempdir().unwrap();
@@ -769,6 +772,9 @@ fn replay_into_kinesis_killed_and_resumed_then_consumed_lands_every_row() {
 /// starts again at its saved byte offset in the object): every row lands exactly.
 #[test]
 fn s3_inputs_by_glob_replay_completely_across_a_kill_and_resume() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     common::require_emulators();
     let dir = tempfile::tempdir().unwrap();
     let bucket = common::unique("exports");

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
+use crate::counts::thousands;
 use crate::latency::SecondPoint;
-use crate::report::thousands;
 
 const WIDTH: f64 = 960.0;
 const PANEL: f64 = 250.0;

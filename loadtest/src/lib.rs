@@ -5,6 +5,7 @@
 //! rules, report, chart) sit apart from the driver and the stream ends, which do the I/O.
 
 pub mod chart;
+pub mod counts;
 pub mod driver;
 pub mod latency;
 pub mod ramp;

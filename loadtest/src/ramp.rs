@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use crate::counts::thousands;
 use crate::latency::{LatencySummary, WindowStats};
-use crate::report::thousands;
 
 /// How the rate moves during a run.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use firelake_core::{Lake, LakeError};
 use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
 use serde::Serialize;
 
-use crate::report::Counts;
+use crate::counts::Counts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {

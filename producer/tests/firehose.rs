@@ -129,6 +129,9 @@ fn data_of(dead_letter: &Value) -> Vec<u8> {
 
 #[tokio::test]
 async fn every_record_arrives_exactly_once_in_order_one_json_object_per_line() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (stream, prefix) = new_stream("fh-once");
     let dl = DeadLetter::new(
         Lake::from_url("memory://").unwrap(),
@@ -175,6 +178,9 @@ async fn every_record_arrives_exactly_once_in_order_one_json_object_per_line() {
 
 #[tokio::test]
 async fn a_record_over_the_limit_is_rejected_with_its_reason_and_the_rest_delivered() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (stream, prefix) = new_stream("fh-big");
     let lake = Lake::from_url("memory://").unwrap();
     let dl = DeadLetter::new(
@@ -224,6 +230,9 @@ async fn a_record_over_the_limit_is_rejected_with_its_reason_and_the_rest_delive
 
 #[tokio::test]
 async fn partial_failures_are_retried_for_the_failed_entries_and_lose_nothing() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (stream, prefix) = new_stream("fh-partial");
     // The first four attempts fail every third entry; the emulator never gets those.
     let rule: Rule = Box::new(|attempt, i, _| attempt < 4 && i % 3 == 1);
@@ -261,6 +270,9 @@ async fn partial_failures_are_retried_for_the_failed_entries_and_lose_nothing() 
 
 #[tokio::test]
 async fn failures_past_the_deadline_are_dead_lettered_and_fail_the_tick() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let (stream, prefix) = new_stream("fh-dead");
     // Every entry of a "poison" record fails, every time.
     let rule: Rule = Box::new(|_, _, data| memchr::memmem::find(data, b"poison").is_some());
@@ -321,6 +333,9 @@ async fn failures_past_the_deadline_are_dead_lettered_and_fail_the_tick() {
 
 #[tokio::test]
 async fn a_missing_delivery_stream_is_not_retried_and_nothing_is_dropped() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let lake = Lake::from_url("memory://").unwrap();
     let dl = DeadLetter::new(
         lake.clone(),

@@ -19,7 +19,7 @@ use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::types::PutRecordsResultEntry;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
-use common::{new_stream, on_stream};
+use common::{Shared, new_stream, on_stream, unique};
 use firelake_core::Lake;
 use firelake_producer::dead_letter::DeadLetter;
 use firelake_producer::kinesis::KinesisPublisher;
@@ -163,14 +163,6 @@ fn records(n: usize, tag: &str) -> Vec<OutgoingRecord> {
         .collect()
 }
 
-fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
-}
-
 fn quick_retry(deadline: Duration) -> RetryPolicy {
     RetryPolicy {
         base_delay: Duration::from_millis(10),
@@ -181,6 +173,9 @@ fn quick_retry(deadline: Duration) -> RetryPolicy {
 
 #[tokio::test]
 async fn partial_failures_retry_only_the_failed_entries() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let conf = sdk().await;
     let plain = Client::new(&conf);
     let stream = unique("partial");
@@ -188,7 +183,7 @@ async fn partial_failures_retry_only_the_failed_entries() {
     let injector = std::sync::Arc::new(Injector::new(Fault::PartialFailure(2)));
     let client = Client::from_conf(
         aws_sdk_kinesis::config::Builder::from(&conf)
-            .interceptor(InjectorRef(injector.clone()))
+            .interceptor(Shared(injector.clone()))
             .build(),
     );
     let dl = DeadLetter::new(
@@ -220,6 +215,9 @@ async fn partial_failures_retry_only_the_failed_entries() {
 
 #[tokio::test]
 async fn throttled_calls_are_retried_until_they_pass() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let conf = sdk().await;
     let plain = Client::new(&conf);
     let stream = unique("throttle");
@@ -227,7 +225,7 @@ async fn throttled_calls_are_retried_until_they_pass() {
     let injector = std::sync::Arc::new(Injector::new(Fault::Throttle(5)));
     let client = Client::from_conf(
         aws_sdk_kinesis::config::Builder::from(&conf)
-            .interceptor(InjectorRef(injector.clone()))
+            .interceptor(Shared(injector.clone()))
             .build(),
     );
     let dl = DeadLetter::new(
@@ -245,13 +243,16 @@ async fn throttled_calls_are_retried_until_they_pass() {
 
 #[tokio::test]
 async fn what_cannot_be_sent_by_the_deadline_is_dead_lettered_with_its_reason() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
     let conf = sdk().await;
     let plain = Client::new(&conf);
     let stream = unique("dead");
     new_stream(&plain, &stream).await;
     let client = Client::from_conf(
         aws_sdk_kinesis::config::Builder::from(&conf)
-            .interceptor(InjectorRef(std::sync::Arc::new(Injector::new(
+            .interceptor(Shared(std::sync::Arc::new(Injector::new(
                 Fault::AlwaysFail,
             ))))
             .build(),
@@ -297,38 +298,4 @@ async fn what_cannot_be_sent_by_the_deadline_is_dead_lettered_with_its_reason() 
     );
     let data = firelake_core::kept::KeptData::bytes_of(other).unwrap();
     assert_eq!(data, br#"{"login":{"uuid":"d-7"}}"#);
-}
-
-/// Shares one injector between the client and the test.
-#[derive(Debug, Clone)]
-struct InjectorRef(std::sync::Arc<Injector>);
-
-impl Intercept for InjectorRef {
-    fn name(&self) -> &'static str {
-        "fault-injector"
-    }
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.read_before_transmit(ctx, rc, cfg)
-    }
-    fn modify_before_deserialization(
-        &self,
-        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.modify_before_deserialization(ctx, rc, cfg)
-    }
-    fn modify_before_attempt_completion(
-        &self,
-        ctx: &mut FinalizerInterceptorContextMut<'_>,
-        rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.modify_before_attempt_completion(ctx, rc, cfg)
-    }
 }

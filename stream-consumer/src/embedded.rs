@@ -3,57 +3,19 @@
 //! durable from the stream.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use firelake_core::Cleaner;
 use firelake_core::stream::EmbeddedStream;
 
-use crate::buffer::{FlushLimits, Pushed, ShardBuffer};
+use crate::buffer::{Pushed, ShardBuffer};
 use crate::checkpoint::LakeCheckpoints;
 use crate::metrics::ConsumerMetrics;
-use crate::writer::{LakeWriter, WriteError};
+use crate::writer::LakeWriter;
 
-#[derive(Debug, Clone)]
-pub struct ConsumerOptions {
-    pub limits: FlushLimits,
-    /// Records read from a shard per call.
-    pub read_batch: usize,
-    /// Stop after this long without new records (the stream stays open).
-    pub exit_when_idle: Option<Duration>,
-    /// Names this consumer's checkpoints.
-    pub consumer_name: String,
-    /// A broker (Kafka, Kinesis) not reached within this long fails the run.
-    pub connect_timeout: Duration,
-    /// Set (by a signal handler) to stop reading: what was read is written and checkpointed
-    /// (committed), then the consumer returns as after `exit_when_idle`.
-    pub stop: Arc<AtomicBool>,
-}
-
-impl Default for ConsumerOptions {
-    fn default() -> Self {
-        ConsumerOptions {
-            limits: FlushLimits::default(),
-            read_batch: 10_000,
-            exit_when_idle: None,
-            consumer_name: "firelake".into(),
-            connect_timeout: Duration::from_secs(30),
-            stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumeError {
-    #[error("writing to the lake failed: {0}")]
-    Write(#[from] WriteError),
-    #[error("checkpoint: {0}")]
-    Checkpoint(#[from] crate::checkpoint::CheckpointError),
-    #[error("reading checkpoints: {0}")]
-    Lake(#[from] firelake_core::LakeError),
-    #[error(transparent)]
-    Kinesis(#[from] crate::kinesis::KinesisError),
-}
+// Defined in `consumer` (shared by every loop); named here too, where they were first.
+pub use crate::consumer::{ConsumeError, ConsumerOptions};
 
 struct ShardState {
     index: usize,

@@ -23,7 +23,9 @@ use tokio::task::JoinSet;
 
 use crate::buffer::{Pushed, ShardBuffer};
 use crate::checkpoint::{CheckpointError, Incarnation, LakeCheckpoints, SHARD_END};
-use crate::embedded::{ConsumeError, ConsumerOptions};
+use crate::consumer::{ConsumeError, ConsumerOptions};
+// Defined in `consumer` beside the error that wraps it; named here too, where it was first.
+pub use crate::consumer::KinesisError;
 use crate::metrics::ConsumerMetrics;
 use crate::quiet::{Quiet, ShardQuiet};
 use crate::writer::LakeWriter;
@@ -129,19 +131,6 @@ fn plan_shard(
         return ShardPlan::Skip;
     }
     ShardPlan::Read(ReadFrom::At(start))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum KinesisError {
-    #[error("Kinesis {call}: {message}")]
-    Call { call: &'static str, message: String },
-    #[error(
-        "cannot reach Kinesis (stream {stream}) within {timeout:?}: check the endpoint (AWS_ENDPOINT_URL), the region and the network, or wait longer with --connect-timeout"
-    )]
-    Unreachable {
-        stream: String,
-        timeout: std::time::Duration,
-    },
 }
 
 fn call_err<E: std::error::Error + 'static>(call: &'static str, e: E) -> ConsumeError {

@@ -5,6 +5,7 @@
 
 pub mod buffer;
 pub mod checkpoint;
+pub mod consumer;
 pub mod embedded;
 pub mod kafka;
 pub mod kinesis;

@@ -9,16 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use firelake_core::catalog::MemoryCatalog;
 use firelake_core::kafka_url::KafkaUrl;
 use firelake_core::{Cleaner, Lake, SourceDef, time};
 use firelake_stream_consumer::kafka::{KafkaConsumeError, KafkaOptions, KafkaStart, consume_kafka};
 use firelake_stream_consumer::{ConsumerMetrics, ConsumerOptions, FlushLimits, LakeWriter};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rdkafka::bindings::{
-    rd_kafka_handle_mock_cluster, rd_kafka_mock_group_initial_rebalance_delay_ms,
-};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -43,23 +38,7 @@ impl Cluster {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let producer: FutureProducer = ClientConfig::new()
-            .set("test.mock.num.brokers", "3")
-            .set("linger.ms", "5")
-            .set("enable.idempotence", "true")
-            .create()
-            .expect("mock cluster");
-        // The mock waits 3 s before a group's first rebalance; tests need none.
-        unsafe {
-            let mc = rd_kafka_handle_mock_cluster(producer.client().native_ptr());
-            assert!(!mc.is_null());
-            rd_kafka_mock_group_initial_rebalance_delay_ms(mc, 0);
-        }
-        let bootstrap = {
-            let mock = producer.client().mock_cluster().unwrap();
-            mock.create_topic(TOPIC, PARTITIONS, 1).unwrap();
-            mock.bootstrap_servers()
-        };
+        let (producer, bootstrap) = firelake_testkit::kafka_mock::cluster(3, TOPIC, PARTITIONS);
         Cluster {
             producer,
             bootstrap,
@@ -256,28 +235,9 @@ fn read_lake(lake: &Path) -> LakeView {
                     .unwrap()
                     .to_string(),
             );
-            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&f).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
-            for batch in reader {
-                let batch = batch.unwrap();
-                let ids = batch
-                    .column_by_name("user_id")
-                    .unwrap()
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .unwrap();
-                let at = batch
-                    .column_by_name("ingested_at")
-                    .unwrap()
-                    .as_any()
-                    .downcast_ref::<TimestampMillisecondArray>()
-                    .unwrap();
-                for i in 0..batch.num_rows() {
-                    *v.ids.entry(ids.value(i).to_string()).or_default() += 1;
-                    v.ingested.push(at.value(i));
-                }
+            for (id, at) in firelake_testkit::lake::file_ids_and_times(&f) {
+                *v.ids.entry(id).or_default() += 1;
+                v.ingested.push(at);
             }
         } else {
             for line in std::fs::read_to_string(&f).unwrap().lines() {

@@ -10,19 +10,9 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The test Python (`FIRELAKE_PYTHON`, else the repository's `.venv`); a missing one fails
-/// the test rather than skipping it.
-pub fn python() -> PathBuf {
-    let p = std::env::var_os("FIRELAKE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python with pyarrow at {} (run `bash scripts/test.sh`, which installs it, or set FIRELAKE_PYTHON)",
-        p.display()
-    );
-    p
-}
+// Each test crate uses some of them.
+#[allow(unused_imports)]
+pub use firelake_testkit::{python, unique};
 
 /// Fails the test unless scripts/test.sh started the local AWS emulators.
 pub fn require_emulators() {
@@ -31,15 +21,6 @@ pub fn require_emulators() {
             && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "the AWS emulators are not running: run the suite with `bash scripts/test.sh`, which starts them"
     );
-}
-
-/// A name unique to this test run (streams and buckets outlive a test in the emulators).
-pub fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
 }
 
 /// Runs a Python helper of tests/ (boto3 and pyarrow against the emulators) and returns its
@@ -197,4 +178,23 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32, config: &[(&s
     for r in results {
         r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
     }
+}
+
+/// `firelake produce --source users` of `records` sample users per tick, `ticks` ticks back to
+/// back, to `to`, with `extra` flags (a seed, a state folder); fails the test unless it
+/// succeeds, and returns its stdout (the tick summary).
+pub fn produce_sample(
+    dir: &std::path::Path,
+    to: &str,
+    records: usize,
+    ticks: usize,
+    extra: &[&str],
+) -> String {
+    let (records, ticks) = (records.to_string(), ticks.to_string());
+    let mut args = vec!["produce", "--source", "users", "--sample-records", &records];
+    args.extend(["--ticks", &ticks, "--every", "0s", "--to", to]);
+    args.extend(extra);
+    let (ok, out, err) = firelake(dir, &args);
+    assert!(ok, "firelake {args:?} failed:\n{out}\n{err}");
+    out
 }

@@ -6,7 +6,6 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,22 +22,8 @@ use serde_json::Value;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The test Python (`FIRELAKE_PYTHON`, else the repository's `.venv`).
-pub fn python() -> PathBuf {
-    let p = std::env::var_os("FIRELAKE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no test Python at {} (run `bash scripts/test.sh`, which installs it, or set FIRELAKE_PYTHON)",
-        p.display()
-    );
-    p
-}
-
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+#[allow(unused_imports)] // each test binary uses part of it
+pub use firelake_testkit::{python, repo, unique};
 
 /// Runs tests/firehose_tool.py (boto3 against moto) and returns its output.
 pub fn firehose_tool(args: &[&str]) -> String {
@@ -73,15 +58,6 @@ pub fn delivered(bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
             )
         })
         .collect()
-}
-
-/// A name unique to this run.
-pub fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
 }
 
 /// How a service's batch call looks on the wire, and how to put injected failures into its
@@ -204,30 +180,7 @@ impl Intercept for DropInjector {
 }
 
 /// Shares one injector between the client and the test.
-#[derive(Debug, Clone)]
-pub struct Shared(pub std::sync::Arc<DropInjector>);
-
-impl Intercept for Shared {
-    fn name(&self) -> &'static str {
-        "drop-injector"
-    }
-    fn modify_before_signing(
-        &self,
-        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
-        rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.modify_before_signing(ctx, rc, cfg)
-    }
-    fn modify_before_attempt_completion(
-        &self,
-        ctx: &mut FinalizerInterceptorContextMut<'_>,
-        rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.modify_before_attempt_completion(ctx, rc, cfg)
-    }
-}
+pub use firelake_testkit::sdk::Shared;
 
 /// Kinesis PutRecords.
 pub fn kinesis_wire() -> Wire {
