@@ -44,6 +44,7 @@ pub enum ConsumeError {
     #[error("reading checkpoints: {0}")]
     Lake(#[from] firelake_core::LakeError),
     #[error(transparent)]
+    #[cfg(feature = "kinesis")]
     Kinesis(#[from] crate::kinesis::KinesisError),
 }
 
