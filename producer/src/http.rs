@@ -283,6 +283,21 @@ fn error_chain(e: &reqwest::Error) -> String {
     text
 }
 
+/// A credential given as a Secrets Manager reference is fetched; a plain value is used as is.
+#[cfg(feature = "secrets")]
+async fn resolve_secret(value: String) -> Result<String, FetchError> {
+    Ok(firelake_aws::secrets::resolve(&value).await?)
+}
+
+/// Built without Secrets Manager: a reference is refused, a plain value used as is.
+#[cfg(not(feature = "secrets"))]
+async fn resolve_secret(value: String) -> Result<String, FetchError> {
+    if value.starts_with("secretsmanager://") || value.starts_with("arn:aws:secretsmanager:") {
+        return Err(FetchError::SecretsNotBuilt);
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,19 +389,4 @@ mod tests {
             .unwrap();
         assert!(err.to_string().contains("page_param"), "{err}");
     }
-}
-
-/// A credential given as a Secrets Manager reference is fetched; a plain value is used as is.
-#[cfg(feature = "secrets")]
-async fn resolve_secret(value: String) -> Result<String, FetchError> {
-    Ok(firelake_aws::secrets::resolve(&value).await?)
-}
-
-/// Built without Secrets Manager: a reference is refused, a plain value used as is.
-#[cfg(not(feature = "secrets"))]
-async fn resolve_secret(value: String) -> Result<String, FetchError> {
-    if value.starts_with("secretsmanager://") || value.starts_with("arn:aws:secretsmanager:") {
-        return Err(FetchError::SecretsNotBuilt);
-    }
-    Ok(value)
 }
