@@ -30,9 +30,16 @@ if [ "${1:-}" = "--arm64" ]; then
     target=--arm64
     shift
 fi
+# The Firehose transformer is built on its own: built with the others, cargo would unify its
+# firelake-core features with theirs and link Parquet and Arrow (scripts/check_features.sh).
 args=()
 for i in "${!BINARIES[@]}"; do
-    args+=(--package "${PACKAGES[$i]}" --bin "${BINARIES[$i]}")
+    if [ "${BINARIES[$i]}" = firehose-transformer ]; then
+        cargo lambda build --profile lambda --locked --output-format zip "$target" \
+            --package "${PACKAGES[$i]}" --bin "${BINARIES[$i]}" "$@"
+    else
+        args+=(--package "${PACKAGES[$i]}" --bin "${BINARIES[$i]}")
+    fi
 done
 
 cargo lambda build --profile lambda --locked --output-format zip "$target" "${args[@]}" "$@"

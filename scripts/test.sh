@@ -43,6 +43,9 @@ fi
 echo "== parquet codecs of each binary built alone"
 bash "$REPO/scripts/check_parquet_codecs.sh"
 
+echo "== cargo features: what the Firehose Lambda and a minimal firelake link"
+bash "$REPO/scripts/check_features.sh"
+
 echo "== cargo build"
 cargo build --workspace --locked --all-targets
 

@@ -143,7 +143,10 @@ impl Progress for Bar {
 
 pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> {
     let def = args.source.load()?;
-    let lake = Lake::from_url(&args.lake)?;
+    // Compaction reads many small lake files from the page cache (Lake::with_inline_reads).
+    let lake = Lake::from_url(&args.lake)?.with_inline_reads();
+    // The allocator settings the compactor was measured with (a binary's choice).
+    firelake_compactor::tune_malloc();
     let rt = firelake_compactor::runtime()?;
     let catalog = rt.block_on(args.catalog.open(&lake))?;
     let options = CompactOptions {

@@ -2,6 +2,18 @@
 //! the flag, exit code 2), never a panic, a wrapped size or an allocation abort later on. The
 //! README's "Limits of the flags" lists them.
 
+// Some bounds belong to subcommands a build can leave out (cargo features, Cargo.toml).
+#![cfg_attr(
+    not(all(
+        feature = "compact",
+        feature = "loadtest",
+        feature = "kinesis",
+        feature = "kafka",
+        feature = "sqs"
+    )),
+    allow(dead_code, unused_imports)
+)]
+
 pub use firelake_core::duration::parse_duration;
 
 use clap::builder::{RangedI64ValueParser, RangedU64ValueParser};
@@ -27,11 +39,13 @@ pub fn count<T: TryFrom<u64>>(lo: u64, hi: u64) -> RangedU64ValueParser<T> {
 }
 
 /// `--target-mb` of `firelake compact`: the compactor's range of output file sizes.
+#[cfg(feature = "compact")]
 pub fn target_mb() -> RangedU64ValueParser<u64> {
     RangedU64ValueParser::from(firelake_compactor::plan::TARGET_MB_RANGE)
 }
 
 /// `--zstd-level` of `firelake compact`: the compactor's range of zstd levels.
+#[cfg(feature = "compact")]
 pub fn zstd_level() -> RangedI64ValueParser<i32> {
     let r = firelake_compactor::ZSTD_LEVEL_RANGE;
     RangedI64ValueParser::from(i64::from(*r.start())..=i64::from(*r.end()))

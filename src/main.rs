@@ -2,12 +2,16 @@
 //! twin (`FIRELAKE_*`), the same names the Lambdas read.
 
 mod catalog_sql;
+#[cfg(feature = "compact")]
 mod compact;
+#[cfg(feature = "compact")]
 mod compact_hints;
+#[cfg(all(feature = "kinesis", feature = "kafka", feature = "sqs"))]
 mod consume;
 mod convert;
 mod exit;
 mod flags;
+#[cfg(feature = "loadtest")]
 mod loadtest;
 mod logs;
 mod replay;
@@ -206,6 +210,7 @@ enum Command {
         max_records_per_s: Option<std::num::NonZeroU32>,
     },
     /// Stream -> lake (+ catalog): clean, buffer per shard and day, write Parquet, checkpoint.
+    #[cfg(all(feature = "kinesis", feature = "kafka", feature = "sqs"))]
     Consume {
         #[command(flatten)]
         source: SourceArgs,
@@ -264,13 +269,16 @@ enum Command {
     },
     /// Promote raw days into the curated table <table>_curated: merge small files, dedupe by
     /// the source's key, write a new generation, switch the catalog partition to it.
+    #[cfg(feature = "compact")]
     Compact(compact::CompactArgs),
     /// List a table's catalog partitions with their locations, file counts and sizes.
+    #[cfg(feature = "compact")]
     Catalog(compact::CatalogCommandArgs),
     /// Replay batch files (CSV, JSON lines, Parquet; gzip/zstd) into a stream, resumably.
     Replay(replay::ReplayArgs),
     /// Drive a stream at a rate (or a ramp), measure produced -> durable latency, reconcile
     /// the counts with the lake; JSON report on stdout, SVG chart.
+    #[cfg(feature = "loadtest")]
     Loadtest(loadtest::LoadtestArgs),
     /// A source definition as Terraform JSON, Glue columns, Athena DDL or the Arrow schema.
     Schema(schema::SchemaArgs),
@@ -290,6 +298,7 @@ fn parse_ingested_at(s: &str) -> Result<i64, String> {
 }
 
 /// The summary line of a redrive; an error when a failure record of the stream stays.
+#[cfg(all(feature = "kinesis", feature = "kafka", feature = "sqs"))]
 fn report_redrive(
     stream: &str,
     s: &firelake_stream_consumer::redrive::RedriveSummary,
@@ -488,6 +497,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(())
         }
+        #[cfg(all(feature = "kinesis", feature = "kafka", feature = "sqs"))]
         Command::Consume {
             source,
             from,
@@ -570,10 +580,12 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             )?;
             Ok(())
         }
+        #[cfg(feature = "compact")]
         Command::Compact(args) => {
             init_tracing("warn");
             compact::run_compact(args)
         }
+        #[cfg(feature = "compact")]
         Command::Catalog(args) => {
             init_tracing("warn");
             compact::run_catalog(args)
@@ -582,6 +594,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             init_tracing("warn");
             replay::run(args)
         }
+        #[cfg(feature = "loadtest")]
         Command::Loadtest(args) => {
             init_tracing("warn");
             loadtest::run(args)

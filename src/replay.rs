@@ -172,7 +172,12 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         def = def.with_partition_from(column)?;
     }
     let def = Arc::new(def);
-    let inputs = resolve_inputs(&args.paths, args.format)?;
+    // The process's one runtime, entered while s3:// inputs are listed (they are read on it).
+    let rt = tokio::runtime::Runtime::new()?;
+    let inputs = {
+        let _entered = rt.enter();
+        resolve_inputs(&args.paths, args.format)?
+    };
     let total_bytes: u64 = inputs.iter().map(|i| i.size).sum();
     let progress_file = args
         .progress_file
@@ -194,7 +199,6 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         resume: args.resume,
     };
     let files = plan.inputs.len();
-    let rt = tokio::runtime::Runtime::new()?;
     let watch = Arc::new(ReplayWatch {
         stop: crate::signals::on_stop(&rt)?,
         ..ReplayWatch::default()

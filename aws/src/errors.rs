@@ -3,28 +3,9 @@
 //! when no credentials were found.
 
 use std::error::Error;
-use std::fmt::Debug;
-
-// The smithy types behind every SDK (one crate's re-export serves them all).
-use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 
 /// What an operator sees when the default credential chain found nothing.
 pub const NO_CREDENTIALS: &str = "no AWS credentials found (checked: environment variables AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the profile in ~/.aws (AWS_PROFILE), web identity token, ECS container credentials, EC2 instance metadata): set one of them";
-
-/// An SDK call's error in one line: `Code: message` when the service answered.
-pub fn sdk_error_line<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + Error + 'static,
-    R: Debug + 'static,
-{
-    if let SdkError::ServiceError(s) = e {
-        let err = s.err();
-        if let Some(code) = err.code() {
-            return format!("{code}: {}", err.message().unwrap_or("(no message)"));
-        }
-    }
-    error_line(e)
-}
 
 /// Any error in one line: its causes joined by ": " (a cause already quoted by the one
 /// before it is left out), or [`NO_CREDENTIALS`].

@@ -1,6 +1,8 @@
 //! A test hook: with `FIRELAKE_COMPACT_PAUSE_AT=<step>` the process stops at that step (says
 //! so on stderr, then sleeps), so a test can `kill -9` it exactly there and check that the next
-//! run finishes or rolls back what it left. Unset, each step costs one environment lookup.
+//! run finishes or rolls back what it left. Only in builds with the test-only cargo feature
+//! `crash-hook` (the root package's dev-dependency turns it on for `cargo test`): release and
+//! Lambda builds have no such hook, and `point` is empty there.
 
 /// The steps a run can be stopped at, in the order a run passes them.
 pub const STEPS: &[&str] = &[
@@ -20,6 +22,7 @@ pub const STEPS: &[&str] = &[
 
 pub const PAUSE_ENV: &str = "FIRELAKE_COMPACT_PAUSE_AT";
 
+#[cfg(feature = "crash-hook")]
 pub fn point(step: &str) {
     if std::env::var(PAUSE_ENV).is_ok_and(|s| s == step) {
         eprintln!("firelake-compactor: paused at {step} ({PAUSE_ENV})");
@@ -28,3 +31,8 @@ pub fn point(step: &str) {
         }
     }
 }
+
+/// Built without the hook: nothing to stop at.
+#[cfg(not(feature = "crash-hook"))]
+#[inline(always)]
+pub fn point(_step: &str) {}

@@ -368,7 +368,18 @@ impl Context {
 ///   the trim threshold, at 128 KiB: every file fetched whole (tens of KiB) and freed again
 ///   gave memory back to the system, to fault it back in for the next file. The key pass went
 ///   from 208 to 181 ms (median of eight) on the bench day.
-fn tune_malloc() {
+///
+/// The binaries call it (the compactor's `main`, `firelake compact`), never the library: the
+/// process's allocator is the program's choice. Measured on a 2-core VM; it does nothing when
+/// the environment sets glibc's own malloc settings (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`), so
+/// a larger host picks its own.
+pub fn tune_malloc() {
+    if ["MALLOC_ARENA_MAX", "GLIBC_TUNABLES"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
+    {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt takes no pointers; it only sets allocator parameters.
     unsafe {
@@ -379,10 +390,8 @@ fn tune_malloc() {
 }
 
 /// The runtime a compaction runs on: a worker per core (decoders and column encoders share
-/// them) and few blocking threads, over a tuned malloc (`tune_malloc`), which keeps the peak
-/// RSS down.
+/// them) and few blocking threads. Binaries call `tune_malloc` first.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tune_malloc();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(4)

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    firelake_compactor::tune_malloc();
     let result = match firelake_compactor::runtime() {
         Err(e) => Err(e.into()),
         Ok(rt) if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
@@ -66,7 +67,8 @@ fn main() -> ExitCode {
 /// One compaction as `a` says.
 async fn run(a: Args) -> Result<CompactReport, BoxError> {
     let def = Arc::new(SourceDef::resolve(&a.source, a.source_dir.as_deref())?);
-    let lake = Lake::from_url(&a.lake)?;
+    // Many small reads from the page cache on a file:// lake (Lake::with_inline_reads).
+    let lake = Lake::from_url(&a.lake)?.with_inline_reads();
     let catalog = firelake_aws::open_catalog(a.catalog.as_deref(), &lake, &a.database).await?;
     let options = CompactOptions {
         selection: selection_from(a.date.as_deref(), a.since.as_deref(), a.all)?,

@@ -1,50 +1,11 @@
 //! Encoders for cleaned rows: the Firehose JSON row and Parquet files.
 
-use std::io::Write;
-
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-pub use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
+#[cfg(feature = "lake")]
+pub use parquet_out::*;
 
 use crate::clean::{CleanRow, CleanValue};
 use crate::source::SourceDef;
 use crate::time;
-
-/// Rows per Parquet row group (DuckDB's default, what the peers use).
-pub const ROW_GROUP_ROWS: usize = 122_880;
-/// zstd level 3: the peers' level, so sizes compare.
-pub const ZSTD_LEVEL: i32 = 3;
-
-/// Writer settings shared by every Parquet file firelake writes.
-pub fn parquet_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(ZSTD_LEVEL).expect("3 is a valid zstd level"),
-        ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by(format!("firelake version {}", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
-/// A Parquet writer over any `Write` with firelake's settings.
-pub fn parquet_writer<W: Write + Send>(
-    out: W,
-    schema: SchemaRef,
-) -> Result<ArrowWriter<W>, ParquetError> {
-    ArrowWriter::try_new(out, schema, Some(parquet_properties()))
-}
-
-/// Encode batches as one Parquet file in memory (lake files are bounded by the flush size).
-pub fn parquet_bytes(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, ParquetError> {
-    let mut w = parquet_writer(Vec::new(), schema)?;
-    for b in batches {
-        w.write(b)?;
-    }
-    w.into_inner()
-}
 
 /// Append one cleaned row as a JSON object whose fields are the Glue columns (timestamps as
 /// ISO-8601 with `Z`, which Firehose's OpenX JSON SerDe reads) plus the partition column as
@@ -132,5 +93,54 @@ mod tests {
         assert!(!text.contains("hunter2"));
         // Every Glue column and the partition key, nothing else.
         assert_eq!(v.as_object().unwrap().len(), def.columns.len() + 1);
+    }
+}
+
+/// The Parquet half, behind the `lake` feature (the Firehose Lambda writes JSON rows only).
+#[cfg(feature = "lake")]
+mod parquet_out {
+    use std::io::Write;
+
+    use arrow::array::RecordBatch;
+    use arrow::datatypes::SchemaRef;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    pub use parquet::errors::ParquetError;
+    use parquet::file::properties::WriterProperties;
+
+    /// Rows per Parquet row group (DuckDB's default, what the peers use).
+    pub const ROW_GROUP_ROWS: usize = 122_880;
+    /// zstd level 3: the peers' level, so sizes compare.
+    pub const ZSTD_LEVEL: i32 = 3;
+
+    /// Writer settings shared by every Parquet file firelake writes.
+    pub fn parquet_properties() -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(ZSTD_LEVEL).expect("3 is a valid zstd level"),
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("firelake version {}", env!("CARGO_PKG_VERSION")))
+            .build()
+    }
+
+    /// A Parquet writer over any `Write` with firelake's settings.
+    pub fn parquet_writer<W: Write + Send>(
+        out: W,
+        schema: SchemaRef,
+    ) -> Result<ArrowWriter<W>, ParquetError> {
+        ArrowWriter::try_new(out, schema, Some(parquet_properties()))
+    }
+
+    /// Encode batches as one Parquet file in memory (lake files are bounded by the flush size).
+    pub fn parquet_bytes(
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<Vec<u8>, ParquetError> {
+        let mut w = parquet_writer(Vec::new(), schema)?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.into_inner()
     }
 }

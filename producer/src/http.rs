@@ -23,8 +23,14 @@ pub enum FetchError {
     Url { url: String, message: String },
     #[error("auth: environment variable {0} is not set")]
     MissingSecret(String),
+    #[cfg(feature = "secrets")]
     #[error("auth: {0}")]
     Secret(#[from] firelake_aws::secrets::SecretError),
+    #[cfg(not(feature = "secrets"))]
+    #[error(
+        "auth: a Secrets Manager reference, and this firelake is built without the cargo feature `secrets`"
+    )]
+    SecretsNotBuilt,
     #[error("GET {url}: {message}")]
     Http { url: String, message: String },
     #[error("GET {url}: the response is not JSON: {message}")]
@@ -113,10 +119,7 @@ impl HttpApiSource {
             (Some(header), Some(var)) => {
                 let value =
                     std::env::var(var).map_err(|_| FetchError::MissingSecret(var.clone()))?;
-                Some((
-                    header.clone(),
-                    firelake_aws::secrets::resolve(&value).await?,
-                ))
+                Some((header.clone(), resolve_secret(value).await?))
             }
             _ => None,
         };
@@ -278,6 +281,21 @@ fn error_chain(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// A credential given as a Secrets Manager reference is fetched; a plain value is used as is.
+#[cfg(feature = "secrets")]
+async fn resolve_secret(value: String) -> Result<String, FetchError> {
+    Ok(firelake_aws::secrets::resolve(&value).await?)
+}
+
+/// Built without Secrets Manager: a reference is refused, a plain value used as is.
+#[cfg(not(feature = "secrets"))]
+async fn resolve_secret(value: String) -> Result<String, FetchError> {
+    if value.starts_with("secretsmanager://") || value.starts_with("arn:aws:secretsmanager:") {
+        return Err(FetchError::SecretsNotBuilt);
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -4,9 +4,12 @@
 
 pub mod batched;
 pub mod dead_letter;
+#[cfg(feature = "firehose")]
 pub mod firehose;
 pub mod http;
+#[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kinesis")]
 pub mod kinesis;
 pub mod lambda;
 pub mod publish;

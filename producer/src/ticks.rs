@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::dead_letter::DeadLetter;
 use crate::http::{HttpApiSource, HttpSourceOptions, Position};
-use crate::kinesis::KinesisPublisher;
 use crate::retry::RetryPolicy;
 use crate::{PublishError, Publisher, SampleGenerator, publish_batch};
 use bytes::Bytes;
@@ -100,13 +99,7 @@ pub async fn publisher_for(
         if stream.is_empty() {
             return Err(format!("--to {shown:?}: name the stream, kinesis://STREAM"));
         }
-        let client = aws_sdk_kinesis::Client::new(&firelake_aws::sdk_config().await);
-        return Ok(Arc::new(KinesisPublisher::new(
-            client,
-            stream,
-            retry,
-            dead_letter,
-        )));
+        return kinesis_publisher(stream, dead_letter, retry).await;
     }
     if let Some(name) = to.strip_prefix("firehose://") {
         if name.is_empty() {
@@ -114,28 +107,100 @@ pub async fn publisher_for(
                 "--to {shown:?}: name the delivery stream, firehose://NAME"
             ));
         }
-        let client = aws_sdk_firehose::Client::new(&firelake_aws::sdk_config().await);
-        return Ok(Arc::new(crate::firehose::FirehosePublisher::new(
-            client,
-            name,
-            retry,
-            dead_letter,
-        )));
+        return firehose_publisher(name, dead_letter, retry).await;
     }
     if to.starts_with("kafka://") {
         let url = firelake_core::kafka_url::KafkaUrl::parse(to).map_err(|e| format!("--to {e}"))?;
-        let shown = url.to_string();
-        // Secret properties given as Secrets Manager references, for the client only.
-        let url = firelake_aws::secrets::resolve_kafka(&url)
-            .await
-            .map_err(|e| format!("--to {shown}: {e}"))?;
-        let publisher = crate::kafka::KafkaPublisher::new(url, retry, dead_letter)
-            .map_err(|e| format!("--to {shown}: the Kafka producer: {e}"))?;
-        return Ok(Arc::new(publisher));
+        return kafka_publisher(url, dead_letter, retry).await;
     }
     Err(format!(
         "--to {shown:?}: supported targets are kafka://HOST:PORT/TOPIC, kinesis://STREAM, firehose://NAME (the embedded stream is `firelake run`)"
     ))
+}
+
+#[cfg(feature = "kinesis")]
+async fn kinesis_publisher(
+    stream: &str,
+    dead_letter: DeadLetter,
+    retry: RetryPolicy,
+) -> Result<Arc<dyn Publisher>, String> {
+    let client = aws_sdk_kinesis::Client::new(&firelake_aws::sdk_config().await);
+    Ok(Arc::new(crate::kinesis::KinesisPublisher::new(
+        client,
+        stream,
+        retry,
+        dead_letter,
+    )))
+}
+
+#[cfg(feature = "firehose")]
+async fn firehose_publisher(
+    name: &str,
+    dead_letter: DeadLetter,
+    retry: RetryPolicy,
+) -> Result<Arc<dyn Publisher>, String> {
+    let client = aws_sdk_firehose::Client::new(&firelake_aws::sdk_config().await);
+    Ok(Arc::new(crate::firehose::FirehosePublisher::new(
+        client,
+        name,
+        retry,
+        dead_letter,
+    )))
+}
+
+#[cfg(feature = "kafka")]
+async fn kafka_publisher(
+    url: firelake_core::kafka_url::KafkaUrl,
+    dead_letter: DeadLetter,
+    retry: RetryPolicy,
+) -> Result<Arc<dyn Publisher>, String> {
+    let shown = url.to_string();
+    // Secret properties given as Secrets Manager references, for the client only.
+    let url = firelake_aws::secrets::resolve_kafka(&url)
+        .await
+        .map_err(|e| format!("--to {shown}: {e}"))?;
+    let publisher = crate::kafka::KafkaPublisher::new(url, retry, dead_letter)
+        .map_err(|e| format!("--to {shown}: the Kafka producer: {e}"))?;
+    Ok(Arc::new(publisher))
+}
+
+/// A target whose cargo feature is off: refused, naming the feature to build with.
+#[cfg(any(
+    not(feature = "kinesis"),
+    not(feature = "firehose"),
+    not(feature = "kafka")
+))]
+fn not_built(scheme: &str, feature: &str) -> Result<Arc<dyn Publisher>, String> {
+    Err(format!(
+        "--to {scheme}://...: this firelake is built without {feature}; rebuild it with the cargo feature `{feature}`"
+    ))
+}
+
+#[cfg(not(feature = "kinesis"))]
+async fn kinesis_publisher(
+    _: &str,
+    _: DeadLetter,
+    _: RetryPolicy,
+) -> Result<Arc<dyn Publisher>, String> {
+    not_built("kinesis", "kinesis")
+}
+
+#[cfg(not(feature = "firehose"))]
+async fn firehose_publisher(
+    _: &str,
+    _: DeadLetter,
+    _: RetryPolicy,
+) -> Result<Arc<dyn Publisher>, String> {
+    not_built("firehose", "firehose")
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn kafka_publisher(
+    _: firelake_core::kafka_url::KafkaUrl,
+    _: DeadLetter,
+    _: RetryPolicy,
+) -> Result<Arc<dyn Publisher>, String> {
+    not_built("kafka", "kafka")
 }
 
 enum TickSource {

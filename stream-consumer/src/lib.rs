@@ -7,11 +7,15 @@ pub mod buffer;
 pub mod checkpoint;
 pub mod consumer;
 pub mod embedded;
+#[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kinesis")]
 pub mod kinesis;
 pub mod lambda;
 pub mod metrics;
+#[cfg(feature = "kinesis")]
 mod quiet;
+#[cfg(feature = "kinesis")]
 pub mod redrive;
 pub mod writer;
 

@@ -3,12 +3,13 @@
 //! (memory stays at one range whatever the object's size) and a resumed replay starts at its
 //! saved byte offset without reading what came before.
 //!
-//! The row readers are blocking code on their own threads; the object store is async. Every
-//! remote call runs on one small runtime of this module and the reader waits for its answer,
-//! which works from any thread (a reader thread, a blocking-pool thread, or plain `main`).
+//! The row readers are blocking code on the runtime's blocking threads; the object store is
+//! async. Every remote call runs on the process's one Tokio runtime and the reader waits for
+//! its answer: from a blocking-pool thread, a thread that entered the runtime (`main` listing
+//! the inputs), or a worker of a multi-thread runtime.
 
 use std::io::{self, Read};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use firelake_core::{Lake, LakeError};
@@ -30,29 +31,18 @@ fn split_url(url: &str) -> Option<(String, String)> {
     (!bucket.is_empty() && !key.is_empty()).then(|| (format!("s3://{bucket}"), key.to_string()))
 }
 
-fn io_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("replay-object-io")
-            .enable_all()
-            .build()
-            .expect("a runtime for object-store reads")
+/// Runs `f` on the process's runtime and waits for it (one runtime per process: no hidden
+/// runtime of this module). A caller outside any runtime gets an error, not a panic.
+fn wait<T>(f: impl std::future::Future<Output = T>) -> Result<T, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let handle = Handle::try_current().map_err(|_| {
+        "s3:// inputs are read on the process's Tokio runtime: call from within one".to_string()
+    })?;
+    Ok(match handle.runtime_flavor() {
+        // A worker thread hands its other tasks on while it waits.
+        RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| handle.block_on(f)),
+        _ => handle.block_on(f),
     })
-}
-
-/// Runs `f` on this module's runtime and waits for it (never from inside an async task of
-/// that runtime, which only ever runs these futures).
-fn wait<T: Send + 'static>(
-    f: impl std::future::Future<Output = T> + Send + 'static,
-) -> Result<T, String> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    io_runtime().spawn(async move {
-        let _ = tx.send(f.await);
-    });
-    rx.recv()
-        .map_err(|_| "the object-store read was cancelled".to_string())
 }
 
 /// An object to read: its store, key and size.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Each binary links what it uses (Cargo features, docs/architecture.md): the Firehose
+# transformation Lambda built alone has no Parquet, Arrow or object store; `firelake` built
+# with --no-default-features (what `firelake run` needs) has neither librdkafka nor an AWS SDK;
+# and the full builds do have them, so the checks below can see a crate at all. cargo tree
+# resolves the graphs; it builds nothing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+status=0
+
+# tree ARGS...: the crate names of a normal (non-dev, non-build) dependency graph.
+tree() {
+    cargo tree --locked -e normal --prefix none --format '{p}' "$@" | cut -d' ' -f1 | sort -u
+}
+
+# refuse WHAT PATTERN ARGS...: fail when a crate matching PATTERN is in the graph.
+refuse() {
+    local what=$1 pattern=$2
+    shift 2
+    local found
+    found=$(tree "$@" | grep -E "$pattern" | tr '\n' ' ' || true)
+    if [ -n "$found" ]; then
+        echo "error: $what links $found- gate them behind a cargo feature (docs/architecture.md, \"Cargo features\")" >&2
+        status=1
+    fi
+}
+
+# expect WHAT PATTERN ARGS...: fail when no crate matches (the pattern would prove nothing).
+expect() {
+    local what=$1 pattern=$2
+    shift 2
+    if ! tree "$@" | grep -qE "$pattern"; then
+        echo "error: $what has no crate matching $pattern: update scripts/check_features.sh" >&2
+        status=1
+    fi
+}
+
+LAKE='^(parquet|arrow|arrow-[a-z-]+|object_store)$'
+SERVICES='^(rdkafka|rdkafka-sys|aws-config|aws-sdk-[a-z]+)$'
+
+refuse "the Firehose Lambda (firelake-firehose-transformer)" "$LAKE|$SERVICES" -p firelake-firehose-transformer
+refuse "firelake --no-default-features" "$SERVICES" -p firelake --no-default-features
+expect "firelake (default features)" '^rdkafka$' -p firelake
+expect "firelake (default features)" '^aws-sdk-kinesis$' -p firelake
+expect "firelake-compactor" '^parquet$' -p firelake-compactor
+
+# The compactor's crash hook (FIRELAKE_COMPACT_PAUSE_AT) is for test builds only.
+for crate in firelake firelake-compactor; do
+    if cargo tree --locked -e normal,features -p "$crate" -i firelake-compactor | grep -q '"crash-hook"'; then
+        echo "error: $crate's normal build has the test-only crash-hook feature of firelake-compactor" >&2
+        status=1
+    fi
+done
+if ! cargo tree --locked -e features -p firelake -i firelake-compactor | grep -q '"crash-hook"'; then
+    echo "error: firelake's test build lacks firelake-compactor's crash-hook: tests/compact.rs needs it" >&2
+    status=1
+fi
+
+[ "$status" = 0 ] && echo "features: the Firehose Lambda links no Parquet/Arrow/object_store, firelake --no-default-features no librdkafka/AWS SDK, no crash hook outside tests"
+exit "$status"
