@@ -472,6 +472,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             init_tracing("info");
             let def = source.load()?;
+            let summary_def = def.clone();
             let rt = tokio::runtime::Runtime::new()?;
             let started_ms = firelake_core::stream::now_ms();
             let metrics = rt.block_on(async {
@@ -524,6 +525,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 M::get(&metrics.bytes_written),
                 M::get(&metrics.partitions_added),
             );
+            println!("{}", metrics.nulled_line(&summary_def));
             Ok(())
         }
         Command::Compact(args) => {

@@ -376,6 +376,7 @@ fn print_summary(
         outcome.catalog,
         summarize_days(&outcome.partitions),
     );
+    let _ = writeln!(out, "{}", m.nulled_line(def));
 }
 
 /// The lines on what this run read and published; false when the progress file said the

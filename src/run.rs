@@ -31,6 +31,8 @@ pub struct RunSummary {
     pub rejected: u64,
     pub files: u64,
     pub rejected_files: u64,
+    /// The `nulled values` summary line ([`ConsumerMetrics::nulled_line`]).
+    pub nulled: String,
     pub bytes: u64,
     pub partitions: Vec<String>,
     pub seconds: f64,
@@ -138,6 +140,7 @@ pub async fn run(
         rejected: ConsumerMetrics::get(&m.rejected),
         files: ConsumerMetrics::get(&m.files),
         rejected_files: ConsumerMetrics::get(&m.rejected_files),
+        nulled: m.nulled_line(&def),
         bytes: ConsumerMetrics::get(&m.bytes_written),
         partitions,
         seconds: started.elapsed().as_secs_f64(),
@@ -158,6 +161,7 @@ pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn
          \x20 records in     {}\n\
          \x20 rows out       {}\n\
          \x20 rejected       {} (raw bytes and reasons under {table}/_rejected/)\n\
+         {}\n\
          \x20 files written  {} Parquet, {} rejected-record files, {} bytes\n\
          \x20 partitions     {} in the catalog ({}): {}\n\
          \x20 rate           {:.0} records/s ({:.2} s)",
@@ -165,6 +169,7 @@ pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn
         s.records_in,
         s.rows_out,
         s.rejected,
+        s.nulled,
         s.files,
         s.rejected_files,
         s.bytes,

@@ -5,12 +5,14 @@ pub mod batch;
 pub mod catalog;
 pub mod clean;
 pub mod duration;
+pub mod emf;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kafka_url;
 pub mod kept;
 pub mod lake;
 pub mod layout;
+pub mod nulled;
 pub mod output;
 pub mod redact;
 pub mod schema_export;
@@ -19,6 +21,6 @@ pub mod stream;
 pub mod time;
 
 pub use batch::{BatchBuilder, PartitionColumn, arrow_schema};
-pub use clean::{CleanRow, CleanValue, Cleaner, Rejection};
+pub use clean::{CleanRow, CleanValue, Cleaner, NullReason, Nulled, Rejection};
 pub use lake::{Lake, LakeError, PutOutcome};
 pub use source::{SourceDef, SourceError};
