@@ -9,6 +9,8 @@ mod loadtest;
 mod replay;
 mod run;
 mod schema;
+mod status;
+mod status_html;
 mod transform;
 
 use std::path::PathBuf;
@@ -246,6 +248,9 @@ enum Command {
     Loadtest(loadtest::LoadtestArgs),
     /// A source definition as Terraform JSON, Glue columns, Athena DDL or the Arrow schema.
     Schema(schema::SchemaArgs),
+    /// The lake at a glance per table and day: files, rows, rejects, nulled values,
+    /// freshness, curated state (text, --json, --html FILE; docs/status.md).
+    Status(status::StatusArgs),
 }
 
 /// An arrival time: ISO-8601 or epoch ms, inside the cleaner's range (years 0001-9999).
@@ -545,5 +550,9 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             loadtest::run(args)
         }
         Command::Schema(args) => schema::run(args),
+        Command::Status(args) => {
+            init_tracing("warn");
+            status::run(args)
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod output;
 pub mod redact;
 pub mod schema_export;
 pub mod source;
+pub mod status;
 pub mod stream;
 pub mod time;
 
