@@ -6,6 +6,7 @@ mod consume;
 mod convert;
 mod flags;
 mod loadtest;
+mod metrics_server;
 mod replay;
 mod run;
 mod schema;
@@ -105,6 +106,10 @@ enum Command {
         /// Glue-shaped catalog database name (local file <lake>/_catalog/<db>.json).
         #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
         database: String,
+        /// Serve Prometheus/OpenMetrics text metrics on this address during the run, e.g.
+        /// 0.0.0.0:9464 (docs/metrics.md).
+        #[arg(long, env = "FIRELAKE_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         #[command(flatten)]
         flush: FlushArgs,
     },
@@ -233,6 +238,10 @@ enum Command {
         /// stop. A message is deleted once its records are durable; the others stay.
         #[arg(long, env = "FIRELAKE_REDRIVE")]
         redrive: Option<String>,
+        /// Serve Prometheus/OpenMetrics text metrics on this address while consuming, e.g.
+        /// 0.0.0.0:9464 (docs/metrics.md).
+        #[arg(long, env = "FIRELAKE_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         #[command(flatten)]
         flush: FlushArgs,
     },
@@ -338,6 +347,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             per_tick,
             shards,
             database,
+            metrics_addr,
             flush,
         } => {
             init_tracing("warn");
@@ -355,6 +365,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     limits: flush.limits(),
                     ..Default::default()
                 },
+                metrics_addr,
             };
             let progress = indicatif::ProgressBar::new(records).with_style(
                 indicatif::ProgressStyle::with_template(
@@ -473,6 +484,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             emf,
             ignore_stale_checkpoints,
             redrive,
+            metrics_addr,
             flush,
         } => {
             init_tracing("info");
@@ -498,6 +510,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     },
                     emf,
                     ignore_stale_checkpoints,
+                    metrics_addr,
                 };
                 match &redrive {
                     Some(queue) => {

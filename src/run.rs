@@ -21,6 +21,8 @@ pub struct RunConfig {
     pub lake: Lake,
     pub database: String,
     pub consumer: ConsumerOptions,
+    /// Serve Prometheus metrics here during the run (docs/metrics.md).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +51,8 @@ pub enum RunError {
     Publish(#[from] firelake_producer::PublishError),
     #[error(transparent)]
     Catalog(#[from] firelake_core::catalog::CatalogError),
+    #[error("{0}")]
+    Metrics(String),
     #[error("a pipeline task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -69,6 +73,11 @@ pub async fn run(
         None => Arc::new(MemoryCatalog::default()),
     };
     let metrics = Arc::new(ConsumerMetrics::default());
+    if let Some(addr) = cfg.metrics_addr {
+        crate::metrics_server::serve(addr, metrics.clone(), def.clone())
+            .await
+            .map_err(RunError::Metrics)?;
+    }
     let writer = Arc::new(LakeWriter::new(
         cfg.lake.clone(),
         catalog.clone(),

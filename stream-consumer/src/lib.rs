@@ -10,6 +10,7 @@ pub mod kafka;
 pub mod kinesis;
 pub mod lambda;
 pub mod metrics;
+pub mod prometheus;
 mod quiet;
 pub mod redrive;
 pub mod writer;
