@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use firelake_core::kept::{Keeper, Origin};
+use firelake_core::nulled::NullCounts;
 use firelake_core::output::{ParquetError, parquet_writer};
 use firelake_core::redact::Raw;
 use firelake_core::{BatchBuilder, Cleaner, PartitionColumn, SourceDef};
@@ -29,17 +30,22 @@ pub enum ConvertError {
     Parquet { path: PathBuf, source: ParquetError },
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ConvertReport {
     pub rows_in: u64,
     pub rows_out: u64,
     pub rejected: u64,
+    /// Values the cleaner nulled, per column and reason (originals in the nulled file).
+    pub nulled: NullCounts,
 }
 
 struct Cleaned {
     batch: RecordBatch,
     /// (line within the chunk, 0-based; reason kind; reason; raw bytes)
     rejected: Vec<(u64, &'static str, String, Vec<u8>)>,
+    /// Lines (within the chunk, 0-based) whose row had values nulled, re-cleaned by the
+    /// writer to keep their originals (rare, so off the workers' path).
+    nulled: Vec<(u64, Vec<u8>)>,
     lines: u64,
     rows_in: u64,
 }
@@ -52,6 +58,7 @@ fn clean_chunk(cleaner: &Cleaner, chunk: &[u8], arrival_ms: i64) -> Cleaned {
     let def = cleaner.source();
     let mut builder = BatchBuilder::new(def, PartitionColumn::Included, chunk.len() / 900 + 16);
     let mut rejected = Vec::new();
+    let mut nulled = Vec::new();
     let (mut lines, mut rows_in) = (0u64, 0u64);
     let mut start = 0;
     let mut each_line = |line: &[u8], n: u64| {
@@ -60,7 +67,12 @@ fn clean_chunk(cleaner: &Cleaner, chunk: &[u8], arrival_ms: i64) -> Cleaned {
         }
         rows_in += 1;
         match cleaner.clean(line, arrival_ms) {
-            Ok(row) => builder.append(&row, line.len()),
+            Ok(row) => {
+                if !row.nulled.is_empty() {
+                    nulled.push((n, line.to_vec()));
+                }
+                builder.append(&row, line.len())
+            }
             Err(r) => rejected.push((n, r.kind(), r.to_string(), line.to_vec())),
         }
     };
@@ -76,6 +88,7 @@ fn clean_chunk(cleaner: &Cleaner, chunk: &[u8], arrival_ms: i64) -> Cleaned {
     Cleaned {
         batch: builder.finish(),
         rejected,
+        nulled,
         lines,
         rows_in,
     }
@@ -83,11 +96,13 @@ fn clean_chunk(cleaner: &Cleaner, chunk: &[u8], arrival_ms: i64) -> Cleaned {
 
 /// Clean `input` into `output`; rejected lines go to `rejected_out` (kept records,
 /// `firelake_core::kept`: the file and line number, the reason and the line with its
-/// never-read values redacted), created only when there are any.
+/// never-read values redacted), created only when there are any; so do the originals of
+/// nulled values to `nulled_out` (one kept line per value, docs/metrics.md).
 pub fn convert(
     input: &Path,
     output: &Path,
     rejected_out: &Path,
+    nulled_out: &Path,
     def: Arc<SourceDef>,
     ingested_at_ms: i64,
     threads: usize,
@@ -112,6 +127,7 @@ pub fn convert(
 
     let mut report = ConvertReport::default();
     let mut rejected_file: Option<BufWriter<File>> = None;
+    let mut nulled_file: Option<BufWriter<File>> = None;
     let keeper = Keeper::new(&def);
     let mut kept_line = Vec::new();
     std::thread::scope(|scope| -> Result<(), ConvertError> {
@@ -204,6 +220,28 @@ pub fn convert(
                         .write_line(&mut kept_line);
                     w.write_all(&kept_line).map_err(io(rejected_out))?;
                 }
+                for (line, raw) in &c.nulled {
+                    let Ok(row) = cleaner.clean(raw, ingested_at_ms) else {
+                        continue;
+                    };
+                    report.nulled.add_row(&row);
+                    let w = match &mut nulled_file {
+                        Some(w) => w,
+                        None => nulled_file.insert(BufWriter::new(
+                            File::create(nulled_out).map_err(io(nulled_out))?,
+                        )),
+                    };
+                    let origin = Origin::File {
+                        file: input.display().to_string(),
+                        line: Some(line_base + line + 1),
+                        row: None,
+                        published: None,
+                    };
+                    kept_line.clear();
+                    let key = cleaner.key_of_row(&row);
+                    keeper.keep_nulled(&row, key, origin, raw, &mut kept_line);
+                    w.write_all(&kept_line).map_err(io(nulled_out))?;
+                }
                 line_base += c.lines;
                 next += 1;
             }
@@ -217,6 +255,9 @@ pub fn convert(
     })?;
     if let Some(mut w) = rejected_file {
         w.flush().map_err(io(rejected_out))?;
+    }
+    if let Some(mut w) = nulled_file {
+        w.flush().map_err(io(nulled_out))?;
     }
     Ok(report)
 }
@@ -242,13 +283,32 @@ pub fn convert_and_report(
     threads: usize,
 ) -> Result<String, ConvertError> {
     let t0 = Instant::now();
-    let r = convert(input, output, rejected_out, def, ingested_at_ms, threads)?;
+    let mut nulled_out = rejected_out.as_os_str().to_owned();
+    nulled_out.push(".nulled.jsonl");
+    let nulled_out = match rejected_out
+        .to_str()
+        .and_then(|s| s.strip_suffix(".rejected.jsonl"))
+    {
+        Some(stem) => PathBuf::from(format!("{stem}.nulled.jsonl")),
+        None => PathBuf::from(nulled_out),
+    };
+    let r = convert(
+        input,
+        output,
+        rejected_out,
+        &nulled_out,
+        def.clone(),
+        ingested_at_ms,
+        threads,
+    )?;
     let secs = t0.elapsed().as_secs_f64();
     Ok(format!(
-        "rows_in={} rows_out={} rejected={} seconds={:.3} rows_per_s={:.0}",
+        "rows_in={} rows_out={} rejected={} nulled={} nulled_by=\"{}\" seconds={:.3} rows_per_s={:.0}",
         r.rows_in,
         r.rows_out,
         r.rejected,
+        r.nulled.total(),
+        r.nulled.describe(&def),
         secs,
         if secs > 0.0 {
             r.rows_in as f64 / secs

@@ -127,7 +127,8 @@ enum Command {
             value_parser = parse_ingested_at
         )]
         ingested_at: i64,
-        /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any).
+        /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any). The
+        /// originals of nulled values go beside it, to OUTPUT.nulled.jsonl.
         #[arg(long, env = "FIRELAKE_REJECTED")]
         rejected: Option<PathBuf>,
         /// Cleaning threads (default: the machine's cores).

@@ -153,3 +153,44 @@ fn a_replayed_partition_time_that_does_not_parse_is_rejected_not_moved_to_today(
         (Some("0"), Some("3\u{1f}2"))
     );
 }
+
+#[test]
+fn convert_counts_nulled_values_and_keeps_their_originals_beside_the_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        concat!(
+            r#"{"login":{"uuid":"a","password":"QZXJ"},"dob":{"age":"old"}}"#,
+            "\n",
+            r#"{"login":{"uuid":"b"},"gender":"robot","dob":{"age":30}}"#,
+            "\n",
+            r#"{"login":{"uuid":"c"}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = ok(
+        dir.path(),
+        &["convert", "in.jsonl", "out.parquet", "--source", "users"],
+    );
+    assert!(out.contains("rows_out=3 rejected=0 nulled=2 "), "{out}");
+    assert!(
+        out.contains("nulled_by=\"age wrong_type 1, gender not_allowed 1\""),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(dir.path().join("out.parquet.nulled.jsonl")).unwrap();
+    assert!(!text.contains("QZXJ"), "never-read values redacted: {text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["line"].as_u64(), lines[0]["original"].as_str()),
+        (Some(1), Some("\"old\""))
+    );
+    assert_eq!(
+        (lines[1]["column"].as_str(), lines[1]["key"].as_str()),
+        (Some("gender"), Some("b"))
+    );
+}
