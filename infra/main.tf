@@ -45,7 +45,9 @@ locals {
   # (s3.tf) and only kept_record_readers may read them (the bucket policy).
   dead_letter_prefix = "_dead_letter/"
   rejected_prefix    = "${local.schema.table}/_rejected/"
-  firehose_errors    = "_firehose_errors/"
+  # The originals of values a cleaning rule nulled, with their whole (redacted) records.
+  nulled_prefix   = "${local.schema.table}/_nulled/"
+  firehose_errors = "_firehose_errors/"
 
   # Firehose files raw days where every firelake writer does, keyed by the partition the
   # transformer puts in metadata.partitionKeys; what it answers ProcessingFailed goes apart.

@@ -157,7 +157,7 @@ data "aws_iam_policy_document" "lake_bucket" {
     sid       = "OnlyKeptRecordReadersReadDeadLettersAndRejects"
     effect    = "Deny"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${aws_s3_bucket.lake.arn}/${local.dead_letter_prefix}*", "${aws_s3_bucket.lake.arn}/${local.rejected_prefix}*"]
+    resources = ["${aws_s3_bucket.lake.arn}/${local.dead_letter_prefix}*", "${aws_s3_bucket.lake.arn}/${local.rejected_prefix}*", "${aws_s3_bucket.lake.arn}/${local.nulled_prefix}*"]
     principals {
       type        = "*"
       identifiers = ["*"]

@@ -22,6 +22,8 @@ pub struct ConsumeConfig {
     pub emf: bool,
     /// Set checkpoints of another incarnation of a Kinesis stream aside instead of refusing.
     pub ignore_stale_checkpoints: bool,
+    /// Serve Prometheus metrics here while consuming (docs/metrics.md).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub async fn consume(
@@ -29,6 +31,9 @@ pub async fn consume(
     cfg: ConsumeConfig,
 ) -> Result<Arc<ConsumerMetrics>, Box<dyn std::error::Error>> {
     let metrics = Arc::new(ConsumerMetrics::default());
+    if let Some(addr) = cfg.metrics_addr {
+        crate::metrics_server::serve(addr, metrics.clone(), def.clone()).await?;
+    }
     let writer = Arc::new(LakeWriter::new(
         cfg.lake.clone(),
         cfg.catalog.clone(),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::sync_channel;
@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
+use firelake_core::kept::{Keeper, Origin};
+use firelake_core::nulled::NullCounts;
 use firelake_core::output::{ParquetError, parquet_writer};
 use firelake_core::{BatchBuilder, Cleaner, PartitionColumn, SourceDef};
 use firelake_producer::replay::rows::{MAX_LINE_BYTES, RowData, SourceRow, open_rows};
@@ -37,16 +39,21 @@ pub enum ConvertError {
     Read(#[from] ReplayError),
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ConvertReport {
     pub rows_in: u64,
     pub rows_out: u64,
     pub rejected: u64,
+    /// Values the cleaner nulled, per column and reason (originals in the nulled file).
+    pub nulled: NullCounts,
 }
 
 struct Cleaned {
     batch: RecordBatch,
     rejected: Vec<RejectedRow>,
+    /// (line, record) of rows that had values nulled, re-cleaned by the writer to keep their
+    /// originals (rare, so off the workers' path).
+    nulled: Vec<(u64, Vec<u8>)>,
     rows_in: u64,
 }
 
@@ -55,6 +62,7 @@ fn clean_chunk(cleaner: &Cleaner, rows: Vec<SourceRow>, headers: &[String], at: 
     let def = cleaner.source();
     let mut builder = BatchBuilder::new(def, PartitionColumn::Included, rows.len() + 16);
     let mut rejected = Vec::new();
+    let mut nulled = Vec::new();
     let rows_in = rows.len() as u64;
     for row in rows {
         let reject =
@@ -69,7 +77,12 @@ fn clean_chunk(cleaner: &Cleaner, rows: Vec<SourceRow>, headers: &[String], at: 
             };
         match row.data {
             RowData::Record(data) => match cleaner.clean(&data, at) {
-                Ok(clean) => builder.append(&clean, data.len()),
+                Ok(clean) => {
+                    builder.append(&clean, data.len());
+                    if !clean.nulled.is_empty() {
+                        nulled.push((row.line, data));
+                    }
+                }
                 Err(r) => rejected.push(reject(r.kind(), r.to_string(), data, Vec::new())),
             },
             RowData::Fault { fault, raw } => rejected.push(reject(
@@ -83,6 +96,7 @@ fn clean_chunk(cleaner: &Cleaner, rows: Vec<SourceRow>, headers: &[String], at: 
     Cleaned {
         batch: builder.finish(),
         rejected,
+        nulled,
         rows_in,
     }
 }
@@ -113,6 +127,7 @@ pub fn convert(
     format: Option<Format>,
     output: &Path,
     rejected_out: &Path,
+    nulled_out: &Path,
     def: Arc<SourceDef>,
     ingested_at_ms: i64,
     threads: usize,
@@ -138,6 +153,7 @@ pub fn convert(
     };
     let mut writer = parquet_writer(BufWriter::new(out), schema).map_err(parquet_err)?;
     let mut rejects = RejectsFile::open(rejected_out, 0, &def)?;
+    let mut nulled = NulledFile::new(nulled_out, &input, &def);
     let inputs = std::slice::from_ref(&input);
     let threads = threads.max(1);
     let (chunk_tx, chunk_rx) = sync_channel::<(u64, Vec<SourceRow>)>(threads);
@@ -177,6 +193,7 @@ pub fn convert(
                     writer.write(&c.batch).map_err(parquet_err)?;
                 }
                 rejects.append(&c.rejected, inputs)?;
+                nulled.keep(&cleaner, ingested_at_ms, &c.nulled, &mut report.nulled)?;
                 next += 1;
             }
         }
@@ -185,7 +202,79 @@ pub fn convert(
     })?;
     writer.close().map_err(parquet_err)?;
     rejects.flush()?;
+    nulled.flush()?;
     Ok(report)
+}
+
+/// The originals of nulled values (one kept line per value, redacted like rejects,
+/// docs/metrics.md), created with the first one.
+struct NulledFile<'a> {
+    path: &'a Path,
+    input: String,
+    keeper: Keeper,
+    file: Option<BufWriter<File>>,
+    line: Vec<u8>,
+}
+
+impl<'a> NulledFile<'a> {
+    fn new(path: &'a Path, input: &InputFile, def: &SourceDef) -> Self {
+        NulledFile {
+            path,
+            input: input.path.display().to_string(),
+            keeper: Keeper::new(def),
+            file: None,
+            line: Vec::new(),
+        }
+    }
+
+    /// Re-clean each (line, record) and keep its nulled originals; count them in `counts`.
+    fn keep(
+        &mut self,
+        cleaner: &Cleaner,
+        at: i64,
+        rows: &[(u64, Vec<u8>)],
+        counts: &mut NullCounts,
+    ) -> Result<(), ConvertError> {
+        for (line, raw) in rows {
+            let Ok(row) = cleaner.clean(raw, at) else {
+                continue;
+            };
+            counts.add_row(&row);
+            let origin = Origin::File {
+                file: self.input.clone(),
+                line: Some(*line),
+                row: None,
+                published: None,
+            };
+            self.line.clear();
+            let key = cleaner.key_of_row(&row);
+            self.keeper
+                .keep_nulled(&row, key, origin, raw, &mut self.line);
+            if self.file.is_none() {
+                let f = File::create(self.path).map_err(|source| ConvertError::Io {
+                    path: self.path.into(),
+                    source,
+                })?;
+                self.file = Some(BufWriter::new(f));
+            }
+            let (file, line) = (self.file.as_mut().expect("opened above"), &self.line);
+            file.write_all(line).map_err(|source| ConvertError::Io {
+                path: self.path.into(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn flush(self) -> Result<(), ConvertError> {
+        match self.file {
+            Some(mut f) => f.flush().map_err(|source| ConvertError::Io {
+                path: self.path.into(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Reader: the file's rows in chunks of about [`CHUNK_BYTES`], numbered in order.
@@ -224,21 +313,36 @@ pub fn convert_and_report(
     threads: usize,
 ) -> Result<(String, ConvertReport), ConvertError> {
     let t0 = Instant::now();
+    // OUTPUT.rejected.jsonl -> OUTPUT.nulled.jsonl; any other rejects name gets .nulled.jsonl.
+    let nulled_out = match rejected_out
+        .to_str()
+        .and_then(|s| s.strip_suffix(".rejected.jsonl"))
+    {
+        Some(stem) => PathBuf::from(format!("{stem}.nulled.jsonl")),
+        None => {
+            let mut p = rejected_out.as_os_str().to_owned();
+            p.push(".nulled.jsonl");
+            PathBuf::from(p)
+        }
+    };
     let r = convert(
         input,
         format,
         output,
         rejected_out,
-        def,
+        &nulled_out,
+        def.clone(),
         ingested_at_ms,
         threads,
     )?;
     let secs = t0.elapsed().as_secs_f64();
     let line = format!(
-        "rows_in={} rows_out={} rejected={} seconds={:.3} rows_per_s={:.0}",
+        "rows_in={} rows_out={} rejected={} nulled={} nulled_by=\"{}\" seconds={:.3} rows_per_s={:.0}",
         r.rows_in,
         r.rows_out,
         r.rejected,
+        r.nulled.total(),
+        r.nulled.describe(&def),
         secs,
         if secs > 0.0 {
             r.rows_in as f64 / secs

@@ -14,10 +14,13 @@ mod flags;
 #[cfg(feature = "loadtest")]
 mod loadtest;
 mod logs;
+mod metrics_server;
 mod replay;
 mod run;
 mod schema;
 mod signals;
+mod status;
+mod status_html;
 mod transform;
 
 use std::path::PathBuf;
@@ -126,6 +129,10 @@ enum Command {
         /// Glue-shaped catalog database name (local file <lake>/_catalog/<db>.json).
         #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
         database: String,
+        /// Serve Prometheus/OpenMetrics text metrics on this address during the run, e.g.
+        /// 0.0.0.0:9464 (docs/metrics.md).
+        #[arg(long, env = "FIRELAKE_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         #[command(flatten)]
         flush: FlushArgs,
         #[command(flatten)]
@@ -145,7 +152,8 @@ enum Command {
         /// (default: now).
         #[arg(long, env = "FIRELAKE_INGESTED_AT", value_parser = parse_ingested_at)]
         ingested_at: Option<i64>,
-        /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any).
+        /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any). The
+        /// originals of nulled values go beside it, to OUTPUT.nulled.jsonl.
         #[arg(long, env = "FIRELAKE_REJECTED")]
         rejected: Option<PathBuf>,
         /// Cleaning threads (default: the machine's cores).
@@ -262,6 +270,10 @@ enum Command {
         /// Fail when the stream cannot be reached within this long (e.g. 30s).
         #[arg(long, env = "FIRELAKE_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
         connect_timeout: Duration,
+        /// Serve Prometheus/OpenMetrics text metrics on this address while consuming, e.g.
+        /// 0.0.0.0:9464 (docs/metrics.md).
+        #[arg(long, env = "FIRELAKE_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         #[command(flatten)]
         flush: FlushArgs,
         #[command(flatten)]
@@ -282,6 +294,9 @@ enum Command {
     Loadtest(loadtest::LoadtestArgs),
     /// A source definition as Terraform JSON, Glue columns, Athena DDL or the Arrow schema.
     Schema(schema::SchemaArgs),
+    /// The lake at a glance per table and day: files, rows, rejects, nulled values,
+    /// freshness, curated state (text, --json, --html FILE; docs/status.md).
+    Status(status::StatusArgs),
 }
 
 /// An arrival time: ISO-8601 or epoch ms, inside the cleaner's range (years 0001-9999).
@@ -364,6 +379,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             per_tick,
             shards,
             database,
+            metrics_addr,
             flush,
             rejects,
         } => {
@@ -385,6 +401,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     limits: flush.limits(),
                     ..Default::default()
                 },
+                metrics_addr,
             };
             let progress = run::progress_bar(records);
             let summary = rt.block_on(run::run(def.clone(), cfg, &progress))?;
@@ -513,11 +530,13 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             ignore_stale_checkpoints,
             redrive,
             connect_timeout,
+            metrics_addr,
             flush,
             rejects,
         } => {
             init_tracing("info");
             let def = source.load()?;
+            let summary_def = def.clone();
             let rt = tokio::runtime::Runtime::new()?;
             let stop = signals::on_stop(&rt)?;
             let started_ms = firelake_core::stream::now_ms();
@@ -541,6 +560,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     },
                     emf,
                     ignore_stale_checkpoints,
+                    metrics_addr,
                 };
                 match &redrive {
                     Some(queue) => {
@@ -573,6 +593,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 M::get(&metrics.bytes_written),
                 M::get(&metrics.partitions_added),
             );
+            println!("{}", metrics.nulled_line(&summary_def));
             rejects.check(
                 M::get(&metrics.rejected),
                 M::get(&metrics.records_in),
@@ -600,5 +621,9 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             loadtest::run(args)
         }
         Command::Schema(args) => schema::run(args),
+        Command::Status(args) => {
+            init_tracing("warn");
+            status::run(args)
+        }
     }
 }

@@ -42,6 +42,10 @@ pub struct ReplayArgs {
     /// The lake the embedded stream-consumer writes: file://PATH, a plain path, or memory://.
     #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
     lake: String,
+    /// Serve Prometheus/OpenMetrics text metrics of the embedded consumer on this address
+    /// while replaying, e.g. 0.0.0.0:9464 (docs/metrics.md).
+    #[arg(long, env = "FIRELAKE_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Records per second at most, e.g. 5000/s (default: as fast as the target takes them).
     #[arg(long, env = "FIRELAKE_REPLAY_RATE", value_parser = parse_rate)]
     rate: Option<NonZeroU32>,
@@ -276,6 +280,9 @@ async fn replay_embedded(
         None => Arc::new(MemoryCatalog::default()),
     };
     let metrics = Arc::new(ConsumerMetrics::default());
+    if let Some(addr) = args.metrics_addr {
+        crate::metrics_server::serve(addr, metrics.clone(), def.clone()).await?;
+    }
     let writer = Arc::new(LakeWriter::new(
         lake.clone(),
         catalog.clone(),
@@ -391,6 +398,7 @@ fn print_summary(
         outcome.catalog,
         summarize_days(&outcome.partitions),
     );
+    let _ = writeln!(out, "{}", m.nulled_line(def));
 }
 
 /// The lines on what this run read and published; false when the progress file said the

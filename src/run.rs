@@ -23,6 +23,8 @@ pub struct RunConfig {
     pub lake: Lake,
     pub database: String,
     pub consumer: ConsumerOptions,
+    /// Serve Prometheus metrics here during the run (docs/metrics.md).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +35,8 @@ pub struct RunSummary {
     pub rejected: u64,
     pub files: u64,
     pub rejected_files: u64,
+    /// The `nulled values` summary line ([`ConsumerMetrics::nulled_line`]).
+    pub nulled: String,
     pub bytes: u64,
     pub partitions: Vec<String>,
     pub seconds: f64,
@@ -49,6 +53,8 @@ pub enum RunError {
     Publish(#[from] firelake_producer::PublishError),
     #[error(transparent)]
     Catalog(#[from] firelake_core::catalog::CatalogError),
+    #[error("{0}")]
+    Metrics(String),
     #[error("a pipeline task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -93,6 +99,11 @@ pub async fn run(
         None => Arc::new(MemoryCatalog::default()),
     };
     let metrics = Arc::new(ConsumerMetrics::default());
+    if let Some(addr) = cfg.metrics_addr {
+        crate::metrics_server::serve(addr, metrics.clone(), def.clone())
+            .await
+            .map_err(RunError::Metrics)?;
+    }
     let writer = Arc::new(LakeWriter::new(
         cfg.lake.clone(),
         catalog.clone(),
@@ -169,6 +180,7 @@ pub async fn run(
         rejected: ConsumerMetrics::get(&m.rejected),
         files: ConsumerMetrics::get(&m.files),
         rejected_files: ConsumerMetrics::get(&m.rejected_files),
+        nulled: m.nulled_line(&def),
         bytes: ConsumerMetrics::get(&m.bytes_written),
         partitions,
         seconds: started.elapsed().as_secs_f64(),
@@ -189,6 +201,7 @@ pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn
          \x20 records in     {}\n\
          \x20 rows out       {}\n\
          \x20 rejected       {} (raw bytes and reasons under {table}/_rejected/)\n\
+         {}\n\
          \x20 files written  {} Parquet, {} rejected-record files, {} bytes\n\
          \x20 partitions     {} in the catalog ({}): {}\n\
          \x20 rate           {:.0} records/s ({:.2} s)",
@@ -196,6 +209,7 @@ pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn
         s.records_in,
         s.rows_out,
         s.rejected,
+        s.nulled,
         s.files,
         s.rejected_files,
         s.bytes,

@@ -317,10 +317,13 @@ fn bad_rows_are_rejected_with_line_and_reason_and_kept() {
     text += ",12,2,0,2024-03-01T10:00:00Z\n"; // 3: no order id -> cleaner rejects (published)
     text += "2,abc,1,1,1709287200000\n"; // 4: product id not an integer -> cleaner rejects
     text += "3,13,1\n"; // 5: short row -> reader rejects (not published)
-    text += "4,14,0,maybe,yesterday\n"; // 6: kept: cart 0 out of range, not a bool, not a time
+    text += "4,14,0,maybe,\n"; // 6: kept: cart 0 out of range, not a bool (nulled), no time
     let mut bytes = text.into_bytes();
     bytes.extend_from_slice(b"5,15,1,1,2024-03-0\xff\n"); // 7: not UTF-8 -> reader rejects
     bytes.extend_from_slice(b"6,16,2,FALSE,2024-03-02\n"); // 8: good (a date alone)
+    // 9: a partition time that is not a time -> the cleaner rejects it (issue 21: it used to
+    // land on the arrival day).
+    bytes.extend_from_slice(b"7,17,1,1,yesterday\n");
     std::fs::write(dir.path().join("bad.csv"), &bytes).unwrap();
 
     let summary = replay(
@@ -336,9 +339,10 @@ fn bad_rows_are_rejected_with_line_and_reason_and_kept() {
             "1",
         ],
     );
-    assert_eq!(field(&summary, "rows"), 7, "{summary}");
-    assert_eq!(field(&summary, "records"), 5, "{summary}");
-    assert_eq!(field(&summary, "rejected"), 4, "{summary}");
+    assert_eq!(field(&summary, "rows"), 8, "{summary}");
+    assert_eq!(field(&summary, "records"), 6, "{summary}");
+    assert_eq!(field(&summary, "rejected"), 5, "{summary}");
+    assert_eq!(field(&summary, "nulled values"), 2, "{summary}");
 
     let rejects: Vec<serde_json::Value> =
         std::fs::read_to_string(dir.path().join("rejected.jsonl"))
@@ -363,6 +367,7 @@ fn bad_rows_are_rejected_with_line_and_reason_and_kept() {
             (4, "missing_required", true),
             (5, "field_count", false),
             (7, "invalid_utf8", false),
+            (9, "invalid_partition_time", true),
         ]
     );
     assert!(rejects[0]["reason"].as_str().unwrap().contains("order_id"));
@@ -394,12 +399,12 @@ fn bad_rows_are_rejected_with_line_and_reason_and_kept() {
         }
     }
     kept.sort();
-    let mut want: Vec<(String, String)> = rejects[..2]
+    let mut want: Vec<(String, String)> = [&rejects[0], &rejects[1], &rejects[4]]
         .iter()
         .map(|r| {
             (
                 r["data"].as_str().unwrap().to_string(),
-                "missing_required".to_string(),
+                r["kind"].as_str().unwrap().to_string(),
             )
         })
         .collect();

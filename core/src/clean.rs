@@ -33,6 +33,10 @@ pub enum Rejection {
     /// that is required or gives `p_date` (elsewhere such a value is null). The arrival time
     /// counts too: its column is `(arrival)`.
     TimestampOutOfRange { column: String, pointer: String },
+    /// The column that gives `p_date` holds a value that is no timestamp it accepts: the
+    /// record is rejected rather than moved to its arrival day (only a missing or `null`
+    /// event time places a row on its arrival day).
+    InvalidPartitionTime { column: String, pointer: String },
 }
 
 impl Rejection {
@@ -45,6 +49,7 @@ impl Rejection {
             Rejection::MissingRequired { .. } => "missing_required",
             Rejection::UnrepresentableString { .. } => "unrepresentable_string",
             Rejection::TimestampOutOfRange { .. } => "timestamp_out_of_range",
+            Rejection::InvalidPartitionTime { .. } => "invalid_partition_time",
         }
     }
 }
@@ -69,8 +74,73 @@ impl fmt::Display for Rejection {
                 f,
                 "timestamp {pointer} (column {column}) is outside years 0001-9999"
             ),
+            Rejection::InvalidPartitionTime { column, pointer } => write!(
+                f,
+                "partition time {pointer} (column {column}) is not a timestamp the column accepts"
+            ),
         }
     }
+}
+
+/// Why a present value became NULL (the record was kept): counted per column and kept with
+/// its original in the `_nulled/` side files, so nothing changes silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NullReason {
+    /// A JSON type (or form) the column does not accept.
+    WrongType,
+    /// A number outside the column's `min`/`max` (or its integer width), or not finite.
+    OutOfRange,
+    /// A string not in the column's `allowed` list.
+    NotAllowed,
+    /// A string that should hold a number or timestamp and does not parse.
+    Unparsable,
+    /// A timestamp outside years 0001-9999 in a column that is neither required nor `p_date`.
+    TimestampOutOfRange,
+}
+
+impl NullReason {
+    /// Every reason, in [`NullReason::index`] order.
+    pub const ALL: [NullReason; 5] = [
+        NullReason::WrongType,
+        NullReason::OutOfRange,
+        NullReason::NotAllowed,
+        NullReason::Unparsable,
+        NullReason::TimestampOutOfRange,
+    ];
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            NullReason::WrongType => "wrong_type",
+            NullReason::OutOfRange => "out_of_range",
+            NullReason::NotAllowed => "not_allowed",
+            NullReason::Unparsable => "unparsable",
+            NullReason::TimestampOutOfRange => "timestamp_out_of_range",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short sentence for the kept record's reason.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NullReason::WrongType => "value of a type the column does not accept, nulled",
+            NullReason::OutOfRange => "value outside the column's range, nulled",
+            NullReason::NotAllowed => "value not in the column's allowed list, nulled",
+            NullReason::Unparsable => "text that does not parse as the column's type, nulled",
+            NullReason::TimestampOutOfRange => "timestamp outside years 0001-9999, nulled",
+        }
+    }
+}
+
+/// One value the cleaner nulled: its column (index into the source's columns), why, and the
+/// original JSON text, borrowed from the record (no allocation while cleaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nulled<'a> {
+    pub column: usize,
+    pub reason: NullReason,
+    pub original: &'a str,
 }
 
 /// A cleaned value, borrowing from the record's bytes where it can.
@@ -93,6 +163,8 @@ pub struct CleanRow<'a> {
     pub values: Vec<CleanValue<'a>>,
     /// Days since 1970-01-01 (UTC) of the partition timestamp.
     pub p_date: i32,
+    /// Values present in the record that a rule nulled (empty, unallocated, for most rows).
+    pub nulled: Vec<Nulled<'a>>,
 }
 
 // ------------------------------------------------------------------ field tree
@@ -323,19 +395,14 @@ impl Cleaner {
         }
 
         let mut values = Vec::with_capacity(self.def.columns.len());
+        let mut nulled = Vec::new();
         for (i, (col, slot)) in self.def.columns.iter().zip(&self.column_slots).enumerate() {
             let v = match slot {
                 None if time::in_range(arrival_ms) => CleanValue::TimestampMs(arrival_ms),
                 None => return Err(out_of_range(col)),
-                Some(s) => match slots[*s].map(|raw| clean_value(col, raw.get())) {
-                    // Out of range is null unless the row needs the value (its p_date too).
-                    Some(Err(Rejection::TimestampOutOfRange { .. }))
-                        if !col.required && i != self.def.partition_from =>
-                    {
-                        CleanValue::Null
-                    }
-                    Some(v) => v?,
-                    None => CleanValue::Null,
+                Some(s) => match slots[*s].map(RawValue::get) {
+                    None | Some("null") => CleanValue::Null,
+                    Some(raw) => self.value_or_null(i, col, raw, &mut nulled)?,
                 },
             };
             if col.required {
@@ -362,13 +429,52 @@ impl Cleaner {
         Ok(CleanRow {
             values,
             p_date: time::day_of_ms(p_ms),
+            nulled,
         })
     }
 
-    /// The value of the source's dedupe key of a record, for stream partition keys; `None`
-    /// when the record has none (it will be rejected downstream anyway).
-    pub fn dedupe_key_of(&self, raw: &[u8]) -> Option<String> {
-        let row = self.clean(raw, 0).ok()?;
+    /// Column `i`'s value from its present raw text; a value a rule nulls is recorded in
+    /// `nulled`, except where the row needs it (required: rejected by the caller; the
+    /// partition time: rejected here, never moved to the arrival day).
+    fn value_or_null<'a>(
+        &self,
+        i: usize,
+        col: &ColumnDef,
+        raw: &'a str,
+        nulled: &mut Vec<Nulled<'a>>,
+    ) -> Result<CleanValue<'a>, Rejection> {
+        let reason = match clean_value(col, raw) {
+            Ok(v) => return Ok(v),
+            Err(Fault::Reject(r @ Rejection::TimestampOutOfRange { .. }))
+                if col.required || i == self.def.partition_from =>
+            {
+                return Err(r);
+            }
+            Err(Fault::Reject(Rejection::TimestampOutOfRange { .. })) => {
+                NullReason::TimestampOutOfRange
+            }
+            Err(Fault::Reject(r)) => return Err(r),
+            Err(Fault::Null(reason)) => reason,
+        };
+        if col.required {
+            return Ok(CleanValue::Null); // rejected as missing by the caller
+        }
+        if i == self.def.partition_from {
+            return Err(Rejection::InvalidPartitionTime {
+                column: col.name.clone(),
+                pointer: col.pointer.clone(),
+            });
+        }
+        nulled.push(Nulled {
+            column: i,
+            reason,
+            original: raw,
+        });
+        Ok(CleanValue::Null)
+    }
+
+    /// The source's dedupe key of a cleaned row (key columns joined by U+001F).
+    pub fn key_of_row(&self, row: &CleanRow<'_>) -> Option<String> {
         let mut key = String::new();
         for name in &self.def.dedupe_key {
             let i = self.def.column_index(name)?;
@@ -385,6 +491,12 @@ impl Cleaner {
         }
         key.pop();
         (!key.is_empty()).then_some(key)
+    }
+
+    /// The value of the source's dedupe key of a record, for stream partition keys; `None`
+    /// when the record has none (it will be rejected downstream anyway).
+    pub fn dedupe_key_of(&self, raw: &[u8]) -> Option<String> {
+        self.key_of_row(&self.clean(raw, 0).ok()?)
     }
 }
 
@@ -538,9 +650,24 @@ fn apply_steps<'a>(mut s: Cow<'a, str>, steps: &[Step]) -> Cow<'a, str> {
     s
 }
 
-fn clean_value<'a>(col: &ColumnDef, raw: &'a str) -> Result<CleanValue<'a>, Rejection> {
+/// Why [`clean_value`] gave no value: a null with its reason, or a rejection.
+enum Fault {
+    Null(NullReason),
+    Reject(Rejection),
+}
+
+impl From<Rejection> for Fault {
+    fn from(r: Rejection) -> Fault {
+        Fault::Reject(r)
+    }
+}
+
+use NullReason::{NotAllowed, OutOfRange, Unparsable, WrongType};
+
+fn clean_value<'a>(col: &ColumnDef, raw: &'a str) -> Result<CleanValue<'a>, Fault> {
     let kind = kind_of(raw);
     let accepts = |f: JsonForm| col.accept.contains(&f);
+    let null = |r: NullReason| Err(Fault::Null(r));
     Ok(match col.column_type {
         ColumnType::String => {
             let s = match kind {
@@ -548,15 +675,15 @@ fn clean_value<'a>(col: &ColumnDef, raw: &'a str) -> Result<CleanValue<'a>, Reje
                 RawKind::Integer(r) if accepts(JsonForm::Integer) => match r.parse::<i64>() {
                     // Re-format so "-0" reads "0", as the integer's decimal text.
                     Ok(i) => Cow::Owned(itoa::Buffer::new().format(i).to_owned()),
-                    Err(_) => return Ok(CleanValue::Null),
+                    Err(_) => return null(OutOfRange),
                 },
-                _ => return Ok(CleanValue::Null),
+                _ => return null(WrongType),
             };
             let s = apply_steps(s, &col.steps);
             if let Some(allowed) = &col.allowed
                 && !allowed.iter().any(|a| a.as_str() == s.as_ref())
             {
-                return Ok(CleanValue::Null);
+                return null(NotAllowed);
             }
             CleanValue::Str(s)
         }
@@ -566,55 +693,61 @@ fn clean_value<'a>(col: &ColumnDef, raw: &'a str) -> Result<CleanValue<'a>, Reje
                     if col.column_type == ColumnType::Int64 {
                         CleanValue::I64(i)
                     } else {
-                        i32::try_from(i).map_or(CleanValue::Null, CleanValue::I32)
+                        match i32::try_from(i) {
+                            Ok(v) => CleanValue::I32(v),
+                            Err(_) => return null(OutOfRange),
+                        }
                     }
                 }
-                _ => CleanValue::Null,
+                _ => return null(OutOfRange),
             },
-            _ => CleanValue::Null,
+            _ => return null(WrongType),
         },
-        ColumnType::Float64 => {
-            let parsed = match kind {
-                RawKind::Integer(r) | RawKind::Number(r) if accepts(JsonForm::Number) => {
-                    r.parse::<f64>().ok()
-                }
-                RawKind::String(r) if accepts(JsonForm::DecimalString) => {
-                    let text = decode_string(r, col)?;
-                    if is_decimal_literal(&text) {
-                        text.parse::<f64>().ok()
-                    } else {
-                        None
-                    }
-                }
-                _ => None,
-            };
-            match parsed {
-                Some(v) if v.is_finite() && in_range(col, v) => CleanValue::F64(v),
-                _ => CleanValue::Null,
-            }
-        }
+        ColumnType::Float64 => clean_float(col, kind)?,
         ColumnType::Bool => match kind {
             RawKind::Bool(b) => CleanValue::Bool(b),
-            _ => CleanValue::Null,
+            _ => return null(WrongType),
         },
-        ColumnType::TimestampMs => {
-            let ms = match kind {
-                RawKind::String(r) if accepts(JsonForm::Iso8601) => {
-                    time::parse_iso8601_ms(&decode_string(r, col)?)
-                }
-                // Digits beyond i64 are out of range too, not malformed.
-                RawKind::Integer(r) if accepts(JsonForm::EpochMs) => {
-                    Some(r.parse::<i64>().unwrap_or(i64::MAX))
-                }
-                _ => None,
-            };
-            match ms {
-                Some(ms) if time::in_range(ms) => CleanValue::TimestampMs(ms),
-                Some(_) => return Err(out_of_range(col)),
-                None => CleanValue::Null,
-            }
-        }
+        ColumnType::TimestampMs => clean_timestamp(col, kind)?,
     })
+}
+
+fn clean_float<'a>(col: &ColumnDef, kind: RawKind<'_>) -> Result<CleanValue<'a>, Fault> {
+    let accepts = |f: JsonForm| col.accept.contains(&f);
+    let parsed = match kind {
+        RawKind::Integer(r) | RawKind::Number(r) if accepts(JsonForm::Number) => {
+            r.parse::<f64>().ok()
+        }
+        RawKind::String(r) if accepts(JsonForm::DecimalString) => {
+            let text = decode_string(r, col)?;
+            if !is_decimal_literal(&text) {
+                return Err(Fault::Null(Unparsable));
+            }
+            text.parse::<f64>().ok()
+        }
+        _ => return Err(Fault::Null(WrongType)),
+    };
+    match parsed {
+        Some(v) if v.is_finite() && in_range(col, v) => Ok(CleanValue::F64(v)),
+        _ => Err(Fault::Null(OutOfRange)),
+    }
+}
+
+fn clean_timestamp<'a>(col: &ColumnDef, kind: RawKind<'_>) -> Result<CleanValue<'a>, Fault> {
+    let accepts = |f: JsonForm| col.accept.contains(&f);
+    let ms = match kind {
+        RawKind::String(r) if accepts(JsonForm::Iso8601) => {
+            time::parse_iso8601_ms(&decode_string(r, col)?).ok_or(Fault::Null(Unparsable))?
+        }
+        // Digits beyond i64 are out of range too, not malformed.
+        RawKind::Integer(r) if accepts(JsonForm::EpochMs) => r.parse::<i64>().unwrap_or(i64::MAX),
+        _ => return Err(Fault::Null(WrongType)),
+    };
+    if time::in_range(ms) {
+        Ok(CleanValue::TimestampMs(ms))
+    } else {
+        Err(Fault::Reject(out_of_range(col)))
+    }
 }
 
 #[cfg(test)]

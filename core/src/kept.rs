@@ -21,6 +21,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
+use crate::clean::CleanRow;
 use crate::redact::{Method, Raw, Redactor};
 use crate::source::SourceDef;
 
@@ -107,6 +108,21 @@ pub struct KeptRecord {
     pub data: KeptData,
     #[serde(default)]
     pub redacted: Vec<String>,
+    /// For a value the cleaner nulled (the `_nulled/` side files): which column, its original.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub nulled: Option<NulledValue>,
+}
+
+/// The value a rule nulled in a kept record of the `_nulled/` side files; `kind` is the
+/// [`crate::clean::NullReason`] and `data` the whole record (redacted), so it can be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NulledValue {
+    pub column: String,
+    /// The value's JSON text as it arrived.
+    pub original: String,
+    /// The record's dedupe key, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl KeptRecord {
@@ -127,6 +143,7 @@ impl KeptRecord {
 #[derive(Debug, Clone)]
 pub struct Keeper {
     source: String,
+    columns: Vec<String>,
     redactor: Redactor,
 }
 
@@ -134,6 +151,7 @@ impl Keeper {
     pub fn new(def: &SourceDef) -> Keeper {
         Keeper {
             source: def.name.clone(),
+            columns: def.columns.iter().map(|c| c.name.clone()).collect(),
             redactor: Redactor::new(&def.never_read),
         }
     }
@@ -156,7 +174,37 @@ impl Keeper {
             origin,
             data: KeptData::of(&redacted.bytes),
             redacted: redacted.pointers,
+            nulled: None,
         }
+    }
+
+    /// One kept line per value `row` had nulled (the record redacted once), appended to
+    /// `out`; returns how many. Costs nothing for a row with no nulled value.
+    pub fn keep_nulled(
+        &self,
+        row: &CleanRow<'_>,
+        key: Option<String>,
+        origin: Origin,
+        raw: &[u8],
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let Some(first) = row.nulled.first() else {
+            return 0;
+        };
+        let mut kept = self.keep(first.reason.kind(), "", origin, Raw::Record(raw));
+        let redaction = kept.reason.clone();
+        for n in &row.nulled {
+            let column = self.columns.get(n.column).cloned().unwrap_or_default();
+            kept.kind = n.reason.kind().to_string();
+            kept.reason = format!("column {column}: {}{redaction}", n.reason.describe());
+            kept.nulled = Some(NulledValue {
+                column,
+                original: n.original.to_string(),
+                key: key.clone(),
+            });
+            kept.write_line(out);
+        }
+        row.nulled.len()
     }
 }
 

@@ -50,6 +50,16 @@ pub fn rejected_file_key(table: &str, partition_column: &str, day: i32, o: &File
     )
 }
 
+/// `<table>/_nulled/p_date=D/<origin>-<shard>-<first>-<last>.jsonl`: the originals of the
+/// values the cleaner nulled in the rows of the data file with the same stem.
+pub fn nulled_file_key(table: &str, partition_column: &str, day: i32, o: &FileOrigin) -> String {
+    format!(
+        "{table}/_nulled/{partition_column}={}/{}.jsonl",
+        time::format_day(day),
+        o.stem()
+    )
+}
+
 /// FNV-1a, 64 bit: a hash that is the same on every run and platform, for names and shard
 /// choices derived from data (std's hashers are seeded per process).
 #[derive(Debug, Clone, Copy)]

@@ -9,6 +9,7 @@ pub mod clean;
 #[cfg(feature = "lake")]
 pub mod duckdb_views;
 pub mod duration;
+pub mod emf;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kafka_url;
@@ -16,6 +17,7 @@ pub mod kept;
 #[cfg(feature = "lake")]
 pub mod lake;
 pub mod layout;
+pub mod nulled;
 pub mod output;
 pub mod redact;
 #[cfg(feature = "lake")]
@@ -23,12 +25,13 @@ pub mod schema_dbt;
 #[cfg(feature = "lake")]
 pub mod schema_export;
 pub mod source;
+pub mod status;
 pub mod stream;
 pub mod time;
 
 #[cfg(feature = "lake")]
 pub use batch::{BatchBuilder, PartitionColumn, arrow_schema};
-pub use clean::{CleanRow, CleanValue, Cleaner, Rejection};
+pub use clean::{CleanRow, CleanValue, Cleaner, NullReason, Nulled, Rejection};
 #[cfg(feature = "lake")]
 pub use lake::{Lake, LakeError, PutOutcome};
 pub use source::{SourceDef, SourceError};

@@ -93,7 +93,7 @@ impl From<KinesisFirehoseEvent> for FirehoseEvent {
 }
 
 /// Per-invocation counts, for logs and the CLI.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TransformStats {
     pub records: usize,
     pub ok: usize,
@@ -101,6 +101,8 @@ pub struct TransformStats {
     /// Records answered `ProcessingFailed` only because their output would have pushed the
     /// response over the limit (kept by Firehose under the error prefix, never dropped).
     pub failed_for_size: usize,
+    /// Values the cleaner nulled in the records answered `Ok`, per column and reason.
+    pub nulled: firelake_core::nulled::NullCounts,
 }
 
 impl TransformStats {
@@ -109,6 +111,7 @@ impl TransformStats {
         self.ok += o.ok;
         self.failed += o.failed;
         self.failed_for_size += o.failed_for_size;
+        self.nulled.merge(&o.nulled);
     }
 }
 
@@ -295,6 +298,7 @@ impl Transformer {
                 Err(_) => Err(("invalid_base64", "data is not valid base64".to_string())),
                 Ok(()) => match self.cleaner.clean(&raw, arrival_of(rec)) {
                     Ok(clean) => {
+                        stats.nulled.add_row(&clean);
                         row.clear();
                         write_json_row(def, &clean, &mut row);
                         let mut day = String::with_capacity(10);
@@ -421,5 +425,18 @@ pub async fn handle(transformer: &Transformer, event: FirehoseEvent) -> Box<RawV
         failed_for_size = s.failed_for_size,
         "transformed"
     );
+    // EMF on stdout: CloudWatch turns these log lines into metrics (docs/metrics.md).
+    let def = transformer.cleaner.source();
+    let now = firelake_core::stream::now_ms();
+    let counts = [
+        ("RecordsIn", s.records as u64),
+        ("RecordsOut", s.ok as u64),
+        ("Rejected", s.failed as u64),
+        ("NulledValues", s.nulled.total()),
+    ];
+    println!("{}", firelake_core::emf::table_line(def, &counts, now));
+    for line in firelake_core::emf::nulled_lines(def, &s.nulled, now) {
+        println!("{line}");
+    }
     RawValue::from_string(out.body).expect("the rendered response is JSON")
 }

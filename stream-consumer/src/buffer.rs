@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use firelake_core::kept::{Keeper, Origin};
 use firelake_core::layout::FileOrigin;
+use firelake_core::nulled::NullCounts;
 use firelake_core::redact::Raw;
-use firelake_core::{BatchBuilder, Cleaner, PartitionColumn, time};
+use firelake_core::{BatchBuilder, CleanRow, Cleaner, PartitionColumn, time};
 
 /// When a shard's buffer is written out (Firehose-like buffering hints), whichever comes first.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,8 @@ struct DayBuffer {
     rows: BatchBuilder,
     rejected: Vec<u8>,
     rejected_count: usize,
+    nulled: Vec<u8>,
+    nulled_counts: NullCounts,
     first: String,
     last: String,
 }
@@ -54,6 +57,10 @@ pub struct DayFlush {
     /// reason, position, arrival, the raw bytes with never-read values redacted).
     pub rejected: Option<Vec<u8>>,
     pub rejected_count: usize,
+    /// The originals of the values the cleaner nulled in `batch`, one kept line per value
+    /// (`<table>/_nulled/`), and their counts per column and reason.
+    pub nulled: Option<Vec<u8>>,
+    pub nulled_counts: NullCounts,
 }
 
 pub struct ShardBuffer {
@@ -89,6 +96,8 @@ impl ShardBuffer {
             rows: BatchBuilder::new(&def, PartitionColumn::FolderOnly, 1024),
             rejected: Vec::new(),
             rejected_count: 0,
+            nulled: Vec::new(),
+            nulled_counts: NullCounts::default(),
             first: position.to_string(),
             last: position.to_string(),
         });
@@ -106,7 +115,12 @@ impl ShardBuffer {
         match self.cleaner.clean(data, arrival_ms) {
             Ok(row) => {
                 let day = row.p_date;
-                self.day(day, position).rows.append(&row, data.len());
+                let nulled = !row.nulled.is_empty();
+                let d = self.day(day, position);
+                d.rows.append(&row, data.len());
+                if nulled {
+                    self.keep_nulled(&row, position, arrival_ms, data);
+                }
                 Pushed::Row
             }
             Err(rejection) => {
@@ -127,6 +141,24 @@ impl ShardBuffer {
                 Pushed::Rejected
             }
         }
+    }
+
+    /// Keep the originals of what the cleaner nulled in `row` (rare: off the common path).
+    fn keep_nulled(&mut self, row: &CleanRow<'_>, position: &str, arrival_ms: i64, data: &[u8]) {
+        let origin = Origin::Stream {
+            origin: self.origin.clone(),
+            shard: self.shard.clone(),
+            position: position.to_string(),
+            arrival_ms,
+        };
+        let key = self.cleaner.key_of_row(row);
+        let d = self
+            .days
+            .get_mut(&row.p_date)
+            .expect("the row's day was just buffered");
+        self.keeper
+            .keep_nulled(row, key, origin, data, &mut d.nulled);
+        d.nulled_counts.add_row(row);
     }
 
     pub fn len(&self) -> usize {
@@ -168,6 +200,8 @@ impl ShardBuffer {
                 batch: (!d.rows.is_empty()).then(|| d.rows.finish()),
                 rejected: (!d.rejected.is_empty()).then_some(d.rejected),
                 rejected_count: d.rejected_count,
+                nulled: (!d.nulled.is_empty()).then_some(d.nulled),
+                nulled_counts: d.nulled_counts,
             })
             .collect()
     }
@@ -207,6 +241,40 @@ mod tests {
             (&lines[1]["origin"], &lines[1]["shard"]),
             (&"kafka.users".into(), &"3".into())
         );
+    }
+
+    #[test]
+    fn nulled_values_are_kept_beside_the_rows_they_came_from() {
+        let def = Arc::new(SourceDef::resolve("users", None).unwrap());
+        let mut b = ShardBuffer::new(Arc::new(Cleaner::new(def.clone())), "embedded", "s0");
+        let raw = br#"{"login":{"uuid":"u-7","password":"QZXJ"},"dob":{"age":"old"},"location":{"coordinates":{"latitude":"99"}}}"#;
+        assert_eq!(b.push("5", 0, raw), Pushed::Row);
+        assert_eq!(b.push("6", 0, br#"{"login":{"uuid":"u-8"}}"#), Pushed::Row);
+        let f = b.take().pop().unwrap();
+        assert_eq!(
+            f.nulled_counts.describe(&def),
+            "age wrong_type 1, latitude out_of_range 1"
+        );
+        let text = String::from_utf8(f.nulled.unwrap()).unwrap();
+        assert!(!text.contains("QZXJ"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (
+                &lines[0]["column"],
+                &lines[0]["kind"],
+                &lines[0]["original"]
+            ),
+            (&"age".into(), &"wrong_type".into(), &"\"old\"".into())
+        );
+        assert_eq!(
+            (&lines[1]["key"], &lines[1]["position"]),
+            (&"u-7".into(), &"5".into())
+        );
+        assert_eq!(lines[1]["original"], "\"99\"");
     }
 
     #[test]

@@ -272,7 +272,12 @@ async fn write_and_checkpoint(
         return Ok(true);
     };
     let t0 = Instant::now();
-    s.writer.write(buffer.take()).await?;
+    let flushes = buffer.take();
+    let mut nulled = firelake_core::nulled::NullCounts::default();
+    for f in &flushes {
+        nulled.merge(&f.nulled_counts);
+    }
+    s.writer.write(flushes).await?;
     match s.checkpoints.store(shard, &last).await {
         Ok(()) => {}
         Err(CheckpointError::Conflict { .. }) => return Ok(false),
@@ -287,6 +292,12 @@ async fn write_and_checkpoint(
         behind,
         t0.elapsed().as_millis() as u64,
     );
+    if s.opts.emf {
+        let def = s.writer.definition();
+        for line in firelake_core::emf::nulled_lines(def, &nulled, now_ms()) {
+            println!("{line}");
+        }
+    }
     *counts = (0, 0, 0);
     Ok(true)
 }

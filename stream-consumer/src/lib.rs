@@ -13,7 +13,7 @@ pub mod kafka;
 pub mod kinesis;
 pub mod lambda;
 pub mod metrics;
-#[cfg(feature = "kinesis")]
+pub mod prometheus;
 mod quiet;
 #[cfg(feature = "kinesis")]
 pub mod redrive;

@@ -3,13 +3,14 @@
 //! the catalog. Only after this returns may the shard's checkpoint move.
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use firelake_core::catalog::{Catalog, CatalogError, PartitionInfo, TableDef};
-use firelake_core::layout::{data_file_key, partition_prefix, rejected_file_key};
+use firelake_core::layout::{data_file_key, nulled_file_key, partition_prefix, rejected_file_key};
 use firelake_core::output::{ParquetError, parquet_bytes};
 use firelake_core::{Lake, LakeError, PartitionColumn, PutOutcome, SourceDef, arrow_schema, time};
 use tokio::sync::OnceCell;
@@ -76,24 +77,22 @@ impl LakeWriter {
         &self.lake
     }
 
+    /// The source definition whose rows this writer writes.
+    pub fn definition(&self) -> &SourceDef {
+        &self.def
+    }
+
     pub fn metrics(&self) -> &Arc<ConsumerMetrics> {
         &self.metrics
     }
 
-    async fn put(&self, key: &str, bytes: Vec<u8>, rejected: bool) -> Result<(), WriteError> {
+    /// Put `bytes` at `key` create-if-absent; `files` counts it when created.
+    async fn put(&self, key: &str, bytes: Vec<u8>, files: &AtomicU64) -> Result<(), WriteError> {
         let n = bytes.len() as u64;
         match self.lake.put_if_absent(key, Bytes::from(bytes)).await? {
             PutOutcome::Created => {
-                let m = &self.metrics;
-                ConsumerMetrics::add(
-                    if rejected {
-                        &m.rejected_files
-                    } else {
-                        &m.files
-                    },
-                    1,
-                );
-                ConsumerMetrics::add(&m.bytes_written, n);
+                ConsumerMetrics::add(files, 1);
+                ConsumerMetrics::add(&self.metrics.bytes_written, n);
             }
             PutOutcome::AlreadyExisted => {
                 tracing::info!(key, "file already written by an earlier attempt; kept");
@@ -117,7 +116,7 @@ impl LakeWriter {
                 let bytes =
                     tokio::task::spawn_blocking(move || parquet_bytes(schema, &[batch])).await??;
                 let key = data_file_key(table, pcol, f.day, &f.origin);
-                self.put(&key, bytes, false).await?;
+                self.put(&key, bytes, &self.metrics.files).await?;
                 if let Some((observer, rows)) = observed {
                     observer.data_durable(&key, &rows);
                 }
@@ -125,11 +124,16 @@ impl LakeWriter {
                     new_days.push(f.day);
                 }
             }
+            if let Some(lines) = f.nulled {
+                let key = nulled_file_key(table, pcol, f.day, &f.origin);
+                self.put(&key, lines, &self.metrics.nulled_files).await?;
+                self.metrics.nulled.lock().unwrap().merge(&f.nulled_counts);
+            }
             if let Some(lines) = f.rejected {
                 self.put(
                     &rejected_file_key(table, pcol, f.day, &f.origin),
                     lines,
-                    true,
+                    &self.metrics.rejected_files,
                 )
                 .await?;
             }

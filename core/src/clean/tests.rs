@@ -644,8 +644,85 @@ fn out_of_range_event_times_are_rejected_never_a_wrapped_day() {
         time::format_day(day("\"9999-12-31T23:59:59.999Z\"")),
         "9999-12-31"
     );
-    // Malformed (not out of range) is still null: the row lands on its arrival day.
-    assert_eq!(day("\"yesterday\""), 20_240);
+    // Only a missing or null event time places the row on its arrival day.
+    assert_eq!(day("null"), 20_240);
+    assert_eq!(
+        c.clean(br#"{"order_id":1,"product_id":2}"#, ARRIVAL)
+            .unwrap()
+            .p_date,
+        20_240
+    );
+}
+
+#[test]
+fn a_partition_time_that_does_not_parse_rejects_the_record_never_moves_it() {
+    // Issue 21: `ordered_at = "not-a-date"` moved a replayed row to today's partition.
+    let c = order_lines();
+    let line = |at: &str| format!(r#"{{"order_id":1,"product_id":2,"ordered_at":{at}}}"#);
+    for at in [
+        "\"not-a-date\"",
+        "\"yesterday\"",
+        "true",
+        "{}",
+        "[1]",
+        "\"\"",
+    ] {
+        let r = c.clean(line(at).as_bytes(), ARRIVAL).unwrap_err();
+        assert_eq!(r.kind(), "invalid_partition_time", "{at}");
+        assert_eq!(
+            r.to_string(),
+            "partition time /ordered_at (column ordered_at) is not a timestamp the column accepts"
+        );
+    }
+}
+
+#[test]
+fn nulled_values_are_reported_with_column_reason_and_original() {
+    let c = users();
+    let raw = record(&[
+        ("/dob/age", Some("\"42\"")),
+        ("/gender", Some("\"robot\"")),
+        ("/location/coordinates/latitude", Some("\"91.5\"")),
+        ("/location/coordinates/longitude", Some("\"east\"")),
+        ("/dob/date", Some("\"0001-01-01T00:00:00+00:01\"")),
+        ("/registered/date", Some("\"last week\"")),
+        ("/location/street/number", Some("3000000000")),
+        ("/phone", Some("null")),
+    ]);
+    let row = c.clean(&raw, ARRIVAL).unwrap();
+    let got: Vec<(&str, &str, &str)> = row
+        .nulled
+        .iter()
+        .map(|n| {
+            (
+                c.source().columns[n.column].name.as_str(),
+                n.reason.kind(),
+                n.original,
+            )
+        })
+        .collect();
+    let mut got = got;
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("age", "wrong_type", "\"42\""),
+            (
+                "date_of_birth",
+                "timestamp_out_of_range",
+                "\"0001-01-01T00:00:00+00:01\""
+            ),
+            ("gender", "not_allowed", "\"robot\""),
+            ("latitude", "out_of_range", "\"91.5\""),
+            ("longitude", "unparsable", "\"east\""),
+            ("registered_at", "unparsable", "\"last week\""),
+            ("street_number", "out_of_range", "3000000000"),
+        ]
+    );
+    // A clean record (and a JSON null) nulls nothing and allocates no list.
+    let raw = record(&[("/phone", Some("null"))]);
+    let row = c.clean(&raw, ARRIVAL).unwrap();
+    assert!(row.nulled.is_empty() && row.nulled.capacity() == 0);
 }
 
 #[test]

@@ -511,12 +511,17 @@ mod tests {
         let cleaner = Cleaner::new(Arc::new(def));
         let e = cleaner.clean(json.as_bytes(), 0).unwrap_err();
         assert_eq!(e.kind(), "missing_required");
-        let ok = csv_json(&shape, &["12", "5", "0", "maybe", "yesterday"]).unwrap();
+        // A partition time that is not a time rejects the record (issue 21), never moves it.
+        let bad_time = csv_json(&shape, &["12", "5", "0", "maybe", "yesterday"]).unwrap();
+        let e = cleaner.clean(bad_time.as_bytes(), 7).unwrap_err();
+        assert_eq!(e.kind(), "invalid_partition_time");
+        let ok = csv_json(&shape, &["12", "5", "0", "maybe", ""]).unwrap();
         let row = cleaner.clean(ok.as_bytes(), 7).unwrap();
-        // Out of range, not a bool, not a time: nulls, and the arrival day as p_date.
+        // Out of range, not a bool: nulls (counted); no time: the arrival day as p_date.
         assert_eq!(row.values[2], CleanValue::Null);
         assert_eq!(row.values[3], CleanValue::Null);
         assert_eq!(row.values[4], CleanValue::Null);
+        assert_eq!(row.nulled.len(), 2);
         assert_eq!(row.p_date, 0);
     }
 

@@ -1,0 +1,218 @@
+//! `firelake status`: the lake at a glance per table and day (docs/status.md). This module
+//! gathers facts from the lake (the I/O edge); `firelake_core::status` aggregates them and
+//! `status_html` draws the page.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use firelake_core::Lake;
+use firelake_core::status::{DayFacts, FileFact, LakeStatus, lake_status};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::statistics::Statistics;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The lake to look at: a path, file://, s3:// or memory:// URL.
+    #[arg(long, env = "FIRELAKE_LAKE", default_value = "./lake")]
+    lake: String,
+    /// Print JSON instead of text.
+    #[arg(long, env = "FIRELAKE_STATUS_JSON")]
+    json: bool,
+    /// Also write a self-contained HTML page with charts to this file.
+    #[arg(long, env = "FIRELAKE_STATUS_HTML")]
+    html: Option<PathBuf>,
+}
+
+type Tables = BTreeMap<String, BTreeMap<String, DayFacts>>;
+
+/// `<col>=<YYYY-MM-DD>` -> the day.
+fn day_of(folder: &str) -> Option<&str> {
+    let (_, day) = folder.split_once('=')?;
+    firelake_core::time::parse_day(day).map(|_| day)
+}
+
+/// The newest partition timestamp a Parquet file's statistics give for `column`.
+fn newest_of(reader: &SerializedFileReader<Bytes>, column: Option<&str>) -> Option<i64> {
+    let meta = reader.metadata();
+    let schema = meta.file_metadata().schema_descr();
+    let i = (0..schema.num_columns()).find(|i| Some(schema.column(*i).name()) == column)?;
+    meta.row_groups()
+        .iter()
+        .filter_map(|rg| match rg.column(i).statistics() {
+            Some(Statistics::Int64(s)) => s.max_opt().copied(),
+            _ => None,
+        })
+        .max()
+}
+
+async fn file_fact(lake: &Lake, key: &str, size: u64, column: Option<&str>) -> FileFact {
+    let reader = match lake.get(key).await {
+        Ok(Some(bytes)) => SerializedFileReader::new(bytes).ok(),
+        _ => None,
+    };
+    let Some(reader) = reader else {
+        tracing::warn!(key, "not a readable Parquet file; counted with 0 rows");
+        return FileFact {
+            bytes: size,
+            ..Default::default()
+        };
+    };
+    FileFact {
+        bytes: size,
+        rows: reader.metadata().file_metadata().num_rows().max(0) as u64,
+        newest_ms: newest_of(&reader, column),
+    }
+}
+
+/// Count a kept-records file's lines into `into`, by `kind` (or `column kind`).
+async fn count_kept(lake: &Lake, key: &str, by_column: bool, into: &mut BTreeMap<String, u64>) {
+    let Ok(Some(bytes)) = lake.get(key).await else {
+        return;
+    };
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
+        let kind = v["kind"].as_str().unwrap_or("unreadable");
+        let name = match (by_column, v["column"].as_str()) {
+            (true, Some(c)) => format!("{c} {kind}"),
+            _ => kind.to_string(),
+        };
+        *into.entry(name).or_default() += 1;
+    }
+}
+
+/// The partition-time column of a table's source, when a source of that name is known.
+fn time_column(table: &str) -> Option<String> {
+    let def = firelake_core::SourceDef::resolve(table, None).ok()?;
+    Some(def.columns[def.partition_from].name.clone())
+}
+
+async fn gather(lake: &Lake) -> Result<Tables, firelake_core::LakeError> {
+    let mut tables: Tables = BTreeMap::new();
+    let mut columns: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for obj in lake.list("").await? {
+        let parts: Vec<&str> = obj.key.split('/').collect();
+        let (table, curated) = match parts[0].strip_suffix("_curated") {
+            Some(t) => (t, true),
+            None => (parts[0], false),
+        };
+        if table.starts_with('_') || parts.len() < 3 {
+            continue;
+        }
+        let column = columns
+            .entry(table.to_string())
+            .or_insert_with(|| time_column(table))
+            .clone();
+        let days = tables.entry(table.to_string()).or_default();
+        let is_parquet = obj.key.ends_with(".parquet");
+        match (curated, parts.as_slice()) {
+            (false, [_, folder, _]) if is_parquet => {
+                if let Some(day) = day_of(folder) {
+                    let f = file_fact(lake, &obj.key, obj.size, column.as_deref()).await;
+                    days.entry(day.into()).or_default().raw.push(f);
+                }
+            }
+            (false, [_, side @ ("_rejected" | "_nulled"), folder, _]) => {
+                if let Some(day) = day_of(folder) {
+                    let d = days.entry(day.into()).or_default();
+                    let nulled = *side == "_nulled";
+                    let into = if nulled {
+                        &mut d.nulled
+                    } else {
+                        &mut d.rejects
+                    };
+                    count_kept(lake, &obj.key, nulled, into).await;
+                }
+            }
+            (true, [_, "_generations", folder, generation, _]) if is_parquet => {
+                if let Some(day) = day_of(folder) {
+                    let f = file_fact(lake, &obj.key, obj.size, None).await;
+                    let d = days.entry(day.into()).or_default();
+                    d.generations
+                        .entry(generation.to_string())
+                        .or_default()
+                        .push(f);
+                }
+            }
+            _ => {}
+        }
+    }
+    tables.retain(|_, days| !days.is_empty());
+    Ok(tables)
+}
+
+pub fn run(args: StatusArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let lake = Lake::from_url(&args.lake)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let tables = rt.block_on(gather(&lake))?;
+    let status = lake_status(lake.url(), &tables, firelake_core::stream::now_ms());
+    // A closed pipe (`| head`) ends the output, never panics.
+    let mut out = std::io::stdout();
+    let _ = if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&status)?)
+    } else {
+        print_text(&status, &mut out)
+    };
+    if let Some(path) = args.html {
+        std::fs::write(&path, crate::status_html::page(&status))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_text(s: &LakeStatus, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "firelake status: {} at {}", s.lake, s.generated_at)?;
+    if s.tables.is_empty() {
+        writeln!(out, "  no tables (nothing under <table>/p_date=...)")?;
+    }
+    for t in &s.tables {
+        writeln!(
+            out,
+            "{}: {} rows, {} raw files ({} bytes), rejected {}, nulled {}, newest record {} ({} s ago)",
+            t.table,
+            t.rows,
+            t.raw_files,
+            t.raw_bytes,
+            t.rejected,
+            t.nulled,
+            t.newest_record.as_deref().unwrap_or("-"),
+            t.newest_age_seconds.map_or("-".into(), |a| a.to_string()),
+        )?;
+        writeln!(
+            out,
+            "  {:<10} {:>9} {:>6} {:>11} {:>6} {:>8} {:>7}  curated",
+            "day", "rows", "files", "bytes", "small", "rejected", "nulled"
+        )?;
+        for d in &t.days {
+            let curated = match &d.curated.generation {
+                Some(g) => format!("{} ({g}, {} rows)", d.curated.state, d.curated.rows),
+                None => d.curated.state.to_string(),
+            };
+            writeln!(
+                out,
+                "  {:<10} {:>9} {:>6} {:>11} {:>5.0}% {:>8} {:>7}  {curated}",
+                d.day,
+                d.rows,
+                d.raw_files,
+                d.raw_bytes,
+                d.small_share * 100.0,
+                d.rejected,
+                d.nulled
+            )?;
+            let detail = |m: &BTreeMap<String, u64>| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if d.rejected > 0 {
+                writeln!(out, "    rejects: {}", detail(&d.rejects_by_reason))?;
+            }
+            if d.nulled > 0 {
+                writeln!(out, "    nulled:  {}", detail(&d.nulled_by_column))?;
+            }
+        }
+    }
+    Ok(())
+}
