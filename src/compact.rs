@@ -28,7 +28,7 @@ pub struct CatalogArgs {
 }
 
 impl CatalogArgs {
-    async fn open(
+    pub(crate) async fn open(
         &self,
         lake: &Lake,
     ) -> Result<Arc<dyn Catalog>, firelake_core::catalog::CatalogError> {

@@ -9,6 +9,7 @@ mod loadtest;
 mod replay;
 mod run;
 mod schema;
+mod sync;
 mod transform;
 
 use std::path::PathBuf;
@@ -244,6 +245,9 @@ enum Command {
     /// Drive a stream at a rate (or a ramp), measure produced -> durable latency, reconcile
     /// the counts with the lake; JSON report on stdout, SVG chart.
     Loadtest(loadtest::LoadtestArgs),
+    /// Copy a lake table's days into PostgreSQL: each new or changed day replaced in one
+    /// transaction, what was synced recorded in the database (docs/sync.md).
+    Sync(sync::SyncArgs),
     /// A source definition as Terraform JSON, Glue columns, Athena DDL or the Arrow schema.
     Schema(schema::SchemaArgs),
 }
@@ -543,5 +547,9 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             loadtest::run(args)
         }
         Command::Schema(args) => schema::run(args),
+        Command::Sync(args) => {
+            init_tracing("warn");
+            sync::run(args)
+        }
     }
 }
