@@ -41,7 +41,7 @@ N=$("${PSQL[@]}" -c "SELECT count(*) FROM users_curated")
 "$PY" - "$GEN" "$DAY" "$W/day.csv" <<'PY'
 import sys, duckdb
 gen, day, out = sys.argv[1:]
-duckdb.sql(f"COPY (SELECT *, DATE '{day}' AS p_date FROM read_parquet('{gen}/*.parquet')) TO '{out}' (HEADER false)")
+duckdb.sql(f"COPY (SELECT *, DATE '{day}' AS p_date FROM read_parquet('{gen}/*.parquet', hive_partitioning=false)) TO '{out}' (HEADER false)")
 PY
 R2=$(measure psql "${PSQL[@]}" -c "\\copy via_psql FROM '$W/day.csv' (FORMAT csv)")
 cat > "$W/pg.py" <<'PY'
