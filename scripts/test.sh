@@ -20,6 +20,10 @@ export FIRELAKE_PYTHON=$VENV/bin/python
 export PATH=$VENV/bin:$PATH              # `cargo lambda` comes from the cargo-lambda wheel
 export AWS_EC2_METADATA_DISABLED=true    # no IMDS probing (and its timeouts) by the AWS SDK
 export FIRELAKE_REQUIRE_EMULATORS=1      # a missing emulator fails its tests instead of skipping them (testkit/src/gate.rs)
+# Debian's postgresql package keeps initdb and pg_ctl off PATH (tests/sync.rs needs them).
+if ! command -v initdb >/dev/null; then
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && export PATH=$PATH:$d; done
+fi
 FIRELAKE_SHARED=${FIRELAKE_SHARED:-$REPO/../shared}
 if [ ! -f "$FIRELAKE_SHARED/bench/gen_users.py" ]; then
     echo "error: $FIRELAKE_SHARED/bench/gen_users.py not found; set FIRELAKE_SHARED to the shared/ folder" >&2

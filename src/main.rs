@@ -21,6 +21,8 @@ mod schema;
 mod signals;
 mod status;
 mod status_html;
+#[cfg(feature = "sync")]
+mod sync;
 mod transform;
 
 use std::path::PathBuf;
@@ -292,6 +294,10 @@ enum Command {
     /// the counts with the lake; JSON report on stdout, SVG chart.
     #[cfg(feature = "loadtest")]
     Loadtest(loadtest::LoadtestArgs),
+    #[cfg(feature = "sync")]
+    /// Copy a lake table's days into PostgreSQL: each new or changed day replaced in one
+    /// transaction, what was synced recorded in the database (docs/sync.md).
+    Sync(sync::SyncArgs),
     /// A source definition as Terraform JSON, Glue columns, Athena DDL or the Arrow schema.
     Schema(schema::SchemaArgs),
     /// The lake at a glance per table and day: files, rows, rejects, nulled values,
@@ -624,6 +630,11 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Status(args) => {
             init_tracing("warn");
             status::run(args)
+        }
+        #[cfg(feature = "sync")]
+        Command::Sync(args) => {
+            init_tracing("warn");
+            sync::run(args)
         }
     }
 }

@@ -1,0 +1,478 @@
+//! `firelake sync` through the real binary into a real PostgreSQL server that each test starts
+//! (initdb + pg_ctl in a temp dir, password auth over TCP, trust on its own unix socket for
+//! psql), on lakes made by `firelake run` and `firelake compact`. Values are compared with
+//! what DuckDB reads from the lake (tests/sync_check.py), column by column.
+
+mod common;
+use common::{last_line, python};
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const PASSWORD: &str = "s3cret-firelake";
+
+/// A PostgreSQL server in a temp dir, stopped when dropped.
+struct Pg {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// PostgreSQL refuses to run as root: then the server runs as `nobody`.
+fn as_server_user(program: &str) -> Command {
+    if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            program,
+        ]);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Pg {
+    /// `None` (the test is skipped) only when PostgreSQL is not installed and CI is not set.
+    fn start() -> Option<Pg> {
+        if Command::new("initdb").arg("--version").output().is_err() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "initdb is not on PATH: install PostgreSQL (.ci/run installs Debian's postgresql)"
+            );
+            eprintln!("SKIPPED: initdb is not on PATH (install PostgreSQL to run the sync tests)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            let ok = Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, PASSWORD).unwrap();
+        let data = dir.path().join("data");
+        run_ok(
+            as_server_user("initdb")
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--pwfile",
+                ])
+                .arg(&pwfile)
+                .arg("-D")
+                .arg(&data),
+        );
+        let port = free_port();
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.path().display()
+        );
+        run_ok(
+            as_server_user("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .args(["-w", "-o", &opts, "-l"])
+                .arg(dir.path().join("log"))
+                .arg("start"),
+        );
+        Some(Pg { dir, port })
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// psql over the unix socket: its output (unaligned, tuples only).
+    fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-h",
+            ])
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = as_server_user("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn run_ok(c: &mut Command) {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn firelake(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(args)
+        .env("FIRELAKE_PG_PASSWORD", PASSWORD)
+        .env_remove("PGPASSWORD")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn firelake_ok(dir: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = firelake(dir, args);
+    assert!(ok, "firelake {args:?} failed:\n{out}{err}");
+    out
+}
+
+fn sync(dir: &Path, pg: &Pg, extra: &[&str]) -> String {
+    let url = pg.url();
+    let mut args = vec!["sync", "--to", url.as_str()];
+    args.extend_from_slice(extra);
+    firelake_ok(dir, &args)
+}
+
+fn field(summary: &str, name: &str) -> u64 {
+    summary
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in {summary}"))
+        .parse()
+        .unwrap()
+}
+
+/// The local folder of each partition of `table` in the lake's catalog: (day, folder).
+fn partitions(lake: &Path, table: &str) -> Vec<(String, PathBuf)> {
+    if !table.ends_with("_curated") {
+        // A raw table's days are its folders.
+        let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(lake.join(table))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let day = e.file_name().to_str()?.strip_prefix("p_date=")?.to_string();
+                Some((day, e.path()))
+            })
+            .collect();
+        out.sort();
+        return out;
+    }
+    let cat: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("_catalog/firelake.json")).unwrap())
+            .unwrap();
+    let mut out: Vec<(String, PathBuf)> = cat["Tables"][table]["Partitions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| {
+            let loc = p["Location"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("file://")
+                .unwrap();
+            (
+                p["Values"][0].as_str().unwrap().to_string(),
+                PathBuf::from(loc),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The target table equals what DuckDB reads from the partitions the catalog names.
+fn assert_equal_to_lake(pg: &Pg, lake: &Path, table: &str, scratch: &Path) {
+    let columns = pg.psql(&format!(
+        "SELECT string_agg(column_name, ',' ORDER BY column_name = 'p_date', ordinal_position) FROM information_schema.columns WHERE table_name = '{table}'"
+    ));
+    let types = pg.psql(&format!(
+        "SELECT string_agg(data_type, ',' ORDER BY column_name = 'p_date', ordinal_position) FROM information_schema.columns WHERE table_name = '{table}'"
+    ));
+    let select: Vec<String> = columns
+        .split(',')
+        .zip(types.split(','))
+        .map(|(c, t)| match t {
+            "timestamp with time zone" => format!("(extract(epoch FROM \"{c}\") * 1000)::bigint"),
+            "date" => format!("\"{c}\"::text"),
+            _ => format!("\"{c}\""),
+        })
+        .collect();
+    let dump = scratch.join(format!("{table}.csv"));
+    let copy = format!(
+        "\\copy (SELECT {} FROM \"{table}\") TO '{}' (FORMAT csv, NULL '\\N')",
+        select.join(", "),
+        dump.display()
+    );
+    pg.psql(&copy);
+    let mut args: Vec<String> = vec![
+        common::root()
+            .join("tests/sync_check.py")
+            .display()
+            .to_string(),
+        dump.display().to_string(),
+        columns.clone(),
+    ];
+    for (day, folder) in partitions(lake, table) {
+        let mut files: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().display().to_string())
+            .filter(|p| p.ends_with(".parquet"))
+            .collect();
+        files.sort();
+        args.push(format!("{day}={}", files.join(",")));
+    }
+    let out = Command::new(python()).args(&args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("OK rows="),
+        "{table}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn state(pg: &Pg, table: &str) -> String {
+    pg.psql(&format!(
+        "SELECT string_agg(day || ' ' || source_version || ' ' || rows || ' ' || synced_at, E'\\n' ORDER BY day) FROM firelake_sync_state WHERE \"table\" = '{table}'"
+    ))
+}
+
+/// A lake with a curated table: two runs of the same seed (duplicates), compacted.
+fn lake_with_curated(dir: &Path, records: &str) {
+    firelake_ok(dir, &["run", "--records", records, "--seed", "5"]);
+    firelake_ok(dir, &["run", "--records", "1000", "--seed", "5"]);
+    firelake_ok(dir, &["compact", "--all", "--grace", "0s"]);
+}
+
+/// Another raw day: a copy of the first raw day's files under the day before it (rows that
+/// arrived late for that day, as a backfill writes them).
+fn add_raw_day(lake: &Path) -> String {
+    let (day, folder) = partitions(lake, "users").remove(0);
+    let d = firelake_core::time::parse_day(&day).unwrap() - 1;
+    let new_day = firelake_core::time::format_day(d);
+    let to = lake.join(format!("users/p_date={new_day}"));
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(folder).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+    new_day
+}
+
+#[test]
+fn full_sync_equals_the_lake_then_only_changes_are_synced() {
+    let Some(pg) = Pg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    lake_with_curated(dir.path(), "3000");
+
+    let first = sync(dir.path(), &pg, &["--schema", "public"]);
+    assert!(field(&first, "days_synced") >= 1, "{first}");
+    assert_equal_to_lake(&pg, &lake, "users_curated", dir.path());
+    let pk = pg.psql("SELECT string_agg(a.attname, ',' ORDER BY array_position(i.indkey, a.attnum)) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'users_curated'::regclass AND i.indisprimary");
+    assert_eq!(pk, "p_date,user_id");
+    assert_eq!(pg.psql("SELECT data_type FROM information_schema.columns WHERE table_name='users_curated' AND column_name='p_date'"), "date");
+
+    // Nothing new: no day synced, the state and every row untouched (same xmin).
+    let before = (
+        state(&pg, "users_curated"),
+        pg.psql("SELECT sum(xmin::text::bigint) FROM users_curated"),
+    );
+    let again = sync(dir.path(), &pg, &[]);
+    assert_eq!(field(&again, "days_synced"), 0, "{again}");
+    assert_eq!(field(&again, "rows"), 0, "{again}");
+    let after = (
+        state(&pg, "users_curated"),
+        pg.psql("SELECT sum(xmin::text::bigint) FROM users_curated"),
+    );
+    assert_eq!(before, after);
+
+    // Late data re-compacts the day (a new generation), and a new day appears: both synced,
+    // no duplicate, no loss.
+    firelake_ok(dir.path(), &["run", "--records", "700", "--seed", "6"]);
+    firelake_ok(dir.path(), &["run", "--records", "300", "--seed", "5"]);
+    let new_day = add_raw_day(&lake);
+    firelake_ok(dir.path(), &["compact", "--all", "--grace", "0s"]);
+    let late = sync(dir.path(), &pg, &[]);
+    assert!(field(&late, "days_synced") >= 2, "{late}");
+    assert_equal_to_lake(&pg, &lake, "users_curated", dir.path());
+    assert!(state(&pg, "users_curated").contains(&new_day));
+    let dups = pg.psql("SELECT count(*) - count(DISTINCT (p_date, user_id)) FROM users_curated");
+    assert_eq!(dups, "0");
+
+    // The raw table too (every row, no key), then --date of a day already synced: skipped.
+    let raw = sync(dir.path(), &pg, &["--table", "users"]);
+    assert!(field(&raw, "days_synced") >= 2, "{raw}");
+    assert_equal_to_lake(&pg, &lake, "users", dir.path());
+    let one = sync(dir.path(), &pg, &["--table", "users", "--date", &new_day]);
+    assert_eq!(field(&one, "days_synced"), 0, "{one}");
+    let forced = sync(
+        dir.path(),
+        &pg,
+        &["--table", "users", "--date", &new_day, "--force"],
+    );
+    assert_eq!(field(&forced, "days_synced"), 1, "{forced}");
+    assert_equal_to_lake(&pg, &lake, "users", dir.path());
+}
+
+#[test]
+fn a_sync_killed_in_the_middle_of_a_day_leaves_it_as_before_and_the_rerun_is_exact() {
+    let Some(pg) = Pg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    // Enough rows that the day's COPY takes several chunks.
+    lake_with_curated(dir.path(), "30000");
+    let url = pg.url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(["sync", "--to", &url])
+        .env("FIRELAKE_PG_PASSWORD", PASSWORD)
+        .env("FIRELAKE_SYNC_PAUSE_AT", "copy")
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let paused = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("paused at copy"));
+    assert!(paused, "the sync reached its COPY");
+    // The server has the COPY's first rows, in a transaction nobody else sees.
+    let copying = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'firelake-sync' AND query LIKE 'COPY%'");
+    assert_eq!(copying, "1");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM users_curated"),
+        "0",
+        "as before: empty"
+    );
+    assert_eq!(pg.psql("SELECT count(*) FROM firelake_sync_state"), "0");
+
+    let rerun = sync(dir.path(), &pg, &[]);
+    assert!(field(&rerun, "days_synced") >= 1, "{rerun}");
+    assert!(field(&rerun, "rows") > 10_000, "{rerun}");
+    assert_equal_to_lake(&pg, &lake, "users_curated", dir.path());
+}
+
+#[test]
+fn an_added_column_arrives_and_bad_targets_are_clear_errors() {
+    let Some(pg) = Pg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    lake_with_curated(dir.path(), "2000");
+    sync(dir.path(), &pg, &[]);
+
+    // The source gains a nullable column: the table gets it, the days keep their rows.
+    let defs = dir.path().join("sources");
+    std::fs::create_dir_all(&defs).unwrap();
+    let users = std::fs::read_to_string(common::root().join("sources/users.toml")).unwrap();
+    std::fs::write(
+        defs.join("users.toml"),
+        format!("{users}\n[[columns]]\nname = \"nickname\"\npointer = \"/login/nickname\"\ntype = \"string\"\n"),
+    )
+    .unwrap();
+    let url = pg.url();
+    let (ok, out, err) = firelake(
+        dir.path(),
+        &[
+            "sync",
+            "--to",
+            &url,
+            "--source-dir",
+            defs.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        err.contains("ALTER TABLE \"public\".\"users_curated\" ADD COLUMN \"nickname\" text"),
+        "{err}"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM users_curated WHERE nickname IS NOT NULL"),
+        "0"
+    );
+    assert_equal_to_lake(&pg, &lake, "users_curated", dir.path());
+
+    // Bad password, unreachable server, a password in the URL: one line, non-zero exit.
+    let bad = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(["sync", "--to", &url])
+        .env("FIRELAKE_PG_PASSWORD", "wrong")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let line = last_line(std::str::from_utf8(&bad.stderr).unwrap()).to_string();
+    assert!(
+        line.starts_with(&format!(
+            "firelake: error: cannot connect to postgres://127.0.0.1:{}/postgres:",
+            pg.port
+        )),
+        "{line}"
+    );
+    assert!(line.contains("password authentication failed"), "{line}");
+    let closed = format!("postgres://postgres@127.0.0.1:{}/postgres", free_port());
+    let (ok, _, err) = firelake(dir.path(), &["sync", "--to", &closed]);
+    assert!(!ok);
+    let line = last_line(&err);
+    assert!(
+        line.contains("cannot connect to postgres://127.0.0.1:") && line.contains("check the host"),
+        "{line}"
+    );
+    let with_pw = format!(
+        "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres",
+        pg.port
+    );
+    let (ok, _, err) = firelake(dir.path(), &["sync", "--to", &with_pw]);
+    assert!(!ok);
+    assert!(
+        last_line(&err).contains("the URL holds a password"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(PASSWORD),
+        "the password is never printed: {err}"
+    );
+}
