@@ -122,16 +122,26 @@ fn open_input(
 /// Clean `input` into `output`; rejected rows go to `rejected_out` (kept records,
 /// `firelake_core::kept`, as `replay` keeps them: the file and line number, the reason and the
 /// row with its never-read values redacted), created only when there are any.
+/// Where `convert` writes: the Parquet file, the rejected rows, the nulled values' originals.
+pub struct Outputs<'a> {
+    pub parquet: &'a Path,
+    pub rejected: &'a Path,
+    pub nulled: &'a Path,
+}
+
 pub fn convert(
     input: &Path,
     format: Option<Format>,
-    output: &Path,
-    rejected_out: &Path,
-    nulled_out: &Path,
+    outputs: Outputs<'_>,
     def: Arc<SourceDef>,
     ingested_at_ms: i64,
     threads: usize,
 ) -> Result<ConvertReport, ConvertError> {
+    let Outputs {
+        parquet: output,
+        rejected: rejected_out,
+        nulled: nulled_out,
+    } = outputs;
     let input = open_input(input, format, &def)?;
     let mut rows = open_rows(
         &input,
@@ -325,16 +335,12 @@ pub fn convert_and_report(
             PathBuf::from(p)
         }
     };
-    let r = convert(
-        input,
-        format,
-        output,
-        rejected_out,
-        &nulled_out,
-        def.clone(),
-        ingested_at_ms,
-        threads,
-    )?;
+    let outputs = Outputs {
+        parquet: output,
+        rejected: rejected_out,
+        nulled: &nulled_out,
+    };
+    let r = convert(input, format, outputs, def.clone(), ingested_at_ms, threads)?;
     let secs = t0.elapsed().as_secs_f64();
     let line = format!(
         "rows_in={} rows_out={} rejected={} nulled={} nulled_by=\"{}\" seconds={:.3} rows_per_s={:.0}",

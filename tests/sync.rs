@@ -18,9 +18,14 @@ struct Pg {
     port: u16,
 }
 
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// PostgreSQL refuses to run as root: then the server runs as `nobody`.
 fn as_server_user(program: &str) -> Command {
-    if unsafe { libc::geteuid() } == 0 {
+    if running_as_root() {
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid=nobody",
@@ -54,7 +59,7 @@ impl Pg {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        if unsafe { libc::geteuid() } == 0 {
+        if running_as_root() {
             let ok = Command::new("chown")
                 .args(["-R", "nobody:nogroup"])
                 .arg(dir.path())
