@@ -1,6 +1,7 @@
 //! `firelake`: one binary for local and operator use. Every flag has an environment variable
 //! twin (`FIRELAKE_*`), the same names the Lambdas read.
 
+#[cfg(feature = "compact")]
 mod catalog_sql;
 #[cfg(feature = "compact")]
 mod compact;

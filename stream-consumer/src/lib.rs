@@ -14,6 +14,7 @@ pub mod kinesis;
 pub mod lambda;
 pub mod metrics;
 pub mod prometheus;
+#[cfg(any(feature = "kinesis", feature = "kafka"))]
 mod quiet;
 #[cfg(feature = "kinesis")]
 pub mod redrive;
