@@ -28,7 +28,8 @@ def summary(run, label):
     lines = [l for l in open(os.path.join(run, label + ".out"), errors="replace") if l.startswith("rows_in=")]
     if not lines:
         sys.exit("%s: no rows_in=... line in %s.out" % (label, label))
-    return dict(kv.split("=", 1) for kv in lines[-1].split())
+    # key=value pairs; a value may be quoted with spaces inside (nulled_by="age out_of_range 3, ...")
+    return {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)', lines[-1])}
 
 
 def gnu_time(run, label):
