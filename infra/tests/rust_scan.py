@@ -857,26 +857,43 @@ def analyse(binary: str, exclude: set[Path] = frozenset(), overrides: dict[str, 
 
 def publisher_files(ws: Workspace) -> dict[str, Path]:
     """`--to` scheme -> the file of its publisher, read from producer/src/ticks.rs's
-    `publisher_for`: each scheme literal and the first `...Publisher` type named after it."""
+    `publisher_for`: each scheme literal and the first `...Publisher` type named after it,
+    directly or in the helper function it calls (`kinesis_publisher`; of a helper's cfg
+    variants, the one that names a publisher, not the one refusing a feature left out)."""
     ticks = REPO / "producer/src/ticks.rs"
     b = ws.binaries["producer"]
     crates = dict(b.crates)
     f = ws.file(ticks, "firelake_producer", ("ticks",))
     fn = next(x for x in f.fns if x.name == "publisher_for")
     res = Resolver(ws, crates)
+
+    def is_publisher(t) -> bool:
+        return t.kind == "ident" and t.text.endswith("Publisher") and t.text != "Publisher"
+
+    def resolve_at(body, i) -> Path | None:
+        segs = [body[i].text]
+        k = i
+        while k >= 2 and body[k - 1].text == "::" and body[k - 2].kind == "ident":
+            segs.insert(0, body[k - 2].text)
+            k -= 2
+        target = res.resolve(f, segs)
+        return target[0].path if target is not None else None
+
+    def publisher_in(body) -> Path | None:
+        return next((p for i, t in enumerate(body) if is_publisher(t) and (p := resolve_at(body, i))), None)
+
     out: dict[str, Path] = {}
     scheme = None
     for i, t in enumerate(fn.body):
         if t.kind == "string" and re.fullmatch(r"[a-z]+://", t.text):
             scheme = t.text[:-3]
-        elif scheme and t.kind == "ident" and t.text.endswith("Publisher") and t.text != "Publisher":
-            segs = [t.text]
-            k = i
-            while k >= 2 and fn.body[k - 1].text == "::" and fn.body[k - 2].kind == "ident":
-                segs.insert(0, fn.body[k - 2].text)
-                k -= 2
-            target = res.resolve(f, segs)
-            if target is not None and scheme not in out:
-                out[scheme] = target[0].path
-            scheme = None
+        elif scheme and t.kind == "ident":
+            if is_publisher(t):
+                found = resolve_at(fn.body, i)
+            else:
+                helpers = [x for x in f.fns if x.name == t.text and x is not fn]
+                found = next((p for h in helpers if (p := publisher_in(h.body)) is not None), None)
+            if found is not None:
+                out.setdefault(scheme, found)
+                scheme = None
     return out
