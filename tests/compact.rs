@@ -313,6 +313,20 @@ fn kill_9_at_any_point_then_rerun_is_still_exact_with_no_orphans() {
     firelake(dir.path(), &base);
     assert_exact_and_tidy(&lake);
 
+    // A kill between writing a local file and renaming it into place leaves object_store's
+    // staging file (`NAME#N`, hidden from listings): the next run deletes it.
+    for (day, generation) in curated_partitions(&lake) {
+        let journal = lake.join(format!("users_curated/_journal/p_date={day}"));
+        std::fs::write(
+            journal.join("20990101T000000000Z-0000000000000000.json#1"),
+            b"{",
+        )
+        .unwrap();
+        std::fs::write(generation.join("part-00009.parquet#2"), b"PAR1").unwrap();
+    }
+    firelake(dir.path(), &base);
+    assert_exact_and_tidy(&lake);
+
     // Every step of a run that replaces a generation.
     for step in STEPS {
         kill_at_step(dir.path(), &forced, step);

@@ -289,6 +289,14 @@ async fn sweep_orphans(
         generations_root(&ctx.curated),
         time::format_day(day)
     );
+    // A kill between writing a file and renaming it leaves object_store's staging file, which
+    // listings (and so the deletes below) never see.
+    for prefix in [journal_day_prefix(ctx, day), day_folder.clone()] {
+        let n = ctx.lake.sweep_local_staging(&prefix).await?;
+        if n > 0 {
+            tracing::warn!(%prefix, files = n, "deleted staging files of an interrupted write");
+        }
+    }
     let mut actions = Vec::new();
     for generation in ctx.lake.list_folders(&day_folder).await? {
         if referenced.contains(&generation)

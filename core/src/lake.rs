@@ -221,6 +221,23 @@ impl Lake {
         }
     }
 
+    /// Delete the staging files object_store leaves in a `file://` lake when a process dies
+    /// between writing a file (`NAME#N`) and renaming it into place. Listings hide them, so
+    /// nothing else would ever remove them. Call only while no writer can be at work under
+    /// `prefix` (the compactor holds the day's lock). Other lakes have none: `Ok(0)`.
+    pub async fn sweep_local_staging(&self, prefix: &str) -> Result<usize, LakeError> {
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
+        let dir = root.join(prefix);
+        let key = prefix.to_string();
+        tokio::task::spawn_blocking(move || remove_staging_files(&dir))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| LakeError::Read { key, source })
+    }
+
     /// Bytes `ranges` of the local file behind `key`; a range past its end is an error.
     fn get_local_ranges(
         path: &std::path::Path,
@@ -428,6 +445,34 @@ pub fn replace_file_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Re
     drop(file);
     std::fs::rename(&temp, path)?;
     sync_dir(parent_dir(path))
+}
+
+/// Remove `NAME#DIGITS` files under `dir` (object_store's local staging names); a missing
+/// `dir` has none.
+fn remove_staging_files(dir: &std::path::Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            removed += remove_staging_files(&path)?;
+        } else if is_staging_name(&entry.file_name().to_string_lossy()) {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn is_staging_name(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(stem, n)| {
+        !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// Create `dir` and its missing parents, each new one made durable in its parent.
@@ -679,6 +724,24 @@ mod tests {
             assert_eq!(listed[0].key, k);
             assert_eq!(listed[0].size, 3);
         }
+    }
+
+    #[tokio::test]
+    async fn staging_leftovers_are_swept_and_real_files_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::from_url(&format!("file://{}/lake", dir.path().display())).unwrap();
+        lake.put("j/d=1/a.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        let folder = lake.local_root().unwrap().join("j/d=1");
+        std::fs::write(folder.join("b.json#1"), b"half").unwrap();
+        std::fs::create_dir_all(folder.join("g")).unwrap();
+        std::fs::write(folder.join("g/part-0.parquet#12"), b"half").unwrap();
+        std::fs::write(folder.join("g/x#y"), b"kept").unwrap();
+        assert_eq!(lake.sweep_local_staging("j").await.unwrap(), 2);
+        assert!(folder.join("a.json").exists() && folder.join("g/x#y").exists());
+        assert!(!folder.join("b.json#1").exists());
+        assert_eq!(lake.sweep_local_staging("nothing/here").await.unwrap(), 0);
     }
 
     /// A read of a local lake's file leaves the runtime free: here the file is a FIFO whose
