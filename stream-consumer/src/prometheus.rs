@@ -19,64 +19,49 @@ fn counter(out: &mut String, name: &str, help: &str, table: &str, v: u64) {
 pub fn render(m: &ConsumerMetrics, def: &SourceDef) -> String {
     let t = def.table.as_str();
     let g = ConsumerMetrics::get;
+    let counters = [
+        (
+            "firelake_records_in_total",
+            "Records read (EMF RecordsIn).",
+            &m.records_in,
+        ),
+        (
+            "firelake_records_out_total",
+            "Rows written (EMF RecordsOut).",
+            &m.rows_out,
+        ),
+        (
+            "firelake_rejected_total",
+            "Records rejected (EMF Rejected).",
+            &m.rejected,
+        ),
+        ("firelake_files_total", "Parquet files written.", &m.files),
+        (
+            "firelake_rejected_files_total",
+            "Rejected-record files.",
+            &m.rejected_files,
+        ),
+        (
+            "firelake_nulled_files_total",
+            "_nulled/ side files.",
+            &m.nulled_files,
+        ),
+        (
+            "firelake_bytes_written_total",
+            "Bytes written (EMF Bytes).",
+            &m.bytes_written,
+        ),
+        (
+            "firelake_flushes_total",
+            "Flushes made durable.",
+            &m.flushes,
+        ),
+    ];
     let mut out = String::new();
     let c = &mut out;
-    counter(
-        c,
-        "firelake_records_in_total",
-        "Records read (EMF RecordsIn).",
-        t,
-        g(&m.records_in),
-    );
-    counter(
-        c,
-        "firelake_records_out_total",
-        "Rows written (EMF RecordsOut).",
-        t,
-        g(&m.rows_out),
-    );
-    counter(
-        c,
-        "firelake_rejected_total",
-        "Records rejected (EMF Rejected).",
-        t,
-        g(&m.rejected),
-    );
-    counter(
-        c,
-        "firelake_files_total",
-        "Parquet files written.",
-        t,
-        g(&m.files),
-    );
-    counter(
-        c,
-        "firelake_rejected_files_total",
-        "Rejected-record files.",
-        t,
-        g(&m.rejected_files),
-    );
-    counter(
-        c,
-        "firelake_nulled_files_total",
-        "_nulled/ side files.",
-        t,
-        g(&m.nulled_files),
-    );
-    counter(
-        c,
-        "firelake_bytes_written_total",
-        "Bytes written (EMF Bytes).",
-        t,
-        g(&m.bytes_written),
-    );
-    counter(
-        c,
-        "firelake_flushes_total",
-        "Flushes made durable.",
-        t,
-        g(&m.flushes),
-    );
+    for (name, help, value) in counters {
+        counter(c, name, help, t, g(value));
+    }
     let nulled = m.nulled.lock().unwrap().by_column(def);
     let name = "firelake_nulled_values_total";
     let _ = writeln!(

@@ -205,13 +205,20 @@ impl ClientContext for GroupContext {
         &self,
         _config: Option<&str>,
     ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        let t = firelake_aws::msk_iam::token_for(self.msk_iam)?;
-        Ok(rdkafka::client::OAuthToken {
-            token: t.token,
-            principal_name: t.principal,
-            lifetime_ms: t.expires_ms,
-        })
+        msk_iam_oauth_token(self.msk_iam)
     }
+}
+
+/// An MSK IAM token as librdkafka's OAUTHBEARER token (for the group's and the probe's client).
+fn msk_iam_oauth_token(
+    msk_iam: bool,
+) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+    let t = firelake_aws::msk_iam::token_for(msk_iam)?;
+    Ok(rdkafka::client::OAuthToken {
+        token: t.token,
+        principal_name: t.principal,
+        lifetime_ms: t.expires_ms,
+    })
 }
 
 impl GroupContext {

@@ -23,12 +23,7 @@ impl ClientContext for ProbeContext {
         &self,
         _config: Option<&str>,
     ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        let t = firelake_aws::msk_iam::token_for(self.msk_iam)?;
-        Ok(rdkafka::client::OAuthToken {
-            token: t.token,
-            principal_name: t.principal,
-            lifetime_ms: t.expires_ms,
-        })
+        super::msk_iam_oauth_token(self.msk_iam)
     }
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
