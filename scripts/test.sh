@@ -53,6 +53,8 @@ bash "$REPO/scripts/check_features.sh"
 echo "== cargo build"
 cargo build --workspace --locked --all-targets
 
+df -h . | tail -1 | awk '{print "disk after the build: " $4 " free"}'
+
 echo "== Kafka broker (tansu)"
 if [ -n "$TANSU_INSTALL" ] && ! wait "$TANSU_INSTALL"; then
     echo "error: installing tansu failed:" >&2
