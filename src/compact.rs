@@ -163,6 +163,7 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         dedupe_memory_bytes: args.dedupe_memory_mb << 20,
         today: None,
         zstd_level: zstd_level_from(args.zstd_level)?,
+        stop: Some(crate::signals::on_stop(&rt)?),
     };
     let table = args.table.clone().unwrap_or_else(|| def.table.clone());
     rt.block_on(crate::compact_hints::check_table(
@@ -210,7 +211,9 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         writeln!(out)?;
     } else {
         print_summary(&report, &lake, catalog.as_ref(), &def.columns, &mut out)?;
-        if report.days.is_empty() {
+        if let Some(line) = stopped_line(&report.not_started) {
+            writeln!(out, "{line}")?;
+        } else if report.days.is_empty() {
             let default = args.date.is_none() && args.since.is_none() && !args.all;
             let now = firelake_core::stream::now_ms();
             let today = firelake_core::time::format_day(firelake_core::time::day_of_ms(now));
@@ -226,6 +229,20 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         Some(failure) => Err(failure.into()),
         None => Ok(()),
     }
+}
+
+/// The summary's line for a run a signal stopped, naming the days left for the next run.
+fn stopped_line(not_started: &[String]) -> Option<String> {
+    let (first, last) = (not_started.first()?, not_started.last()?);
+    let days = if first == last {
+        first.clone()
+    } else {
+        format!("{first} .. {last}")
+    };
+    Some(format!(
+        "stopped by a signal: {} day(s) not started ({days}); the next run compacts them",
+        not_started.len()
+    ))
 }
 
 fn print_summary(

@@ -144,6 +144,7 @@ pub fn run(args: LoadtestArgs) -> Result<(), Box<dyn std::error::Error>> {
         chart,
         run_id,
         create_stream: args.create_stream,
+        stop: None,
     };
 
     let terminal = std::io::stderr().is_terminal();
@@ -163,6 +164,10 @@ pub fn run(args: LoadtestArgs) -> Result<(), Box<dyn std::error::Error>> {
         ticks += 1;
     };
     let rt = tokio::runtime::Runtime::new()?;
+    let cfg = LoadtestConfig {
+        stop: Some(crate::signals::on_stop(&rt)?),
+        ..cfg
+    };
     let report = rt.block_on(firelake_loadtest::run(cfg, live))?;
     if terminal && !quiet {
         eprintln!();

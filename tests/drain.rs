@@ -442,3 +442,121 @@ fn a_drain_past_its_deadline_or_a_second_signal_exits_130() {
         assert!(seen.contains(why), "{seen}");
     }
 }
+
+/// A finished `firelake compact --json`: (exit code, report).
+fn compact_json(child: Child) -> (i32, serde_json::Value) {
+    let (code, out, err) = finish(child);
+    let report = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("compact --json printed no report ({e}): {out}\n{err}"));
+    (code, report)
+}
+
+/// The days a compact report compacted and the rows they hold.
+fn compacted(report: &serde_json::Value) -> (Vec<String>, u64) {
+    let days = report["days"].as_array().unwrap();
+    let done: Vec<&serde_json::Value> = days
+        .iter()
+        .filter(|d| d["rows_out"].as_u64().unwrap_or(0) > 0)
+        .collect();
+    let names = done
+        .iter()
+        .map(|d| d["day"].as_str().unwrap().to_string())
+        .collect();
+    (
+        names,
+        done.iter().map(|d| d["rows_out"].as_u64().unwrap()).sum(),
+    )
+}
+
+#[test]
+fn sigterm_during_compact_finishes_the_day_under_way_and_the_next_run_does_the_rest() {
+    const ROWS: u64 = 30_000;
+    let dir = tempfile::tempdir().unwrap();
+    write_order_lines(&dir.path().join("lines.csv"), ROWS);
+    let replay = spawn(
+        dir.path(),
+        &[
+            "replay",
+            "lines.csv",
+            "--source",
+            "order_lines",
+            "--lake",
+            "lake",
+        ],
+    );
+    let (code, out, err) = finish(replay);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let args = [
+        "compact",
+        "--source",
+        "order_lines",
+        "--lake",
+        "lake",
+        "--all",
+        "--grace",
+        "0s",
+        "--json",
+    ];
+    let mut child = spawn(dir.path(), &args);
+    let curated = dir.path().join("lake/order_lines_curated");
+    wait_until(&mut child, "a curated file", || parquet_files(&curated) > 0);
+    sigterm(&child);
+    let (code, first) = compact_json(child);
+    assert_eq!(code, 0, "{first}");
+    let left: Vec<String> = serde_json::from_value(first["not_started"].clone())
+        .unwrap_or_else(|_| panic!("no days left by the signal: {first}"));
+    let (done, rows) = compacted(&first);
+    assert!(!done.is_empty() && !left.is_empty(), "{first}");
+    assert_eq!(done.len() + left.len(), 30, "{first}");
+
+    let (code, second) = compact_json(spawn(dir.path(), &args));
+    assert_eq!(code, 0, "{second}");
+    assert!(second.get("not_started").is_none(), "{second}");
+    let (rest, more) = compacted(&second);
+    assert_eq!(rest, left, "the rerun compacts exactly the days left");
+    assert_eq!(rows + more, ROWS, "every row curated once");
+}
+
+#[test]
+fn sigterm_during_loadtest_stops_producing_drains_and_reconciles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn(
+        dir.path(),
+        &[
+            "loadtest",
+            "--rate",
+            "2000/s",
+            "--duration",
+            "600s",
+            "--lake",
+            "lake",
+            "--chart",
+            "none",
+            "--quiet",
+            "--flush-records",
+            "1000",
+            "--shutdown-timeout",
+            "300s",
+        ],
+    );
+    let table = dir.path().join("lake/loadtest");
+    wait_until(&mut child, "a file in the lake", || {
+        parquet_files(&table) > 0
+    });
+    sigterm(&child);
+    let (code, out, err) = finish(child);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["stopped_by_signal"], true, "{out}");
+    assert!(err.contains("stopped       by a signal"), "{err}");
+    assert_eq!(report["reconciliation"]["ok"], true, "{out}");
+    assert!(report["rates"]["producing_seconds"].as_f64().unwrap() < 600.0);
+    // Everything that was published is durable in the lake, rejects included.
+    let c = &report["counts"];
+    let (rows, rejected) = (
+        c["rows_out"].as_u64().unwrap(),
+        c["rejected"].as_u64().unwrap(),
+    );
+    assert_eq!(rows + rejected, c["published"].as_u64().unwrap(), "{out}");
+    assert_eq!(duck_count(&table, "run, seq"), (rows, rows));
+}

@@ -115,6 +115,7 @@ mod tests {
         let report = CompactReport {
             raw_table: "users".into(),
             curated_table: "users_curated".into(),
+            not_started: Vec::new(),
             days: vec![
                 day(
                     "2026-12-05",

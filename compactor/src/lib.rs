@@ -25,6 +25,7 @@ pub mod reader;
 mod run;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
@@ -124,6 +125,18 @@ pub struct CompactOptions {
     pub today: Option<i32>,
     /// zstd level of the curated files (`zstd_level_from`).
     pub zstd_level: ZstdLevel,
+    /// Set by SIGINT/SIGTERM (a drain): the day being compacted finishes and commits, the
+    /// days after it are left for the next run (`CompactReport::not_started`).
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl CompactOptions {
+    /// Whether a stop signal came: no further day is started.
+    pub fn stop_asked(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Acquire))
+    }
 }
 
 impl Default for CompactOptions {
@@ -139,6 +152,7 @@ impl Default for CompactOptions {
             dedupe_memory_bytes: 32 << 20,
             today: None,
             zstd_level: zstd_level_from(DEFAULT_ZSTD_LEVEL).expect("the default is in range"),
+            stop: None,
         }
     }
 }
@@ -241,6 +255,9 @@ pub struct CompactReport {
     pub dedupe_key: Vec<String>,
     pub recovered: Vec<RecoveryAction>,
     pub days: Vec<DayReport>,
+    /// Days a stop signal left untouched (neither recovered nor compacted): the next run's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_started: Vec<String>,
     pub seconds: f64,
 }
 

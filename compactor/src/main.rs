@@ -11,6 +11,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 use firelake_compactor::{
@@ -64,6 +65,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// ECS stops a task with SIGTERM (SIGKILL 30 s later): the day under way finishes and commits,
+/// the rest is the next run's. Without the drain the day's journal still rolls it back.
+fn stop_on_sigterm() -> std::io::Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!(
+            "stop signal: finishing the day under way; the other days are the next run's"
+        );
+        flag.store(true, Ordering::Release);
+    });
+    Ok(stop)
+}
+
 /// One compaction as `a` says.
 async fn run(a: Args) -> Result<CompactReport, BoxError> {
     let def = Arc::new(SourceDef::resolve(&a.source, a.source_dir.as_deref())?);
@@ -81,6 +103,7 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
         dedupe_memory_bytes: a.dedupe_memory_mb << 20,
         today: None,
         zstd_level: zstd_level_from(a.zstd_level)?,
+        stop: Some(stop_on_sigterm()?),
     };
     let table = a.table.unwrap_or_else(|| def.table.clone());
     let report = compact(lake, catalog, def, &table, options, &Quiet).await?;

@@ -90,7 +90,12 @@ pub async fn compact(
 
     let mut recovered = Vec::new();
     let mut reports = Vec::new();
+    let mut not_started = Vec::new();
     for day in days {
+        if ctx.options.stop_asked() {
+            not_started.push(time::format_day(day));
+            continue;
+        }
         // Days are independent: one that fails is reported and the run goes on.
         let report = run_day(
             &ctx,
@@ -124,6 +129,7 @@ pub async fn compact(
         },
         recovered,
         days: reports,
+        not_started,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -53,6 +53,8 @@ pub struct LoadtestConfig {
     pub run_id: String,
     /// Create the remote stream for the run (with `shards` shards) and delete it after.
     pub create_stream: bool,
+    /// Set by SIGINT/SIGTERM: producing stops, what was sent is drained and reported.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// A run id: the start time, e.g. `20250601T120000123Z`.
@@ -328,27 +330,40 @@ struct Measures {
     metrics: Arc<ConsumerMetrics>,
 }
 
-async fn drive(
-    cfg: &LoadtestConfig,
-    m: Measures,
-    ends: Ends,
-    mut live: impl FnMut(&LiveStatus),
-) -> Result<Report, LoadtestError> {
-    let Measures {
-        before,
-        timeline,
-        metrics,
-    } = m;
-    let def = cfg.def.clone();
-    let table = def.table.clone();
-    let mut start_consumer = ends.consumer;
-    let mut consumer = tokio::spawn(start_consumer());
-    let mut restarts = 0u64;
+/// The consumer task of a run, started again when a remote one stops idle too early.
+struct ConsumerTask {
+    start: crate::target::ConsumerStart,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+    restartable: bool,
+    restarts: u64,
+}
 
-    // One record first, outside the schedule: a publisher connects on its first publish
-    // (Kafka: metadata and a producer id), which would otherwise eat into the first second.
-    let counters = Arc::new(ProducerCounters::default());
-    let maker = RecordMaker::new(&cfg.run_id, cfg.record_bytes, cfg.bad_rate);
+impl ConsumerTask {
+    fn spawn(mut start: crate::target::ConsumerStart, restartable: bool) -> ConsumerTask {
+        let task = tokio::spawn(start());
+        ConsumerTask {
+            start,
+            task,
+            restartable,
+            restarts: 0,
+        }
+    }
+
+    fn restart(&mut self, why: &str) {
+        self.restarts += 1;
+        tracing::warn!("{why}; starting the consumer again");
+        self.task = tokio::spawn((self.start)());
+    }
+}
+
+/// One record first, outside the schedule: a publisher connects on its first publish
+/// (Kafka: metadata and a producer id), which would otherwise eat into the first second.
+async fn warm_up(
+    maker: &RecordMaker,
+    publisher: Arc<dyn Publisher>,
+    counters: &Arc<ProducerCounters>,
+    timeline: &Mutex<Timeline>,
+) -> Result<(), LoadtestError> {
     let warm_at = now_ms();
     let mut warm = Vec::new();
     let warm_good = (maker.write(0, warm_at, &mut warm) == Quality::Good) as u64;
@@ -360,138 +375,222 @@ async fn drive(
     counters.good.fetch_add(warm_good, Ordering::Relaxed);
     counters.bad.fetch_add(1 - warm_good, Ordering::Relaxed);
     timeline.lock().unwrap().produced(warm_at, 1, warm_good);
-    publish(ends.publisher.clone(), vec![warm_record], counters.clone()).await?;
+    publish(publisher, vec![warm_record], counters.clone()).await
+}
+
+/// What the phases of a run share.
+struct Phase<'a> {
+    cfg: &'a LoadtestConfig,
+    t0: i64,
+    timeline: &'a Mutex<Timeline>,
+    counters: &'a ProducerCounters,
+    metrics: &'a ConsumerMetrics,
+    ramp: Option<RampState>,
+    last_live: Instant,
+}
+
+/// How often the phases look at the producer, the consumer and the ramp.
+const TICK: Duration = Duration::from_millis(200);
+
+impl Phase<'_> {
+    fn status(&self, producing: bool) -> LiveStatus {
+        let now = now_ms();
+        let t = ((now - self.t0).max(0) / 1000) as u64;
+        let tl = self.timeline.lock().unwrap();
+        LiveStatus {
+            elapsed_s: (now - self.t0) as f64 / 1000.0,
+            target_rate: producing.then(|| self.cfg.schedule.rate_at(t)).flatten(),
+            produced: get(&self.counters.produced),
+            produced_last_s: get(&self.counters.last_second),
+            records_in: get(&self.metrics.records_in),
+            durable_rows: tl.durable_rows(),
+            rejected: get(&self.metrics.rejected),
+            files: get(&self.metrics.files),
+            latency: tl.summary(),
+        }
+    }
+
+    /// Show the figures about once a second.
+    fn show(&mut self, producing: bool, live: &mut impl FnMut(&LiveStatus)) {
+        if self.last_live.elapsed() >= Duration::from_secs(1) {
+            self.last_live = Instant::now();
+            live(&self.status(producing));
+        }
+    }
+
+    fn judge(&mut self, produced_until: Option<i64>) {
+        if let Some(r) = &mut self.ramp {
+            r.judge(
+                &self.timeline.lock().unwrap(),
+                now_ms(),
+                produced_until,
+                false,
+            );
+        }
+    }
+
+    /// Producing: until the schedule ends, a ramp step breaks or a stop signal comes
+    /// (`stopped`: then what was sent is still drained). A consumer that fails ends the run.
+    async fn producing(
+        &mut self,
+        mut producer: tokio::task::JoinHandle<Result<(), LoadtestError>>,
+        stop: &AtomicBool,
+        consumer: &mut ConsumerTask,
+        live: &mut impl FnMut(&LiveStatus),
+    ) -> Result<bool, LoadtestError> {
+        let signal = self.cfg.stop.clone().unwrap_or_default();
+        let mut stopped = false;
+        let result = loop {
+            tokio::select! {
+                r = &mut producer => break r,
+                r = &mut consumer.task => {
+                    if matches!(r, Ok(Ok(()))) && consumer.restartable {
+                        consumer.restart("the consumer stopped idle while records still come");
+                        continue;
+                    }
+                    stop.store(true, Ordering::Release);
+                    return Err(LoadtestError::Consumer(match r {
+                        Ok(Ok(())) => "it stopped early".to_string(),
+                        Ok(Err(e)) => e,
+                        Err(e) => e.to_string(),
+                    }));
+                }
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            self.judge(None);
+            if self.ramp.as_ref().is_some_and(|r| r.broken) {
+                stop.store(true, Ordering::Release);
+            }
+            if !stopped && signal.load(Ordering::Acquire) {
+                tracing::warn!(
+                    "stop signal: producing stops; what was sent is drained and reported"
+                );
+                stopped = true;
+                stop.store(true, Ordering::Release);
+            }
+            self.show(true, live);
+        };
+        result.map_err(|e| LoadtestError::Task(e.to_string()))??;
+        Ok(stopped)
+    }
+
+    /// Draining: the consumer makes the rest durable and stops, within the drain timeout.
+    async fn draining(
+        &mut self,
+        consumer: &mut ConsumerTask,
+        produced_until: i64,
+        live: &mut impl FnMut(&LiveStatus),
+    ) -> Result<(), LoadtestError> {
+        let deadline = Instant::now() + self.cfg.drain_timeout;
+        loop {
+            tokio::select! {
+                r = &mut consumer.task => {
+                    r.map_err(|e| LoadtestError::Task(e.to_string()))?
+                        .map_err(LoadtestError::Consumer)?;
+                    let behind = get(&self.counters.published)
+                        .saturating_sub(get(&self.metrics.records_in));
+                    if behind == 0 || !consumer.restartable {
+                        return Ok(());
+                    }
+                    consumer.restart(&format!("the consumer stopped idle {behind} records behind"));
+                    continue;
+                }
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            self.judge(Some(produced_until));
+            if Instant::now() >= deadline {
+                consumer.task.abort();
+                return Err(LoadtestError::DrainTimeout(self.cfg.drain_timeout));
+            }
+            self.show(false, live);
+        }
+    }
+}
+
+async fn drive(
+    cfg: &LoadtestConfig,
+    m: Measures,
+    ends: Ends,
+    mut live: impl FnMut(&LiveStatus),
+) -> Result<Report, LoadtestError> {
+    let mut consumer = ConsumerTask::spawn(ends.consumer, ends.restartable);
+    let counters = Arc::new(ProducerCounters::default());
+    let maker = RecordMaker::new(&cfg.run_id, cfg.record_bytes, cfg.bad_rate);
+    warm_up(&maker, ends.publisher.clone(), &counters, &m.timeline).await?;
     // The run's clock starts now that both ends are open and connected (a remote stream is
     // read from before this, so nothing sent is missed).
     let t0 = now_ms();
-    timeline.lock().unwrap().rebase(t0);
+    m.timeline.lock().unwrap().rebase(t0);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let mut producer = tokio::spawn(produce(Producer {
+    let producer = tokio::spawn(produce(Producer {
         schedule: cfg.schedule.clone(),
         maker,
         first_seq: 1,
         publisher: ends.publisher,
         in_flight: cfg.in_flight,
         t0,
-        timeline: timeline.clone(),
+        timeline: m.timeline.clone(),
         counters: counters.clone(),
         stop: stop.clone(),
     }));
-    let mut ramp = match &cfg.schedule {
-        Schedule::Ramp(plan) => Some(RampState {
-            plan: plan.clone(),
-            steps: Vec::new(),
-            broken: false,
-        }),
-        Schedule::Constant { .. } => None,
+    let mut phase = Phase {
+        cfg,
+        t0,
+        timeline: &m.timeline,
+        counters: &counters,
+        metrics: &m.metrics,
+        ramp: match &cfg.schedule {
+            Schedule::Ramp(plan) => Some(RampState {
+                plan: plan.clone(),
+                steps: Vec::new(),
+                broken: false,
+            }),
+            Schedule::Constant { .. } => None,
+        },
+        last_live: Instant::now(),
     };
-
-    let status = |producing: bool| {
-        let now = now_ms();
-        let t = ((now - t0).max(0) / 1000) as u64;
-        let tl = timeline.lock().unwrap();
-        LiveStatus {
-            elapsed_s: (now - t0) as f64 / 1000.0,
-            target_rate: if producing {
-                cfg.schedule.rate_at(t)
-            } else {
-                None
-            },
-            produced: get(&counters.produced),
-            produced_last_s: get(&counters.last_second),
-            records_in: get(&metrics.records_in),
-            durable_rows: tl.durable_rows(),
-            rejected: get(&metrics.rejected),
-            files: get(&metrics.files),
-            latency: tl.summary(),
-        }
-    };
-
-    // Producing: show the figures each second, judge ramp steps as their rows land.
-    let tick = Duration::from_millis(200);
-    let mut last_live = Instant::now();
-    let mut producer_result = None;
-    while producer_result.is_none() {
-        tokio::select! {
-            r = &mut producer => producer_result = Some(r),
-            r = &mut consumer => {
-                // A remote consumer stopped idle (the producer or the stand-in stalled): start
-                // it again. Anything else ends the run.
-                if matches!(r, Ok(Ok(()))) && ends.restartable {
-                    restarts += 1;
-                    tracing::warn!("the consumer stopped idle while records still come; starting it again");
-                    consumer = tokio::spawn(start_consumer());
-                    continue;
-                }
-                stop.store(true, Ordering::Release);
-                let why = match r {
-                    Ok(Ok(())) => "it stopped early".to_string(),
-                    Ok(Err(e)) => e,
-                    Err(e) => e.to_string(),
-                };
-                return Err(LoadtestError::Consumer(why));
-            }
-            _ = tokio::time::sleep(tick) => {}
-        }
-        if let Some(r) = &mut ramp {
-            r.judge(&timeline.lock().unwrap(), now_ms(), None, false);
-            if r.broken {
-                stop.store(true, Ordering::Release);
-            }
-        }
-        if last_live.elapsed() >= Duration::from_secs(1) {
-            last_live = Instant::now();
-            live(&status(true));
-        }
-    }
+    let stopped_by_signal = phase
+        .producing(producer, &stop, &mut consumer, &mut live)
+        .await?;
     let produced_until = now_ms();
-    producer_result
-        .expect("loop ends with it")
-        .map_err(|e| LoadtestError::Task(e.to_string()))??;
     (ends.finish)();
-
-    // Draining: the consumer makes the rest durable and stops.
-    let drain_deadline = Instant::now() + cfg.drain_timeout;
-    loop {
-        tokio::select! {
-            r = &mut consumer => {
-                r.map_err(|e| LoadtestError::Task(e.to_string()))?
-                    .map_err(LoadtestError::Consumer)?;
-                let behind = get(&counters.published).saturating_sub(get(&metrics.records_in));
-                if behind == 0 || !ends.restartable {
-                    break;
-                }
-                restarts += 1;
-                tracing::warn!(behind, "the consumer stopped idle before it had read everything; starting it again");
-                consumer = tokio::spawn(start_consumer());
-                continue;
-            }
-            _ = tokio::time::sleep(tick) => {}
-        }
-        if let Some(r) = &mut ramp {
-            r.judge(
-                &timeline.lock().unwrap(),
-                now_ms(),
-                Some(produced_until),
-                false,
-            );
-        }
-        if Instant::now() >= drain_deadline {
-            consumer.abort();
-            return Err(LoadtestError::DrainTimeout(cfg.drain_timeout));
-        }
-        if last_live.elapsed() >= Duration::from_secs(1) {
-            last_live = Instant::now();
-            live(&status(false));
-        }
-    }
+    phase
+        .draining(&mut consumer, produced_until, &mut live)
+        .await?;
     let done_ms = now_ms();
-    live(&status(false));
+    live(&phase.status(false));
+    let ramp = phase.ramp.take();
+    let ended = Ended {
+        t0,
+        produced_until,
+        done_ms,
+        restarts: consumer.restarts,
+        stopped_by_signal,
+    };
+    report(cfg, &m, &counters, ramp, ended).await
+}
 
-    let tl = timeline.lock().unwrap().clone();
+/// When and how a run ended.
+struct Ended {
+    t0: i64,
+    produced_until: i64,
+    done_ms: i64,
+    restarts: u64,
+    stopped_by_signal: bool,
+}
+
+/// The report of a drained run: counts, the reconciliation with the lake, rates, the chart.
+async fn report(
+    cfg: &LoadtestConfig,
+    m: &Measures,
+    counters: &ProducerCounters,
+    ramp: Option<RampState>,
+    e: Ended,
+) -> Result<Report, LoadtestError> {
+    let tl = m.timeline.lock().unwrap().clone();
     let ramp = ramp.map(|mut r| {
-        r.judge(&tl, done_ms, Some(produced_until), true);
+        r.judge(&tl, e.done_ms, Some(e.produced_until), true);
         // Verdicts stand as judged; the figures shown are the final ones (rows that were
         // still on their way when a step was judged have landed since).
         for st in &mut r.steps {
@@ -502,103 +601,34 @@ async fn drive(
         }
         RampReport::new(&r.plan, r.steps)
     });
-    let m = &metrics;
-    let counts = Counts {
-        produced: get(&counters.produced),
-        published: get(&counters.published),
-        undelivered: get(&counters.undelivered),
-        expected_rows: get(&counters.good),
-        expected_rejected: get(&counters.bad),
-        records_in: get(&m.records_in),
-        rows_out: get(&m.rows_out),
-        rejected: get(&m.rejected),
-        files: get(&m.files),
-        rejected_files: get(&m.rejected_files),
-        bytes_written: get(&m.bytes_written),
-        durable_rows_measured: tl.durable_rows(),
-    };
-    let lake_counts = count_new(&cfg.lake, &table, &def.partition_column, &before).await?;
+    let counts = counts(counters, &m.metrics, tl.durable_rows());
+    let table = cfg.def.table.clone();
+    let lake_counts = count_new(&cfg.lake, &table, &cfg.def.partition_column, &m.before).await?;
     let reconciliation = reconcile(&counts, &lake_counts);
 
-    let last_durable = tl.last_durable_ms().max(t0 + 1);
-    let producing_seconds = (produced_until - t0).max(1) as f64 / 1000.0;
-    let durable_seconds = (last_durable - t0) as f64 / 1000.0;
+    let last_durable = tl.last_durable_ms().max(e.t0 + 1);
+    let producing_seconds = (e.produced_until - e.t0).max(1) as f64 / 1000.0;
+    let durable_seconds = (last_durable - e.t0) as f64 / 1000.0;
     let latency = tl.summary();
     let series = tl.series();
-    let produced_secs = producing_seconds.ceil() as u64;
-    let target_rates: Vec<Option<u32>> = (0..produced_secs)
-        .map(|t| cfg.schedule.rate_at(t))
-        .collect();
-    let chart = match &cfg.chart {
-        None => None,
-        Some(path) => {
-            let asked = match &cfg.schedule {
-                Schedule::Constant { rate, .. } => format!("{}/s", thousands(*rate as u64)),
-                Schedule::Ramp(p) => format!(
-                    "ramp from {}/s x{} every {} s",
-                    thousands(p.start_rate as u64),
-                    p.factor,
-                    p.step_secs
-                ),
-            };
-            let title = format!("firelake loadtest on {}: {asked}", cfg.stream.url());
-            let subtitle = format!(
-                "run {}: produced -> durable p50 {} ms, p99 {} ms, max {} ms; flush interval {} s",
-                cfg.run_id,
-                thousands(latency.p50),
-                thousands(latency.p99),
-                thousands(latency.max),
-                cfg.limits.max_age.as_secs_f64()
-            );
-            let text = svg(&ChartInput {
-                title: &title,
-                subtitle: &subtitle,
-                series: &series,
-                target_rates: &target_rates,
-                target_latency_ms: cfg.target_latency_ms,
-            });
-            std::fs::write(path, text).map_err(|source| LoadtestError::Chart {
-                path: path.clone(),
-                source,
-            })?;
-            Some(path.display().to_string())
-        }
-    };
+    let chart = write_chart(cfg, &series, producing_seconds, &latency)?;
     let mut started_at = String::new();
-    time::format_ms(t0, &mut started_at);
-    let (rate, secs) = match &cfg.schedule {
-        Schedule::Constant { rate, secs } => (*rate, *secs as f64),
-        Schedule::Ramp(p) => (p.start_rate, p.max_secs as f64),
-    };
+    time::format_ms(e.t0, &mut started_at);
     Ok(Report {
         run_id: cfg.run_id.clone(),
         started_at,
-        settings: Settings {
-            stream: cfg.stream.url().to_string(),
-            lake: cfg.lake.url().to_string(),
-            table,
-            rate,
-            duration_seconds: secs,
-            record_bytes: cfg.record_bytes,
-            bad_rate: cfg.bad_rate,
-            shards: (cfg.stream == StreamSpec::Embedded).then_some(cfg.shards),
-            flush_records: cfg.limits.max_records,
-            flush_mb: cfg.limits.max_bytes >> 20,
-            flush_interval_seconds: cfg.limits.max_age.as_secs_f64(),
-            target_latency_ms: cfg.target_latency_ms,
-            in_flight: cfg.in_flight,
-            ramp: ramp.is_some(),
-        },
+        settings: settings(cfg, table, ramp.is_some()),
         rates: Rates {
             produced_per_s: (counts.produced as f64 / producing_seconds).round(),
             durable_per_s: ((counts.rows_out + counts.rejected) as f64 / durable_seconds).round(),
             producing_seconds,
-            total_seconds: (done_ms - t0) as f64 / 1000.0,
+            total_seconds: (e.done_ms - e.t0) as f64 / 1000.0,
         },
         counts,
         p99_within_target: latency.p99 <= cfg.target_latency_ms,
         latency_ms: latency,
-        consumer_restarts: restarts,
+        consumer_restarts: e.restarts,
+        stopped_by_signal: e.stopped_by_signal,
         ramp,
         reconciliation,
         load_average: load_average(),
@@ -606,6 +636,91 @@ async fn drive(
         chart,
         timeline: series,
     })
+}
+
+fn counts(c: &ProducerCounters, m: &ConsumerMetrics, durable_rows: u64) -> Counts {
+    Counts {
+        produced: get(&c.produced),
+        published: get(&c.published),
+        undelivered: get(&c.undelivered),
+        expected_rows: get(&c.good),
+        expected_rejected: get(&c.bad),
+        records_in: get(&m.records_in),
+        rows_out: get(&m.rows_out),
+        rejected: get(&m.rejected),
+        files: get(&m.files),
+        rejected_files: get(&m.rejected_files),
+        bytes_written: get(&m.bytes_written),
+        durable_rows_measured: durable_rows,
+    }
+}
+
+fn settings(cfg: &LoadtestConfig, table: String, ramp: bool) -> Settings {
+    let (rate, secs) = match &cfg.schedule {
+        Schedule::Constant { rate, secs } => (*rate, *secs as f64),
+        Schedule::Ramp(p) => (p.start_rate, p.max_secs as f64),
+    };
+    Settings {
+        stream: cfg.stream.url().to_string(),
+        lake: cfg.lake.url().to_string(),
+        table,
+        rate,
+        duration_seconds: secs,
+        record_bytes: cfg.record_bytes,
+        bad_rate: cfg.bad_rate,
+        shards: (cfg.stream == StreamSpec::Embedded).then_some(cfg.shards),
+        flush_records: cfg.limits.max_records,
+        flush_mb: cfg.limits.max_bytes >> 20,
+        flush_interval_seconds: cfg.limits.max_age.as_secs_f64(),
+        target_latency_ms: cfg.target_latency_ms,
+        in_flight: cfg.in_flight,
+        ramp,
+    }
+}
+
+/// The SVG chart of rate and latency, when asked for: its path.
+fn write_chart(
+    cfg: &LoadtestConfig,
+    series: &[crate::latency::SecondPoint],
+    producing_seconds: f64,
+    latency: &crate::latency::LatencySummary,
+) -> Result<Option<String>, LoadtestError> {
+    let Some(path) = &cfg.chart else {
+        return Ok(None);
+    };
+    let asked = match &cfg.schedule {
+        Schedule::Constant { rate, .. } => format!("{}/s", thousands(*rate as u64)),
+        Schedule::Ramp(p) => format!(
+            "ramp from {}/s x{} every {} s",
+            thousands(p.start_rate as u64),
+            p.factor,
+            p.step_secs
+        ),
+    };
+    let title = format!("firelake loadtest on {}: {asked}", cfg.stream.url());
+    let subtitle = format!(
+        "run {}: produced -> durable p50 {} ms, p99 {} ms, max {} ms; flush interval {} s",
+        cfg.run_id,
+        thousands(latency.p50),
+        thousands(latency.p99),
+        thousands(latency.max),
+        cfg.limits.max_age.as_secs_f64()
+    );
+    let target_rates: Vec<Option<u32>> = (0..producing_seconds.ceil() as u64)
+        .map(|t| cfg.schedule.rate_at(t))
+        .collect();
+    let text = svg(&ChartInput {
+        title: &title,
+        subtitle: &subtitle,
+        series,
+        target_rates: &target_rates,
+        target_latency_ms: cfg.target_latency_ms,
+    });
+    std::fs::write(path, text).map_err(|source| LoadtestError::Chart {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(Some(path.display().to_string()))
 }
 
 #[cfg(test)]
@@ -650,6 +765,7 @@ mod tests {
             chart: Some(dir.path().join("chart.svg")),
             run_id: run_id(now_ms()),
             create_stream: false,
+            stop: None,
         };
         let mut lives = 0;
         let r = run(cfg, |_| lives += 1).await.unwrap();
@@ -686,6 +802,7 @@ mod tests {
             chart: None,
             run_id: format!("{}b", run_id(now_ms())),
             create_stream: false,
+            stop: None,
         };
         let r2 = run(cfg2, |_| {}).await.unwrap();
         assert!(r2.reconciliation.ok, "{:#?}", r2.reconciliation);

@@ -54,6 +54,9 @@ pub struct Report {
     /// Times a remote consumer stopped idle before it had read everything and was started
     /// again from its checkpoints (a stalled stand-in; 0 normally).
     pub consumer_restarts: u64,
+    /// A stop signal ended producing before the schedule did (what was sent was drained).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_by_signal: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ramp: Option<RampReport>,
     pub reconciliation: Reconciliation,
@@ -191,6 +194,11 @@ impl Report {
                     st.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
                 ));
             }
+        }
+        if self.stopped_by_signal {
+            s.push_str(
+                "  stopped       by a signal: producing ended early; what was sent was drained\n",
+            );
         }
         if self.consumer_restarts > 0 {
             s.push_str(&format!(
