@@ -295,3 +295,32 @@ fn kill_9_at_each_step_then_rerun_is_exact_even_with_another_definition() {
     assert_eq!(landed, ids);
     assert_eq!(field(&reprocess(dir, &relaxed), "landed"), 0);
 }
+
+#[test]
+fn exit_codes_say_what_went_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_firelake");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(bin)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    // No day chosen: a usage error.
+    let out = run(&["reprocess", "--lake", "lake"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    // A table the lake does not have: a failure saying so (the day from its env twin).
+    std::fs::create_dir_all(tmp.path().join("lake")).unwrap();
+    let out = run(
+        &["reprocess", "--lake", "lake", "--table", "orders"],
+        &[("FIRELAKE_DATE", "2025-06-01")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("has no table \"orders\""), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = run(&["reprocess", "--all", "--date", "2025-06-01"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
