@@ -132,13 +132,33 @@ async fn reprocess(ctx: &Ctx, range: (i32, i32)) -> Result<Tally, Box<dyn std::e
         .into());
     }
     let mut tally = Tally::default();
-    for (day, key) in kept_files(ctx, "_rejected", range).await? {
+    let files = kept_files(ctx, "_rejected", range).await?;
+    let bar = progress_bar(files.len() as u64);
+    for (day, key) in files {
         reprocess_file(ctx, day, &key, &mut tally).await?;
+        bar.inc(1);
+        bar.set_message(format!(
+            "read {} landed {} still failing {}",
+            tally.read,
+            tally.landed,
+            tally.failing()
+        ));
     }
+    bar.finish_and_clear();
     for (_, key) in kept_files(ctx, "_nulled", range).await? {
         recheck_nulled_file(ctx, &key, &mut tally).await?;
     }
     Ok(tally)
+}
+
+/// Rejected files done (drawn on a terminal only, like the other commands' bars).
+fn progress_bar(files: u64) -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(files).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} files {pos}/{len} [{bar:30}] {msg} {elapsed}",
+        )
+        .expect("valid template"),
+    )
 }
 
 /// The file's name without its folder and `.jsonl`.
