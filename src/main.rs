@@ -17,6 +17,8 @@ mod loadtest;
 mod logs;
 mod metrics_server;
 mod replay;
+#[cfg(feature = "compact")]
+mod reprocess;
 mod run;
 mod schema;
 mod signals;
@@ -291,6 +293,10 @@ enum Command {
     Catalog(compact::CatalogCommandArgs),
     /// Replay batch files (CSV, JSON lines, Parquet; gzip/zstd) into a stream, resumably.
     Replay(replay::ReplayArgs),
+    /// Run a table's kept rejected records through the current source definition and land
+    /// what now passes, exactly once; report what still fails (docs/reprocess.md).
+    #[cfg(feature = "compact")]
+    Reprocess(reprocess::ReprocessArgs),
     /// Drive a stream at a rate (or a ramp), measure produced -> durable latency, reconcile
     /// the counts with the lake; JSON report on stdout, SVG chart.
     #[cfg(feature = "loadtest")]
@@ -621,6 +627,11 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Replay(args) => {
             init_tracing("warn");
             replay::run(args)
+        }
+        #[cfg(feature = "compact")]
+        Command::Reprocess(args) => {
+            init_tracing("warn");
+            reprocess::run(args)
         }
         #[cfg(feature = "loadtest")]
         Command::Loadtest(args) => {

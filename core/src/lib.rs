@@ -20,6 +20,7 @@ pub mod layout;
 pub mod nulled;
 pub mod output;
 pub mod redact;
+pub mod reprocess;
 #[cfg(feature = "lake")]
 pub mod schema_dbt;
 #[cfg(feature = "lake")]
