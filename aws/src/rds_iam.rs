@@ -72,7 +72,10 @@ pub fn sign_token(
         }
     }
     let signed = url.as_str();
-    Ok(signed.strip_prefix("https://").unwrap_or(signed).to_string())
+    Ok(signed
+        .strip_prefix("https://")
+        .unwrap_or(signed)
+        .to_string())
 }
 
 /// A fresh token from the SDK's credential chain and region.
