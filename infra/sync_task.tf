@@ -137,6 +137,7 @@ resource "aws_ecs_task_definition" "sync" {
 # The task may reach AWS's APIs (HTTPS) and the database's port, nothing else.
 resource "aws_security_group" "sync_task" {
   count = local.postgres_sync_enabled && var.postgres_vpc_id != null ? 1 : 0
+  # checkov:skip=CKV2_AWS_5:The workflow attaches it to each sync task it starts (RunTask network configuration in workflow.asl.json).
 
   name        = "${var.name}-postgres-sync-task"
   description = "firelake sync task: HTTPS to AWS APIs, PostgreSQL to the target"
