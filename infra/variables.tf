@@ -346,12 +346,6 @@ variable "events_bus" {
   default     = "default"
 }
 
-variable "postgres_sync_function_arn" {
-  description = "Placeholder for issue 23: the Lambda that syncs compacted days to PostgreSQL, run by the nightly workflow after compaction (null: the step is skipped)."
-  type        = string
-  default     = null
-}
-
 variable "transform_image" {
   description = "Image of transform/Dockerfile (dbt-athena and the dbt project): the nightly workflow runs it as an ECS task, `dbt build --target athena` for each compacted day, after compaction and the sync (null: the step is skipped)."
   type        = string

@@ -9,22 +9,24 @@ locals {
   workflow_name = "${var.name}-nightly"
   # The account's default bus is named "default" too.
   events_bus_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${var.events_bus}"
-  # Functions of the steps after compaction (issue 23); none until they exist.
-  after_compaction_functions = compact([var.postgres_sync_function_arn])
 
   workflow_definition = templatefile("${path.module}/workflow.asl.json", {
-    partition              = local.partition
-    compactor_function_arn = module.compactor.arn
-    cluster_arn            = aws_ecs_cluster.compactor.arn
-    task_definition_arn    = aws_ecs_task_definition.compactor.arn
-    subnets_json           = jsonencode(var.compactor_task_subnet_ids)
-    security_groups_json   = jsonencode(var.compactor_task_security_group_ids)
-    alarm_topic_arn        = aws_sns_topic.alarms.arn
-    max_concurrency        = var.compactor_parallel_days
-    lambda_max_day_bytes   = var.compactor_lambda_max_day_mb * 1048576
-    postgres_sync_json     = jsonencode(var.postgres_sync_function_arn != null)
-    postgres_sync_function = coalesce(var.postgres_sync_function_arn, "not-configured")
-    transform_json         = jsonencode(local.transform_enabled)
+    partition                 = local.partition
+    compactor_function_arn    = module.compactor.arn
+    cluster_arn               = aws_ecs_cluster.compactor.arn
+    task_definition_arn       = aws_ecs_task_definition.compactor.arn
+    subnets_json              = jsonencode(var.compactor_task_subnet_ids)
+    security_groups_json      = jsonencode(var.compactor_task_security_group_ids)
+    alarm_topic_arn           = aws_sns_topic.alarms.arn
+    max_concurrency           = var.compactor_parallel_days
+    lambda_max_day_bytes      = var.compactor_lambda_max_day_mb * 1048576
+    postgres_sync_json        = jsonencode(local.postgres_sync_enabled)
+    postgres_sync_tables_json = jsonencode(local.postgres_sync_enabled ? var.postgres_sync_tables : [])
+    # The sync task (sync_task.tf), in the compactor's cluster.
+    sync_task_definition_arn  = try(aws_ecs_task_definition.sync[0].arn, "not-configured")
+    sync_subnets_json         = jsonencode(var.postgres_subnet_ids)
+    sync_security_groups_json = jsonencode(aws_security_group.sync_task[*].id)
+    transform_json            = jsonencode(local.transform_enabled)
     # The dbt task (transform_task.tf), in the compactor's cluster.
     transform_task_definition_arn = try(aws_ecs_task_definition.transform[0].arn, "not-configured")
   })
@@ -64,11 +66,30 @@ data "aws_iam_policy_document" "workflow" {
   }
 
   dynamic "statement" {
-    for_each = length(local.after_compaction_functions) > 0 ? [1] : []
+    for_each = local.postgres_sync_enabled ? [1] : []
     content {
-      sid       = "InvokeTheStepsAfterCompaction"
-      actions   = ["lambda:InvokeFunction"]
-      resources = local.after_compaction_functions
+      sid       = "RunTheSyncTask"
+      actions   = ["ecs:RunTask"]
+      resources = [aws_ecs_task_definition.sync[0].arn]
+      condition {
+        test     = "ArnEquals"
+        variable = "ecs:cluster"
+        values   = [aws_ecs_cluster.compactor.arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.postgres_sync_enabled ? [1] : []
+    content {
+      sid       = "PassTheSyncTaskRoles"
+      actions   = ["iam:PassRole"]
+      resources = [aws_iam_role.sync_task[0].arn, aws_iam_role.compactor_task_execution.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["ecs-tasks.amazonaws.com"]
+      }
     }
   }
 

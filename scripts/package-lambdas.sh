@@ -65,6 +65,12 @@ done
 [ "$fail" = 0 ] || exit 1
 echo "within Lambda's limits (50 MB zipped, 250 MB unzipped)"
 
+# `firelake sync` runs in the compactor's image too (infra/sync_task.tf): the CLI with the
+# `sync` feature only (no librdkafka), built the same way, beside the bootstrap.
+cargo lambda build --profile lambda --locked "$target" --package firelake --bin firelake \
+    --no-default-features --features sync "$@"
+cp target/lambda/firelake/bootstrap target/lambda/compactor/firelake
+
 # The compactor's image (compactor/Dockerfile) takes the zip's binary: its build context is
 # target/lambda/compactor, tagged by default with the zip's sha256 (infra's compactor_image).
 "$PY" - target/lambda/compactor <<'PY'

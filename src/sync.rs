@@ -35,6 +35,10 @@ pub struct SyncArgs {
     /// CA bundle (PEM) that the server's certificate must chain to, for sslmode=verify-full.
     #[arg(long, env = "FIRELAKE_PG_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// Log in with an RDS IAM authentication token (signed with the AWS credentials and
+    /// region of the environment) instead of a password; needs sslmode=verify-full.
+    #[arg(long, env = "FIRELAKE_PG_IAM_AUTH", conflicts_with = "password_secret")]
+    iam_auth: bool,
     /// Schema of the target table and of the state table (created when absent).
     #[arg(long, env = "FIRELAKE_PG_SCHEMA", default_value = "public")]
     schema: String,
@@ -63,22 +67,57 @@ fn selection(args: &SyncArgs) -> Result<Selection, String> {
     })
 }
 
-/// The password: the environment, else the named secret; none (trust or IAM) is allowed.
-async fn password(args: &SyncArgs) -> Result<Option<String>, Box<dyn std::error::Error>> {
+/// The login: an RDS IAM token, else the environment's password, else the named secret (its
+/// user too when the URL names none); none (trust) is allowed.
+async fn login(args: &SyncArgs, target: &mut Target) -> Result<(), Box<dyn std::error::Error>> {
+    if args.iam_auth {
+        return iam_login(target).await;
+    }
     for var in ["FIRELAKE_PG_PASSWORD", "PGPASSWORD"] {
         if let Ok(p) = std::env::var(var) {
-            return Ok(Some(p));
+            target.set_password(&p);
+            return Ok(());
         }
     }
     let Some(secret) = &args.password_secret else {
-        return Ok(None);
+        return Ok(());
     };
     let value = firelake_aws::secrets::resolve(secret).await?;
-    // RDS-managed secrets are JSON with a password field; other secrets are the password.
+    // RDS-managed secrets are JSON {"username", "password"}; other secrets are the password.
     match serde_json::from_str::<serde_json::Value>(&value) {
-        Ok(v) if v["password"].is_string() => Ok(v["password"].as_str().map(str::to_string)),
-        _ => Ok(Some(value)),
+        Ok(v) if v["password"].is_string() => {
+            if let Some(user) = v["username"].as_str() {
+                target.default_user(user);
+            }
+            target.set_password(v["password"].as_str().unwrap_or_default());
+        }
+        _ => target.set_password(&value),
     }
+    Ok(())
+}
+
+/// RDS IAM: the token is the password, and RDS takes it over TLS only (verified here, so the
+/// token cannot go to whoever answers).
+async fn iam_login(target: &mut Target) -> Result<(), Box<dyn std::error::Error>> {
+    let refused = |reason: &str| {
+        Box::new(firelake_sync::SyncError::Target {
+            target: target.display.clone(),
+            reason: reason.to_string(),
+        })
+    };
+    if !target.verified() {
+        return Err(refused(
+            "--iam-auth sends a token RDS takes over TLS only: add sslmode=verify-full and --ca-file (RDS's global-bundle.pem)",
+        ));
+    }
+    let (Some((host, port)), Some(user)) = (target.host_port(), target.user()) else {
+        return Err(refused(
+            "--iam-auth needs a TCP host and a user in the URL (postgres://USER@HOST:PORT/DB)",
+        ));
+    };
+    let token = firelake_aws::rds_iam::token(&host, port, user).await?;
+    target.set_password(&token);
+    Ok(())
 }
 
 pub fn run(args: SyncArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -97,8 +136,8 @@ pub fn run(args: SyncArgs) -> Result<(), Box<dyn std::error::Error>> {
     let rt = firelake_compactor::runtime()?;
     let report = rt.block_on(async {
         let catalog = args.catalog.open(&lake).await?;
-        let pw = password(&args).await?;
-        let target = Target::parse(&args.to, pw.as_deref(), args.ca_file.clone())?;
+        let mut target = Target::parse(&args.to, args.ca_file.clone())?;
+        login(&args, &mut target).await?;
         let mut on_day = |day: i32, o: &DayOutcome| match o {
             DayOutcome::Synced { rows, version } => {
                 eprintln!(

@@ -50,6 +50,12 @@ fn free_port() -> u16 {
 impl Pg {
     /// `None` (the test is skipped) only when PostgreSQL is not installed and CI is not set.
     fn start() -> Option<Pg> {
+        Pg::start_with(|_| String::new())
+    }
+
+    /// A server with the extra `-c` options `setup` returns; `setup` gets the server's folder
+    /// (owned by the server's user) to put files there first.
+    fn start_with(setup: impl FnOnce(&Path) -> String) -> Option<Pg> {
         if Command::new("initdb").arg("--version").output().is_err() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -85,8 +91,9 @@ impl Pg {
         );
         let port = free_port();
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            dir.path().display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {}",
+            dir.path().display(),
+            setup(dir.path())
         );
         run_ok(
             as_server_user("pg_ctl")
@@ -152,15 +159,25 @@ fn run_ok(c: &mut Command) {
 }
 
 fn firelake(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .env("FIRELAKE_PG_PASSWORD", PASSWORD)
-        .env_remove("PGPASSWORD")
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let (code, out, err) = firelake_with(dir, args, Some(PASSWORD));
+    (code == Some(0), out, err)
+}
+
+/// `firelake` with FIRELAKE_PG_PASSWORD set to `password` (or unset): (exit code, out, err).
+fn firelake_with(
+    dir: &Path,
+    args: &[&str],
+    password: Option<&str>,
+) -> (Option<i32>, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_firelake"));
+    c.args(args).env_remove("PGPASSWORD").current_dir(dir);
+    match password {
+        Some(p) => c.env("FIRELAKE_PG_PASSWORD", p),
+        None => c.env_remove("FIRELAKE_PG_PASSWORD"),
+    };
+    let out = c.output().unwrap();
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -480,4 +497,283 @@ fn an_added_column_arrives_and_bad_targets_are_clear_errors() {
         !err.contains(PASSWORD),
         "the password is never printed: {err}"
     );
+}
+
+/// openssl in `dir`: a CA (`<ca>.pem`, `<ca>.key`), self-signed.
+fn make_ca(dir: &Path, ca: &str) {
+    run_ok(Command::new("openssl").current_dir(dir).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={ca}"),
+        "-keyout",
+        &format!("{ca}.key"),
+        "-out",
+        &format!("{ca}.pem"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]));
+}
+
+/// A server certificate for the name `localhost` only (`server.pem`, `server.key`), by `ca`.
+fn make_server_cert(dir: &Path, ca: &str) {
+    run_ok(Command::new("openssl").current_dir(dir).args([
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]));
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run_ok(Command::new("openssl").current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        &format!("{ca}.pem"),
+        "-CAkey",
+        &format!("{ca}.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]));
+}
+
+/// A server with ssl=on and a certificate for `localhost` by the CA `ca.pem` (in `certs`).
+fn start_tls(certs: &Path) -> Option<Pg> {
+    make_ca(certs, "ca");
+    make_ca(certs, "other-ca");
+    make_server_cert(certs, "ca");
+    Pg::start_with(|server_dir| {
+        // The server reads its key only when its own user owns it, mode 0600.
+        for f in ["server.pem", "server.key"] {
+            std::fs::copy(certs.join(f), server_dir.join(f)).unwrap();
+        }
+        let key = server_dir.join("server.key");
+        run_ok(Command::new("chmod").arg("600").arg(&key));
+        if running_as_root() {
+            run_ok(Command::new("chown").arg("nobody:nogroup").arg(&key));
+        }
+        format!(
+            "-c ssl=on -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key",
+            server_dir.display()
+        )
+    })
+}
+
+#[test]
+fn tls_verify_full_syncs_with_the_right_ca_and_refuses_a_wrong_ca_or_host_name() {
+    let certs = tempfile::tempdir().unwrap();
+    let Some(pg) = start_tls(certs.path()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    lake_with_curated(dir.path(), "1000");
+    let url = |host: &str, mode: &str| {
+        format!(
+            "postgres://postgres@{host}:{}/postgres?sslmode={mode}",
+            pg.port
+        )
+    };
+    let ca = certs.path().join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let summary = firelake_ok(
+        dir.path(),
+        &[
+            "sync",
+            "--to",
+            &url("localhost", "verify-full"),
+            "--ca-file",
+            ca,
+        ],
+    );
+    assert_eq!(field(&summary, "days_synced"), 1, "{summary}");
+    // libpq's spelling: sslmode=require with sslrootcert= in the URL, verified as strictly.
+    let with_rootcert = format!("{}&sslrootcert={ca}", url("localhost", "require"));
+    let summary = firelake_ok(dir.path(), &["sync", "--to", &with_rootcert, "--force"]);
+    assert_eq!(field(&summary, "days_synced"), 1, "{summary}");
+    assert_equal_to_lake(&pg, &dir.path().join("lake"), "users_curated", dir.path());
+
+    let other = certs.path().join("other-ca.pem");
+    let cases = [
+        (
+            url("localhost", "verify-full"),
+            other.to_str().unwrap(),
+            "UnknownIssuer",
+        ),
+        (
+            url("127.0.0.1", "verify-full"),
+            ca,
+            "not valid for name \"127.0.0.1\"",
+        ),
+    ];
+    for (to, ca_file, why) in cases {
+        let (code, _, err) = firelake_with(
+            dir.path(),
+            &["sync", "--to", &to, "--ca-file", ca_file, "--force"],
+            Some(PASSWORD),
+        );
+        assert_eq!(code, Some(1), "{err}");
+        let line = last_line(&err);
+        assert!(
+            line.starts_with("firelake: error: cannot connect to postgres://")
+                && line.contains(why)
+                && line.contains("--ca-file"),
+            "{line}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    // TLS asked for without a CA to check against, or an unchecked mode: refused up front.
+    for (to, says) in [
+        (url("localhost", "require"), "needs the CA bundle"),
+        (
+            url("localhost", "prefer"),
+            "sslmode=prefer is not supported",
+        ),
+    ] {
+        let (code, _, err) = firelake_with(dir.path(), &["sync", "--to", &to], Some(PASSWORD));
+        assert_eq!(code, Some(1), "{err}");
+        assert!(last_line(&err).contains(says), "{err}");
+    }
+    // An IAM token goes over verified TLS only; over it, the token is the password (this
+    // server does not know it: authentication fails, after the TLS handshake).
+    let (code, _, err) = firelake_with(
+        dir.path(),
+        &["sync", "--to", &url("localhost", "disable"), "--iam-auth"],
+        None,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(last_line(&err).contains("TLS only"), "{err}");
+    let (code, _, err) = firelake_with_aws(
+        dir.path(),
+        &[
+            "sync",
+            "--to",
+            &url("localhost", "verify-full"),
+            "--ca-file",
+            ca,
+            "--iam-auth",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        last_line(&err).contains("password authentication failed for user \"postgres\""),
+        "{err}"
+    );
+}
+
+/// `firelake` without a password and with example AWS credentials and region.
+fn firelake_with_aws(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(args)
+        .env_remove("PGPASSWORD")
+        .env_remove("FIRELAKE_PG_PASSWORD")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        )
+        .env("AWS_REGION", "eu-west-1")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_password_comes_from_secrets_manager_plain_or_as_rds_json() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
+    let Some(pg) = Pg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    lake_with_curated(dir.path(), "1000");
+    let url = pg.url();
+    // A secret that is the password.
+    let plain = common::unique("firelake-sync-plain");
+    common::python_tool("aws_tool.py", &["put-secret", &plain, PASSWORD]);
+    let (code, out, err) = firelake_with(
+        dir.path(),
+        &[
+            "sync",
+            "--to",
+            &url,
+            "--password-secret",
+            &format!("secretsmanager://{plain}"),
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(field(&out, "days_synced"), 1, "{out}");
+    // RDS's JSON secret: its user too, when the URL names none.
+    let rds = common::unique("rds-db-firelake");
+    let json = format!(r#"{{"username":"postgres","password":"{PASSWORD}"}}"#);
+    common::python_tool("aws_tool.py", &["put-secret", &rds, &json]);
+    let no_user = format!("postgres://127.0.0.1:{}/postgres", pg.port);
+    let (code, out, err) = firelake_with(
+        dir.path(),
+        &[
+            "sync",
+            "--to",
+            &no_user,
+            "--password-secret",
+            &format!("secretsmanager://{rds}"),
+            "--force",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(field(&out, "days_synced"), 1, "{out}");
+    assert!(!err.contains(PASSWORD) && !out.contains(PASSWORD), "{err}");
+    assert_equal_to_lake(&pg, &dir.path().join("lake"), "users_curated", dir.path());
+    // A missing secret, and no user at all: one line each.
+    let missing = common::unique("firelake-sync-missing");
+    let (code, _, err) = firelake_with(
+        dir.path(),
+        &[
+            "sync",
+            "--to",
+            &url,
+            "--password-secret",
+            &format!("secretsmanager://{missing}"),
+        ],
+        None,
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        last_line(&err).contains(&format!("GetSecretValue({missing}) failed")),
+        "{err}"
+    );
+    let (code, _, err) = firelake_with(dir.path(), &["sync", "--to", &no_user], Some(PASSWORD));
+    assert_eq!(code, Some(1));
+    assert!(last_line(&err).contains("names no user"), "{err}");
 }

@@ -795,8 +795,13 @@ def test_the_compactor_task_runs_the_compactor_as_its_lambda_does(ws, mode):
 def test_the_compactor_image_packages_the_release_binary():
     text = (REPO / "compactor/Dockerfile").read_text()
     steps = [ln.split(None, 1) for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    (copy,) = [args.split() for op, args in steps if op == "COPY"]
+    copy, cli = [args.split() for op, args in steps if op == "COPY"]
     assert copy[0] == "bootstrap", "the build context is target/lambda/compactor (package-lambdas.sh's output)"
+    # `firelake sync` is in the image (issue 23), where package-lambdas.sh puts the CLI.
+    assert cli == ["firelake", "/usr/local/bin/firelake"]
+    script = (REPO / "scripts/package-lambdas.sh").read_text()
+    assert "cp target/lambda/firelake/bootstrap target/lambda/compactor/firelake" in script
+    assert re.search(r"--bin firelake \\\n\s+--no-default-features --features sync", script), script
     (entry,) = [json.loads(args) for op, args in steps if op == "ENTRYPOINT"]
     assert entry == [copy[1]]
     assert [args for op, args in steps if op == "USER"] == ["nonroot"]
@@ -906,10 +911,16 @@ def test_the_workflow_role_invokes_runs_passes_and_publishes_only_what_the_workf
     assert set(g) == LOGS_AND_TRACES and all(r == ["*"] for r in g.values()), g
 
 
-def test_the_steps_after_compaction_are_invoked_only_when_configured():
-    sync = "arn:aws:lambda:us-east-1:123456789012:function:pg-sync"
-    st = policy(root(postgres_sync_function_arn=sync), "${data.aws_iam_policy_document.workflow.json}")
-    assert grants(st)["lambda:InvokeFunction"] == [COMPACTOR_FN, COMPACTOR_FN + ":*", sync]
+def test_the_sync_task_runs_only_when_configured():
+    st = policy(root(), "${data.aws_iam_policy_document.workflow.json}")
+    assert grants(st)["lambda:InvokeFunction"] == [COMPACTOR_FN, COMPACTOR_FN + ":*"]
+    assert "RunTheSyncTask" not in {s.get("sid") for s in st}
+    m = root(postgres_sync_tables=["users_curated"], postgres_url="postgres://loader@db.example:5432/lake?sslmode=verify-full",
+             postgres_password_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:pg-AbCdEf")
+    st = policy(m, "${data.aws_iam_policy_document.workflow.json}")
+    sids = {s.get("sid"): s for s in st}
+    assert sids["RunTheSyncTask"]["resources"] == ["${aws_ecs_task_definition.sync[0].arn}"]
+    assert grants(st)["lambda:InvokeFunction"] == [COMPACTOR_FN, COMPACTOR_FN + ":*"]
 
 
 def test_the_schedule_may_only_start_the_nightly_workflow():

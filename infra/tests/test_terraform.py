@@ -410,3 +410,51 @@ def test_failed_batches_go_to_their_queue_whose_alarm_says_how_to_redrive(cycles
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
     assert (f"firelake consume --from kinesis://fl-sc-users --redrive sqs://{queue} --source users "
             "--lake s3://fl-sc-lake-123456789012-us-east-1 --catalog glue://fl_sc") in alarm["AlarmDescription"]
+
+
+def plan_sync(tf_env: dict, work: Path, *extra: str) -> dict:
+    """`terraform plan` in an emulated account with `extra` variables: address -> planned values."""
+    work.mkdir()
+    with emulator(work / "moto.log") as endpoint:
+        mod = emulated_module(tf_env, endpoint, work)
+        artifacts = placeholder_artifacts(work / "artifacts")
+        planfile = work / "sync.tfplan"
+        variables = ["-var", f"artifacts_dir={artifacts}", "-var", "name=fl-sync", "-var", "source_api_secret_version=1",
+                     "-var", "postgres_vpc_id=vpc-0123456789abcdef0", "-var", 'postgres_subnet_ids=["subnet-a","subnet-b"]',
+                     "-var", 'postgres_sync_tables=["users_curated"]', *extra]
+        p = subprocess.run([terraform_binary(), "plan", "-no-color", f"-out={planfile}", *variables], cwd=mod,
+                           env={**tf_env, "TF_VAR_source_api_secret": SECRET}, capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-6000:]
+        shown = json.loads(subprocess.run([terraform_binary(), "show", "-json", str(planfile)], cwd=mod, env=tf_env,
+                                          capture_output=True, text=True, check=True).stdout)
+    return {c["address"]: c["change"]["after"] for c in shown["resource_changes"]}
+
+
+def test_a_plan_with_the_rds_target_and_the_nightly_sync_task(tf_env, tmp_path):
+    """Issue 23: with postgres_create_rds, a private, encrypted RDS PostgreSQL with IAM auth and
+    TLS forced, reachable from the sync task's security group only; with your own endpoint,
+    the sync task on the compactor's image, `firelake sync` its entry point."""
+    planned = plan_sync(tf_env, tmp_path / "rds", "-var", "postgres_create_rds=true")
+    db = planned["aws_db_instance.postgres[0]"]
+    assert (db["engine"], db["storage_encrypted"], db["publicly_accessible"]) == ("postgres", True, False)
+    assert db["iam_database_authentication_enabled"] and db["manage_master_user_password"]
+    params = {x["name"]: x["value"] for x in planned["aws_db_parameter_group.postgres[0]"]["parameter"]}
+    assert params["rds.force_ssl"] == "1"
+    rule = planned["aws_vpc_security_group_ingress_rule.postgres_from_sync[0]"]
+    assert (rule["from_port"], rule["to_port"]) == (5432, 5432)
+    assert {"aws_vpc_security_group_egress_rule.sync_task_to_rds[0]", "aws_ecs_task_definition.sync[0]"} <= set(planned)
+
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pg-AbCdEf"
+    planned = plan_sync(tf_env, tmp_path / "own", "-var", "compactor_image=example/firelake:1",
+                        "-var", "postgres_url=postgres://loader@db.example:5432/lake?sslmode=verify-full",
+                        "-var", f"postgres_password_secret_arn={secret}", "-var", 'postgres_target_cidr_blocks=["10.1.0.0/16"]')
+    assert not any(a.startswith("aws_db_instance.") for a in planned)
+    (container,) = json.loads(planned["aws_ecs_task_definition.sync[0]"]["container_definitions"])
+    assert container["image"] == "example/firelake:1"
+    assert container["entryPoint"] == ["/usr/local/bin/firelake", "sync"]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["FIRELAKE_PG_CA_FILE"] == "/etc/ssl/rds/global-bundle.pem"
+    assert env["FIRELAKE_PG_PASSWORD_SECRET"] == secret and env["FIRELAKE_SOURCE"] == "users"
+    assert env["FIRELAKE_PG_URL"].startswith("postgres://loader@db.example:5432/")
+    egress = planned['aws_vpc_security_group_egress_rule.sync_task_to_target["10.1.0.0/16"]']
+    assert (egress["from_port"], egress["cidr_ipv4"]) == (5432, "10.1.0.0/16")

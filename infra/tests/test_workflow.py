@@ -28,7 +28,8 @@ INFRA = REPO / "infra"
 TEMPLATE = INFRA / "workflow.asl.json"
 COMPACTOR = "arn:aws:lambda:us-east-1:123456789012:function:fl-compactor"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:fl-alarms"
-SYNC = "arn:aws:lambda:us-east-1:123456789012:function:fl-postgres-sync"
+SYNC = ["users_curated", "users"]
+SYNC_TASK = "arn:aws:ecs:us-east-1:123456789012:task-definition/fl-postgres-sync:1"
 TRANSFORM = "arn:aws:ecs:us-east-1:123456789012:task-definition/fl-transform:1"
 
 
@@ -56,8 +57,11 @@ def variables(max_day_bytes=4096 << 20, sync=None, transform=None) -> dict[str, 
         "alarm_topic_arn": TOPIC,
         "max_concurrency": "4",
         "lambda_max_day_bytes": str(max_day_bytes),
-        "postgres_sync_json": json.dumps(sync is not None),
-        "postgres_sync_function": sync or "not-configured",
+        "postgres_sync_json": json.dumps(bool(sync)),
+        "postgres_sync_tables_json": json.dumps(sync or []),
+        "sync_task_definition_arn": SYNC_TASK if sync else "not-configured",
+        "sync_subnets_json": json.dumps(["subnet-db"]),
+        "sync_security_groups_json": json.dumps(["sg-sync"]),
         "transform_json": json.dumps(transform is not None),
         "transform_task_definition_arn": transform or "not-configured",
     }
@@ -111,6 +115,8 @@ def all_states(d: dict):
 def test_tasks_retry_with_backoff_and_every_failure_reaches_the_alarm_topic():
     d = render(variables())
     states = dict(all_states(d))
+    # A Map's task without a Catch of its own fails the Map, which catches it.
+    enclosing = {n: m for m, s in states.items() if s["Type"] == "Map" for n in s["ItemProcessor"]["States"]}
     for name, s in states.items():
         if s["Type"] != "Task":
             continue
@@ -120,7 +126,8 @@ def test_tasks_retry_with_backoff_and_every_failure_reaches_the_alarm_topic():
             assert s["Parameters"]["TopicArn"] == TOPIC
             continue
         # Whatever fails ends in a notification naming the step (and the day, within the Map).
-        (last,) = [c for c in s["Catch"] if "States.ALL" in c["ErrorEquals"]]
+        catch = s.get("Catch") or states[enclosing[name]]["Catch"]
+        (last,) = [c for c in catch if "States.ALL" in c["ErrorEquals"]]
         failed = states[last["Next"]]
         assert failed["Parameters"]["step"] and "day" in failed["Parameters"] or "day.$" in failed["Parameters"]
         assert states[failed["Next"]]["Resource"].endswith(":sns:publish")
@@ -256,7 +263,8 @@ class LocalMachine:
     def _map(self, s: dict, data, where: str):
         try:
             for item in get_path(data, s["ItemsPath"]):
-                self._run(s["ItemProcessor"], item, f"{where}[{item['day']}].")
+                label = item["day"] if isinstance(item, dict) else item
+                self._run(s["ItemProcessor"], item, f"{where}[{label}].")
         except StatesError as e:
             return self._caught(s, data, e)
         return set_path(data, s.get("ResultPath", "$"), None), None
@@ -284,6 +292,7 @@ class Deployment:
         self.firelake, self.lake = firelake, lake
         self.published: list[dict] = []
         self.commands: list[list[str]] = []
+        self.synced: list[str] = []
 
     def cli(self, args: list[str], env: dict | None = None) -> dict:
         cmd = [str(self.firelake), "compact", "--lake", str(self.lake), *args]
@@ -304,6 +313,14 @@ class Deployment:
             return {"Payload": self.cli(["--date", payload["day"], "--json"])}
         if resource == "arn:aws:states:::ecs:runTask.sync":
             (container,) = params["Overrides"]["ContainerOverrides"]
+            if container["Name"] == "sync":
+                # The sync task (sync_task.tf): `firelake sync` of the table, its days chosen by
+                # the database's state (tests/sync.rs runs it against a real PostgreSQL).
+                assert params["TaskDefinition"] == SYNC_TASK
+                assert params["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"] == ["sg-sync"]
+                (env,) = container["Environment"]
+                self.synced.append(env["Value"])
+                return {}
             assert container["Name"] == "compactor"
             env = {e["Name"]: e["Value"] for e in container["Environment"]}
             return self.cli(["--json"], env)  # the container's day comes in FIRELAKE_DATE
@@ -352,6 +369,21 @@ def test_the_nightly_order_runs_locally(firelake, tmp_path):
     # The next night finds nothing to do.
     again = LocalMachine(render(variables()), dep.task)
     assert again.run()["listed"]["days"] == []
+
+
+def test_the_sync_runs_after_compaction_for_each_table(firelake, tmp_path):
+    days = past_days(2)
+    lake = lake_with_days(firelake, tmp_path, days)
+    dep = Deployment(firelake, lake)
+    machine = LocalMachine(render(variables(sync=SYNC)), dep.task)
+    machine.run()
+    top = [t for t in machine.trace if "[" not in t]
+    assert top == ["Settings", "ListDays", "CompactDays", "PostgresSyncEnabled", "PostgresSync",
+                   "TransformEnabled", "Done"]
+    assert [t for t in machine.trace if t.startswith("PostgresSync[")] == [
+        f"PostgresSync[{t}].SyncTable" for t in SYNC]
+    assert dep.synced == SYNC
+    assert curated_days(lake) == days
 
 
 def test_a_day_too_large_for_lambda_runs_in_the_container(firelake, tmp_path):

@@ -36,7 +36,7 @@ pub enum SyncError {
     #[error("column {column:?} has Arrow type {data_type}, which sync does not map")]
     Unsupported { column: String, data_type: String },
     #[error(
-        "cannot connect to {target}: {reason}; check the host, port, user, password (FIRELAKE_PG_PASSWORD or --password-secret) and that the server is reachable"
+        "cannot connect to {target}: {reason}; check the host, port, user, password (FIRELAKE_PG_PASSWORD, --password-secret or --iam-auth), the CA file (--ca-file) when TLS is on, and that the server is reachable"
     )]
     Connect { target: String, reason: String },
     #[error("bad target {target}: {reason}")]

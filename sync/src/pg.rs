@@ -32,14 +32,11 @@ enum Tls {
 }
 
 impl Target {
-    /// Parse `url`; `sslmode=verify-full` (or `verify-ca`, verified as strictly) needs
-    /// `ca_file` (or `sslrootcert=` in the URL). A password in the URL is refused: it would end
-    /// up in shell history, process lists and logs.
-    pub fn parse(
-        url: &str,
-        password: Option<&str>,
-        ca_file: Option<PathBuf>,
-    ) -> Result<Target, SyncError> {
+    /// Parse `url`. `sslmode=verify-full`, `verify-ca` or `require` (all verified as strictly:
+    /// chain and host name) needs `ca_file` (or `sslrootcert=` in the URL). A password in the
+    /// URL is refused: it would end up in shell history, process lists and logs. The password
+    /// (and a user the URL does not name) come after, from [`Target::set_password`].
+    pub fn parse(url: &str, ca_file: Option<PathBuf>) -> Result<Target, SyncError> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut kept = Vec::new();
         let (mut sslmode, mut ca) = ("disable".to_string(), ca_file);
@@ -64,29 +61,8 @@ impl Target {
         if config.get_password().is_some() {
             return Err(bad("the URL holds a password: leave it out and set FIRELAKE_PG_PASSWORD (or PGPASSWORD, or --password-secret)".into()));
         }
-        if config.get_user().is_none() {
-            return Err(bad(
-                "the URL names no user (postgres://USER@HOST:PORT/DB)".into()
-            ));
-        }
-        if let Some(p) = password {
-            config.password(p);
-        }
         config.application_name("firelake-sync");
-        let tls = match (sslmode.as_str(), ca) {
-            ("disable", _) => Tls::Off,
-            ("verify-full" | "verify-ca", Some(ca)) => Tls::Verify(ca),
-            ("verify-full" | "verify-ca", None) => {
-                return Err(bad(format!(
-                    "sslmode={sslmode} needs the CA bundle: --ca-file PATH (e.g. RDS's global-bundle.pem)"
-                )));
-            }
-            (other, _) => {
-                return Err(bad(format!(
-                    "sslmode={other} is not supported: use verify-full with --ca-file (certificate verified) or disable"
-                )));
-            }
-        };
+        let tls = tls_mode(&sslmode, ca).map_err(bad)?;
         Ok(Target {
             config,
             display: shown,
@@ -94,8 +70,46 @@ impl Target {
         })
     }
 
+    /// The password (or IAM token) to log in with.
+    pub fn set_password(&mut self, password: &str) {
+        self.config.password(password);
+    }
+
+    /// The user to log in as when the URL names none (e.g. from RDS's JSON secret).
+    pub fn default_user(&mut self, user: &str) {
+        if self.config.get_user().is_none() {
+            self.config.user(user);
+        }
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.config.get_user()
+    }
+
+    /// The first TCP host and its port (what an RDS IAM token is signed for).
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let host = self.config.get_hosts().iter().find_map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(_) => None,
+        })?;
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        Some((host, port))
+    }
+
+    /// Whether the connection is TLS with the server's certificate verified.
+    pub fn verified(&self) -> bool {
+        matches!(self.tls, Tls::Verify(_))
+    }
+
     /// Connect, and drive the connection on its own task.
     pub async fn connect(&self) -> Result<Client, SyncError> {
+        if self.config.get_user().is_none() {
+            return Err(SyncError::Target {
+                target: self.display.clone(),
+                reason: "the URL names no user (postgres://USER@HOST:PORT/DB)".into(),
+            });
+        }
         let fail = |reason: String| SyncError::Connect {
             target: self.display.clone(),
             reason,
@@ -121,6 +135,21 @@ impl Target {
                 Ok(client)
             }
         }
+    }
+}
+
+/// The TLS of an `sslmode`: every mode that asks for TLS verifies the certificate (libpq's
+/// `require` does too once a root certificate is given; without one it would accept anyone).
+fn tls_mode(sslmode: &str, ca: Option<PathBuf>) -> Result<Tls, String> {
+    match (sslmode, ca) {
+        ("disable", _) => Ok(Tls::Off),
+        ("verify-full" | "verify-ca" | "require", Some(ca)) => Ok(Tls::Verify(ca)),
+        ("verify-full" | "verify-ca" | "require", None) => Err(format!(
+            "sslmode={sslmode} needs the CA bundle the server's certificate is checked against: --ca-file PATH or sslrootcert=PATH (e.g. RDS's global-bundle.pem)"
+        )),
+        (other, _) => Err(format!(
+            "sslmode={other} is not supported: use verify-full with --ca-file (certificate verified) or disable"
+        )),
     }
 }
 
