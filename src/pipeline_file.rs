@@ -92,7 +92,14 @@ pub fn locate(argv: &[OsString]) -> Option<(PathBuf, bool)> {
 
 /// `argv` with the pipeline file's values for the command it runs.
 pub fn augment(cmd: &Command, argv: Vec<OsString>) -> Result<Augmented, FileError> {
-    let Some((file, named)) = locate(&argv) else {
+    // Help and version print whatever the file holds.
+    let asks_help = argv
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| ["-h", "--help", "-V", "--version"].contains(&a.to_string_lossy().as_ref()));
+    let found = if asks_help { None } else { locate(&argv) };
+    let Some((file, named)) = found else {
         return Ok(Augmented {
             argv,
             ..Default::default()
@@ -128,7 +135,7 @@ pub fn augment(cmd: &Command, argv: Vec<OsString>) -> Result<Augmented, FileErro
         if given(&argv, arg) || arg.get_env().is_some_and(|e| std::env::var_os(e).is_some()) {
             continue;
         }
-        added.extend(values_of(&file, &s, arg)?);
+        added.extend(values_of(&file, s, arg)?);
         out.injected.push(Injected {
             long: s.key.clone(),
             key: s.name(),
@@ -233,7 +240,7 @@ fn check_keys(cmd: &Command, file: &Path, settings: &Settings) -> Result<(), Fil
                 settable(sub).chain(settable(cmd)).collect()
             }
         };
-        if !valid.iter().any(|v| *v == s.key) {
+        if !valid.contains(&s.key) {
             let what = match &s.section {
                 Some(sec) => format!("an option of `firelake {sec}`"),
                 None => "an option of any command".to_string(),

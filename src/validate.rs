@@ -181,7 +181,6 @@ fn check_command(
     }
     if args.check_connections
         && let Some(lake) = raw("lake").filter(|l| Lake::check_url(l).is_ok())
-        && name != "run"
     {
         let db = raw("database").unwrap_or_else(|| "firelake".into());
         let what = format!("{name}: catalog of {lake}");

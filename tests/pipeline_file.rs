@@ -131,6 +131,12 @@ fn unknown_keys_bad_values_and_type_errors_exit_with_the_usage_code() {
         &["pipe.toml:2", "[consume] emf", "true or false"],
     );
     rejected("[run\nrecords = 1\n", &["pipe.toml:1", "not valid TOML"]);
+    // Help still prints whatever the file holds.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("firelake.toml"), "[run\n").unwrap();
+    let help = firelake(dir.path(), &["run", "--help"], &[]);
+    assert_eq!(code(&help), 0, "{}", stderr(&help));
+    assert!(stdout(&help).contains("--config"), "{}", stdout(&help));
 }
 
 /// The example of docs/pipeline-file.md ("A complete example").

@@ -202,3 +202,49 @@ fn an_older_catalog_with_absolute_locations_works_in_place_moved_and_is_migrated
     }
     assert_eq!(catalog(&b, "users_curated").0, curated);
 }
+
+/// A compaction killed (the test hook, then SIGKILL) after the catalog points at its new
+/// generation but before its journal says so; the lake is then moved. Recovery must see that
+/// the catalog already shows that generation (the journal names it by its old URL) and mark
+/// it committed: rolling it back would delete what readers read.
+#[test]
+fn a_compaction_killed_after_its_catalog_switch_is_finished_in_the_moved_lake() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    firelake(&a, &["run", "--records", "1500", "--seed", "5"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(["compact", "--all", "--grace", "0s"])
+        .current_dir(&a)
+        .env("FIRELAKE_COMPACT_PAUSE_AT", "catalog")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let paused = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .any(|l| l.unwrap().contains("paused at catalog"));
+    assert!(
+        paused,
+        "the compaction ended without reaching the catalog step"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let curated = catalog(&a, "users_curated").0;
+    assert!(curated.values().all(|(files, _)| *files > 0), "{curated:?}");
+
+    std::fs::rename(a.join("lake"), b.join("lake")).unwrap();
+    let report = json(&b, &["compact", "--all", "--json", "--grace", "0s"]);
+    let actions: Vec<&str> = report["recovered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"committed"), "{report}");
+    assert!(!actions.contains(&"rolled_back"), "{report}");
+    assert_eq!(report["days"][0]["outcome"], "up_to_date", "{report}");
+    assert_eq!(catalog(&b, "users_curated").0, curated);
+}
