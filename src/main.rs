@@ -370,7 +370,7 @@ fn init_tracing(default: &str) {
 }
 
 fn main() -> ExitCode {
-    let (cli, file) = match parse_with_pipeline_file() {
+    let cli = match parse_with_pipeline_file() {
         Ok(parsed) => parsed,
         Err(line) => {
             eprintln!("{}", logs::error_line(&line, exit::Exit::Usage as u8));
@@ -379,20 +379,16 @@ fn main() -> ExitCode {
     };
     logs::set_format(cli.log_format);
     signals::set_timeout(cli.shutdown_timeout);
-    if let Command::Validate(args) = cli.command {
-        init_tracing("warn");
-        return finish(validate::run(args, Cli::command(), file));
-    }
     finish(real_main(cli))
 }
 
-/// The command line with the pipeline file's values (src/pipeline_file.rs), and the file
-/// read; clap's own errors (and --help) exit here as `Cli::parse` does.
-fn parse_with_pipeline_file() -> Result<(Cli, Option<PathBuf>), String> {
+/// The command line with the pipeline file's values (src/pipeline_file.rs); clap's own
+/// errors (and --help) exit here as `Cli::parse` does.
+fn parse_with_pipeline_file() -> Result<Cli, String> {
     let aug = pipeline_file::augment(&Cli::command(), std::env::args_os().collect())
         .map_err(|e| e.to_string())?;
     match Cli::try_parse_from(&aug.argv) {
-        Ok(cli) => Ok((cli, aug.file)),
+        Ok(cli) => Ok(cli),
         Err(e) => match pipeline_file::explain(&e, &aug) {
             Some(line) => Err(line),
             None => e.exit(),
@@ -674,6 +670,11 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             init_tracing("warn");
             sync::run(args)
         }
-        Command::Validate(_) => unreachable!("validate runs from main"),
+        Command::Validate(args) => {
+            init_tracing("warn");
+            let argv: Vec<_> = std::env::args_os().collect();
+            let file = pipeline_file::locate(&argv).map(|(file, _)| file);
+            validate::run(args, Cli::command(), file)
+        }
     }
 }
