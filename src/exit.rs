@@ -102,6 +102,11 @@ pub fn check_reject_rate(
 pub fn code_for(e: &(dyn std::error::Error + 'static)) -> Exit {
     if e.downcast_ref::<OverRejectThreshold>().is_some() {
         Exit::OverRejectThreshold
+    } else if e
+        .downcast_ref::<crate::pipeline_file::FileError>()
+        .is_some()
+    {
+        Exit::Usage
     } else {
         Exit::Failure
     }

@@ -16,6 +16,7 @@ mod flags;
 mod loadtest;
 mod logs;
 mod metrics_server;
+mod pipeline_file;
 mod replay;
 #[cfg(feature = "compact")]
 mod reprocess;
@@ -27,13 +28,14 @@ mod status_html;
 #[cfg(feature = "sync")]
 mod sync;
 mod transform;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use firelake_core::{Lake, SourceDef};
 use firelake_firehose_transformer::Transformer;
 use firelake_stream_consumer::{ConsumerOptions, FlushLimits};
@@ -60,6 +62,10 @@ struct Cli {
     #[arg(long, global = true, env = "FIRELAKE_SHUTDOWN_TIMEOUT",
           default_value = signals::DEFAULT_SHUTDOWN_TIMEOUT, value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// Pipeline file whose values every option may come from (default: ./firelake.toml when
+    /// it exists; docs/pipeline-file.md). Flags win over env vars, env vars over the file.
+    #[arg(long, global = true, env = "FIRELAKE_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -310,6 +316,9 @@ enum Command {
     /// The lake at a glance per table and day: files, rows, rejects, nulled values,
     /// freshness, curated state (text, --json, --html FILE; docs/status.md).
     Status(status::StatusArgs),
+    /// Check a pipeline file (firelake.toml) and the source definitions it names without
+    /// running anything; --check-connections also reaches its lakes, catalogs and streams.
+    Validate(validate::ValidateArgs),
 }
 
 /// An arrival time: ISO-8601 or epoch ms, inside the cleaner's range (years 0001-9999).
@@ -367,10 +376,34 @@ fn init_tracing(default: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_with_pipeline_file() {
+        Ok(parsed) => parsed,
+        Err(line) => {
+            eprintln!("{}", logs::error_line(&line, exit::Exit::Usage as u8));
+            return exit::Exit::Usage.into();
+        }
+    };
     logs::set_format(cli.log_format);
     signals::set_timeout(cli.shutdown_timeout);
-    match real_main(cli) {
+    finish(real_main(cli))
+}
+
+/// The command line with the pipeline file's values (src/pipeline_file.rs); clap's own
+/// errors (and --help) exit here as `Cli::parse` does.
+fn parse_with_pipeline_file() -> Result<Cli, String> {
+    let aug = pipeline_file::augment(&Cli::command(), std::env::args_os().collect())
+        .map_err(|e| e.to_string())?;
+    match Cli::try_parse_from(&aug.argv) {
+        Ok(cli) => Ok(cli),
+        Err(e) => match pipeline_file::explain(&e, &aug) {
+            Some(line) => Err(line),
+            None => e.exit(),
+        },
+    }
+}
+
+fn finish(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
         Ok(()) => exit::Exit::Success.into(),
         Err(e) => {
             // One line: store errors carry the server's (multi-line XML) answer.
@@ -647,6 +680,12 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Sync(args) => {
             init_tracing("warn");
             sync::run(args)
+        }
+        Command::Validate(args) => {
+            init_tracing("warn");
+            let argv: Vec<_> = std::env::args_os().collect();
+            let file = pipeline_file::locate(&argv).map(|(file, _)| file);
+            validate::run(args, Cli::command(), file)
         }
     }
 }

@@ -65,7 +65,7 @@ fn curated_partitions(lake: &Path) -> HashMap<String, PathBuf> {
             let loc = p["Location"].as_str().unwrap();
             (
                 p["Values"][0].as_str().unwrap().to_string(),
-                PathBuf::from(loc.strip_prefix("file://").unwrap()),
+                lake.join(loc.strip_prefix("file://").unwrap_or(loc)),
             )
         })
         .collect()

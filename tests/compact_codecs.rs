@@ -32,13 +32,9 @@ fn curated_generation(lake: &Path, day: &str) -> PathBuf {
         .values()
         .find(|p| p["Values"][0] == day)
         .unwrap_or_else(|| panic!("no curated partition for {day}: {cat}"));
-    PathBuf::from(
-        p["Location"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("file://")
-            .unwrap(),
-    )
+    // Relative to the lake (absolute `file://` from catalogs of older versions).
+    let loc = p["Location"].as_str().unwrap();
+    lake.join(loc.strip_prefix("file://").unwrap_or(loc))
 }
 
 #[test]

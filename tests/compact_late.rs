@@ -96,7 +96,9 @@ fn curated(dir: &Path, day: &str) -> BTreeMap<String, i64> {
         .unwrap_or_else(|| panic!("no curated partition {day}"))["Location"]
         .as_str()
         .unwrap();
-    let folder = PathBuf::from(loc.strip_prefix("file://").unwrap());
+    let folder = dir
+        .join("lake")
+        .join(loc.strip_prefix("file://").unwrap_or(loc));
     let mut out = BTreeMap::new();
     for f in std::fs::read_dir(&folder).unwrap().flatten() {
         for (id, at) in firelake_testkit::lake::file_ids_and_times(&f.path()) {

@@ -36,7 +36,8 @@ def age_band(age):
 def expected(catalog_json, day):
     cat = json.loads(Path(catalog_json).read_text())
     part = cat["Tables"]["users_curated"]["Partitions"][day]
-    folder = Path(part["Location"].removeprefix("file://"))
+    # Locations are relative to the lake (the catalog's folder's parent), or absolute URLs.
+    folder = Path(catalog_json).parent.parent / part["Location"].removeprefix("file://")
     latest = {}
     for f in sorted(folder.glob("*.parquet")):
         for r in pq.read_table(f).to_pylist():

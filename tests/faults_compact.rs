@@ -200,7 +200,7 @@ cat = json.load(open(os.path.join(lake, "_catalog/firelake.json")))
 cur = []
 for p in (cat["Tables"].get("users_curated", {}).get("Partitions") or {}).values():
     loc = p["StorageDescriptor"]["Location"] if "StorageDescriptor" in p else p["Location"]
-    path = loc.removeprefix("file://")
+    path = os.path.join(lake, loc.removeprefix("file://"))
     for f in sorted(os.listdir(path)):
         cur += pq.read_table(os.path.join(path, f)).column("user_id").to_pylist()
 raw = set()

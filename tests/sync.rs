@@ -228,14 +228,10 @@ fn partitions(lake: &Path, table: &str) -> Vec<(String, PathBuf)> {
         .unwrap()
         .values()
         .map(|p| {
-            let loc = p["Location"]
-                .as_str()
-                .unwrap()
-                .strip_prefix("file://")
-                .unwrap();
+            let loc = p["Location"].as_str().unwrap();
             (
                 p["Values"][0].as_str().unwrap().to_string(),
-                PathBuf::from(loc),
+                lake.join(loc.strip_prefix("file://").unwrap_or(loc)),
             )
         })
         .collect();

@@ -98,6 +98,18 @@ impl Journal {
         }
     }
 
+    /// The URLs a journal stores name the lake where it was written; its keys are what is
+    /// true. Recovery compares them with the catalog's locations, which name the lake where
+    /// it is now (a copied or moved local lake): so they are derived from the keys again.
+    fn rebase(&mut self, lake: &Lake) {
+        self.location = format!("{}/", lake.url_of(&self.generation));
+        if let (Some(generation), Some(loc)) = (&self.previous_generation, &self.previous_location)
+            && loc.trim_end_matches('/').ends_with(generation.as_str())
+        {
+            self.previous_location = Some(format!("{}/", lake.url_of(generation)));
+        }
+    }
+
     pub async fn store(&self, lake: &Lake) -> Result<(), CompactError> {
         let bytes = serde_json::to_vec_pretty(self).expect("a journal serialises");
         lake.put(&self.key, Bytes::from(bytes)).await?;
@@ -114,6 +126,7 @@ impl Journal {
                 source,
             })?;
         j.key = key.to_string();
+        j.rebase(lake);
         Ok(Some(j))
     }
 

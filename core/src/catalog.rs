@@ -303,10 +303,17 @@ impl Catalog for MemoryCatalog {
 /// A Glue-shaped catalog in one JSON file. Updates take an exclusive file lock and replace the
 /// file atomically (write a temporary file, then rename), so concurrent processes and crashes
 /// never leave a torn file.
+///
+/// The catalog beside a lake ([`LocalCatalog::beside_lake`]) stores the locations inside the
+/// lake relative to it (`users/p_date=2025-06-01/`), so a copied or moved lake still reads its
+/// own files; callers always see absolute `file://` URLs of the lake where it is now (see
+/// `locations` below for the catalogs older versions wrote).
 #[derive(Debug)]
 pub struct LocalCatalog {
     path: PathBuf,
     database: String,
+    /// `file://<lake root>` for a catalog beside its lake; `None`: locations kept as given.
+    root_url: Option<String>,
 }
 
 impl LocalCatalog {
@@ -314,15 +321,20 @@ impl LocalCatalog {
         LocalCatalog {
             path: path.into(),
             database: database.into(),
+            root_url: None,
         }
     }
 
-    /// The default catalog of a local lake: `<lake>/_catalog/<database>.json`.
+    /// The default catalog of a local lake: `<lake>/_catalog/<database>.json`, its locations
+    /// relative to `lake_root` (the lake's canonical folder, as [`crate::Lake`] names it).
     pub fn beside_lake(lake_root: &Path, database: &str) -> LocalCatalog {
-        LocalCatalog::new(
-            lake_root.join("_catalog").join(format!("{database}.json")),
-            database,
-        )
+        LocalCatalog {
+            root_url: Some(format!("file://{}", lake_root.display())),
+            ..LocalCatalog::new(
+                lake_root.join("_catalog").join(format!("{database}.json")),
+                database,
+            )
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -336,7 +348,16 @@ impl LocalCatalog {
         }
     }
 
+    /// The state with every location absolute, in the lake where it is now.
     fn read(&self) -> Result<CatalogState, CatalogError> {
+        let mut state = self.read_stored()?;
+        if let Some(root) = &self.root_url {
+            locations::resolve(&mut state, root);
+        }
+        Ok(state)
+    }
+
+    fn read_stored(&self) -> Result<CatalogState, CatalogError> {
         match std::fs::read(&self.path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| CatalogError::Corrupt {
                 path: self.path.clone(),
@@ -366,6 +387,11 @@ impl LocalCatalog {
         lock.lock().map_err(self.io())?;
         let mut state = self.read()?;
         let out = f(&mut state)?;
+        if let Some(root) = &self.root_url {
+            // Every write stores the whole file relative, so an older catalog is migrated by
+            // its first update.
+            locations::relativize(&mut state, root);
+        }
         let bytes = serde_json::to_vec_pretty(&state).expect("catalog state serialises");
         crate::lake::replace_file_durably(&self.path, &bytes).map_err(self.io())?;
         Ok(out)
@@ -418,6 +444,75 @@ impl Catalog for LocalCatalog {
     }
 }
 
+/// Locations of a catalog beside its lake: stored relative to the lake, read absolute.
+mod locations {
+    use super::CatalogState;
+
+    /// Every location of `state` absolute under `root` (`file://<lake>`). A relative one is
+    /// joined to it. An absolute one from an older version names the folder the lake was made
+    /// in: a local table is always `<lake>/<table>/`, so a table location ending in
+    /// `/<table>/` gives that old root, and its locations under it are rebased onto `root`
+    /// (a no-op for a lake that never moved).
+    pub fn resolve(state: &mut CatalogState, root: &str) {
+        for (name, entry) in state.tables.iter_mut() {
+            let old_root = old_root(&entry.table.location, name, root);
+            let fix = |loc: &mut String| {
+                if let Some(new) = resolved(loc, root, old_root.as_deref()) {
+                    *loc = new;
+                }
+            };
+            fix(&mut entry.table.location);
+            entry
+                .partitions
+                .values_mut()
+                .for_each(|p| fix(&mut p.location));
+        }
+    }
+
+    /// Every location under `root` stored relative to it; others (outside the lake) as given.
+    pub fn relativize(state: &mut CatalogState, root: &str) {
+        let prefix = format!("{}/", root.trim_end_matches('/'));
+        let fix = |loc: &mut String| {
+            if let Some(rest) = loc.strip_prefix(&prefix).filter(|r| !r.is_empty()) {
+                *loc = rest.to_string();
+            }
+        };
+        for entry in state.tables.values_mut() {
+            fix(&mut entry.table.location);
+            entry
+                .partitions
+                .values_mut()
+                .for_each(|p| fix(&mut p.location));
+        }
+    }
+
+    fn is_relative(loc: &str) -> bool {
+        !loc.contains("://") && !loc.starts_with('/')
+    }
+
+    /// `file:///old/lake` for a table `name` stored at `file:///old/lake/<name>/` elsewhere
+    /// than `root`.
+    fn old_root(table_location: &str, name: &str, root: &str) -> Option<String> {
+        if is_relative(table_location) || !table_location.starts_with("file://") {
+            return None;
+        }
+        let old = table_location
+            .trim_end_matches('/')
+            .strip_suffix(name)?
+            .strip_suffix('/')?;
+        (old != root.trim_end_matches('/')).then(|| old.to_string())
+    }
+
+    fn resolved(loc: &str, root: &str, old_root: Option<&str>) -> Option<String> {
+        let root = root.trim_end_matches('/');
+        if is_relative(loc) {
+            return Some(format!("{root}/{loc}"));
+        }
+        let rest = loc.strip_prefix(old_root?)?;
+        rest.starts_with('/').then(|| format!("{root}{rest}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,12 +522,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let def = SourceDef::resolve("users", None).unwrap();
         let cat = LocalCatalog::beside_lake(dir.path(), "firelake");
-        let t = TableDef::for_source(&def, "users", "file:///lake/users/".into());
+        let root = format!("file://{}", dir.path().display());
+        let t = TableDef::for_source(&def, "users", format!("{root}/users/"));
         cat.ensure_table(&t).await.unwrap();
         cat.ensure_table(&t).await.unwrap();
         let p = PartitionInfo {
             values: vec!["2025-06-01".into()],
-            location: "file:///lake/users/p_date=2025-06-01/".into(),
+            location: format!("{root}/users/p_date=2025-06-01/"),
         };
         assert_eq!(
             cat.add_partitions("users", std::slice::from_ref(&p))
@@ -462,13 +558,13 @@ mod tests {
         let def = SourceDef::resolve("users", None).unwrap();
         let local = LocalCatalog::beside_lake(dir.path(), "firelake");
         let memory = MemoryCatalog::default();
+        let root = format!("file://{}", dir.path().display());
         for cat in [&local as &dyn Catalog, &memory] {
-            let t =
-                TableDef::for_source(&def, "users_curated", "file:///lake/users_curated/".into());
+            let t = TableDef::for_source(&def, "users_curated", format!("{root}/users_curated/"));
             cat.ensure_table(&t).await.unwrap();
             let gen1 = PartitionInfo {
                 values: vec!["2025-06-01".into()],
-                location: "file:///lake/users_curated/_generations/p_date=2025-06-01/g1/".into(),
+                location: format!("{root}/users_curated/_generations/p_date=2025-06-01/g1/"),
             };
             let gen2 = PartitionInfo {
                 location: gen1.location.replace("g1", "g2"),
@@ -488,5 +584,76 @@ mod tests {
                 Err(CatalogError::NoTable(_))
             ));
         }
+    }
+
+    /// A lake's catalog stores lake-relative locations and reads them in the lake where it is
+    /// now; one an older version wrote (absolute, under the folder the lake was made in) is
+    /// rebased, and migrated by the next write. Locations outside the lake stay as they are.
+    #[tokio::test]
+    async fn locations_follow_a_moved_lake() {
+        let def = SourceDef::resolve("users", None).unwrap();
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (root_a, root_b) = (
+            format!("file://{}", a.path().display()),
+            format!("file://{}", b.path().display()),
+        );
+        let part = |root: &str, day: &str| PartitionInfo {
+            values: vec![day.into()],
+            location: format!("{root}/users/p_date={day}/"),
+        };
+        let outside = PartitionInfo {
+            values: vec!["2025-06-03".into()],
+            location: "s3://elsewhere/users/p_date=2025-06-03/".into(),
+        };
+        // An older version's file: absolute locations under lake A.
+        let mut old = CatalogState {
+            database: "firelake".into(),
+            ..Default::default()
+        };
+        old.ensure_table(&TableDef::for_source(
+            &def,
+            "users",
+            format!("{root_a}/users/"),
+        ));
+        old.add_partitions("users", &[part(&root_a, "2025-06-01"), outside.clone()])
+            .unwrap();
+        let file = b.path().join("_catalog/firelake.json");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, serde_json::to_vec(&old).unwrap()).unwrap();
+        // Read where the lake is now (B).
+        let cat = LocalCatalog::beside_lake(b.path(), "firelake");
+        let t = cat.table("users").await.unwrap().unwrap();
+        assert_eq!(t.location, format!("{root_b}/users/"));
+        let want = vec![part(&root_b, "2025-06-01"), outside.clone()];
+        assert_eq!(cat.partitions("users").await.unwrap(), want);
+        // A write stores the whole file relative.
+        cat.add_partitions("users", &[part(&root_b, "2025-06-02")])
+            .await
+            .unwrap();
+        let stored: CatalogState = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let entry = &stored.tables["users"];
+        assert_eq!(entry.table.location, "users/");
+        let locs: Vec<&str> = entry
+            .partitions
+            .values()
+            .map(|p| p.location.as_str())
+            .collect();
+        assert_eq!(
+            locs,
+            [
+                "users/p_date=2025-06-01/",
+                "users/p_date=2025-06-02/",
+                outside.location.as_str()
+            ]
+        );
+        // And a copy of that file reads its own lake (A again).
+        let copy = a.path().join("_catalog");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(&file, copy.join("firelake.json")).unwrap();
+        let cat_a = LocalCatalog::beside_lake(a.path(), "firelake");
+        assert_eq!(
+            cat_a.partitions("users").await.unwrap()[1],
+            part(&root_a, "2025-06-02")
+        );
     }
 }

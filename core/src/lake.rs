@@ -72,6 +72,7 @@ impl Lake {
     /// `s3://bucket/prefix`, `file://./lake`, `file:///abs/path`, `./lake` (a plain path) or
     /// `memory://`.
     pub fn from_url(url: &str) -> Result<Lake, LakeError> {
+        Lake::check_url(url)?;
         if let Some(rest) = url.strip_prefix("s3://") {
             return s3_lake(url, rest);
         }
@@ -140,6 +141,24 @@ impl Lake {
     pub fn with_inline_reads(mut self) -> Lake {
         self.inline_reads = true;
         self
+    }
+
+    /// Whether `url` is a lake location [`Lake::from_url`] accepts, without opening it
+    /// (`firelake validate`): `s3://BUCKET[/PREFIX]`, `memory://`, `file://PATH` or a path.
+    pub fn check_url(url: &str) -> Result<(), LakeError> {
+        let ok = match url.strip_prefix("s3://") {
+            Some(rest) => !rest.split('/').next().unwrap_or_default().is_empty(),
+            None if url.starts_with("memory://") => true,
+            None => match url.strip_prefix("file://") {
+                Some(path) => !path.is_empty(),
+                None => !url.is_empty() && !url.contains("://") && !looks_like_a_scheme(url),
+            },
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(LakeError::UnsupportedUrl(url.into()))
+        }
     }
 
     pub fn url(&self) -> &str {
