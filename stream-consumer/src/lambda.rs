@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
-use firelake_core::Cleaner;
+use firelake_core::nulled::NullCounts;
+use firelake_core::stream::now_ms;
+use firelake_core::{Cleaner, SourceDef, emf};
 
 use crate::buffer::{Pushed, ShardBuffer};
 use crate::metrics::ConsumerMetrics;
@@ -39,12 +41,35 @@ fn stream_name(arn: &str) -> &str {
     arn.rsplit_once("stream/").map_or(arn, |(_, n)| n)
 }
 
-/// Handle one batch. Never fails as a whole: what could not be persisted is reported.
+/// Handle one batch and print its EMF lines (CloudWatch turns them into metrics).
 pub async fn handle_kinesis_event(
     event: KinesisEvent,
     cleaner: &Arc<Cleaner>,
     writer: &LakeWriter,
 ) -> KinesisEventResponse {
+    let handled = handle_kinesis_batch(event, cleaner, writer).await;
+    for line in &handled.emf {
+        println!("{line}");
+    }
+    handled.response
+}
+
+/// What a batch produced: the partial batch response and the EMF lines to print.
+pub struct BatchHandled {
+    pub response: KinesisEventResponse,
+    /// `RecordsIn`, `RecordsOut`, `Rejected`, `NulledValues` for the table, then one line per
+    /// nulled (column, reason) of the shards made durable (docs/metrics.md), as the Firehose
+    /// Lambda prints them.
+    pub emf: Vec<String>,
+}
+
+/// Handle one batch. Never fails as a whole: what could not be persisted is reported.
+pub async fn handle_kinesis_batch(
+    event: KinesisEvent,
+    cleaner: &Arc<Cleaner>,
+    writer: &LakeWriter,
+) -> BatchHandled {
+    let mut batch = BatchCounts::default();
     // Records of a shard arrive in order; keep shards in order of first appearance.
     let mut shards: Vec<(String, String, ShardBuffer, String)> = Vec::new();
     let metrics = writer.metrics();
@@ -70,21 +95,63 @@ pub async fn handle_kinesis_event(
         };
         let arrival_ms = (r.kinesis.approximate_arrival_timestamp.0.timestamp_millis()).max(0);
         ConsumerMetrics::add(&metrics.records_in, 1);
+        batch.records_in += 1;
         match shards[idx].2.push(&seq, arrival_ms, &r.kinesis.data) {
-            Pushed::Row => ConsumerMetrics::add(&metrics.rows_out, 1),
-            Pushed::Rejected => ConsumerMetrics::add(&metrics.rejected, 1),
+            Pushed::Row => {
+                ConsumerMetrics::add(&metrics.rows_out, 1);
+                batch.rows_out += 1;
+            }
+            Pushed::Rejected => {
+                ConsumerMetrics::add(&metrics.rejected, 1);
+                batch.rejected += 1;
+            }
         }
     }
     let mut failures = Vec::new();
     for (stream, shard, mut buffer, first_seq) in shards {
-        if let Err(e) = writer.write(buffer.take()).await {
-            tracing::error!(stream, shard, error = %e, "batch not persisted; Lambda will retry it");
-            let mut f = KinesisBatchItemFailure::default();
-            f.item_identifier = Some(first_seq);
-            failures.push(f);
+        let flushes = buffer.take();
+        let mut nulled = NullCounts::default();
+        for f in &flushes {
+            nulled.merge(&f.nulled_counts);
+        }
+        match writer.write(flushes).await {
+            // Counted once durable: a shard Lambda retries is counted when it lands.
+            Ok(()) => batch.nulled.merge(&nulled),
+            Err(e) => {
+                tracing::error!(stream, shard, error = %e, "batch not persisted; Lambda will retry it");
+                let mut f = KinesisBatchItemFailure::default();
+                f.item_identifier = Some(first_seq);
+                failures.push(f);
+            }
         }
     }
-    let mut resp = KinesisEventResponse::default();
-    resp.batch_item_failures = failures;
-    resp
+    let mut response = KinesisEventResponse::default();
+    response.batch_item_failures = failures;
+    BatchHandled {
+        response,
+        emf: batch.emf_lines(writer.definition(), now_ms()),
+    }
+}
+
+/// One batch's counts, for its EMF lines.
+#[derive(Default)]
+struct BatchCounts {
+    records_in: u64,
+    rows_out: u64,
+    rejected: u64,
+    nulled: NullCounts,
+}
+
+impl BatchCounts {
+    fn emf_lines(&self, def: &SourceDef, now: i64) -> Vec<String> {
+        let counts = [
+            ("RecordsIn", self.records_in),
+            ("RecordsOut", self.rows_out),
+            ("Rejected", self.rejected),
+            ("NulledValues", self.nulled.total()),
+        ];
+        let mut lines = vec![emf::table_line(def, &counts, now)];
+        lines.extend(emf::nulled_lines(def, &self.nulled, now));
+        lines
+    }
 }

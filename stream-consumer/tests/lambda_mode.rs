@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use firelake_core::catalog::{Catalog, CatalogError, MemoryCatalog, PartitionInfo, TableDef};
 use firelake_core::{Cleaner, Lake, SourceDef};
-use firelake_stream_consumer::lambda::handle_kinesis_event;
+use firelake_stream_consumer::lambda::{handle_kinesis_batch, handle_kinesis_event};
 use firelake_stream_consumer::{ConsumerMetrics, LakeWriter};
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -162,4 +162,70 @@ async fn what_was_not_persisted_is_reported_per_shard() {
         vec!["100", "200"],
         "each shard retries from its first record"
     );
+}
+
+#[tokio::test]
+async fn a_batch_reports_its_counts_and_nulled_values_as_emf() {
+    let (cleaner, def) = parts();
+    let writer = LakeWriter::new(
+        Lake::from_url("memory://").unwrap(),
+        Arc::new(MemoryCatalog::default()),
+        def,
+        Arc::new(ConsumerMetrics::default()),
+    );
+    let ev = event(&[(
+        "shardId-000000000000",
+        vec![
+            ("100", br#"{"login":{"uuid":"a"},"dob":{"age":"old"}}"#),
+            ("101", br#"{"login":{"uuid":"b"},"dob":{"age":41}}"#),
+            ("102", b"{bad"),
+        ],
+    )]);
+    let handled = handle_kinesis_batch(ev, &cleaner, &writer).await;
+    assert!(handled.response.batch_item_failures.is_empty());
+    let lines: Vec<serde_json::Value> = handled
+        .emf
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let table = &lines[0];
+    assert_eq!(table["Table"], "users");
+    assert_eq!(
+        (
+            &table["RecordsIn"],
+            &table["RecordsOut"],
+            &table["Rejected"],
+            &table["NulledValues"]
+        ),
+        (&json!(3), &json!(2), &json!(1), &json!(1))
+    );
+    assert_eq!(lines.len(), 2, "{:?}", handled.emf);
+    assert_eq!(
+        (&lines[1]["Column"], &lines[1]["NulledValues"]),
+        (&json!("age"), &json!(1))
+    );
+    assert_eq!(
+        lines[1]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "firelake"
+    );
+}
+
+#[tokio::test]
+async fn a_shard_not_persisted_counts_no_nulled_values_until_it_lands() {
+    let (cleaner, def) = parts();
+    let writer = LakeWriter::new(
+        Lake::from_url("memory://").unwrap(),
+        Arc::new(DownCatalog),
+        def,
+        Arc::new(ConsumerMetrics::default()),
+    );
+    let ev = event(&[(
+        "shardId-000000000000",
+        vec![("100", br#"{"login":{"uuid":"a"},"dob":{"age":"old"}}"#)],
+    )]);
+    let handled = handle_kinesis_batch(ev, &cleaner, &writer).await;
+    assert_eq!(handled.response.batch_item_failures.len(), 1);
+    assert_eq!(handled.emf.len(), 1, "{:?}", handled.emf);
+    let table: serde_json::Value = serde_json::from_str(&handled.emf[0]).unwrap();
+    assert_eq!(table["NulledValues"], 0);
 }
