@@ -198,13 +198,18 @@ async fn gather(lake: &Lake) -> Result<(Tables, Vec<CheckpointFact>), firelake_c
 pub fn run(args: StatusArgs) -> Result<(), Box<dyn std::error::Error>> {
     let lake = Lake::from_url(&args.lake)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let (mut tables, cps) = rt.block_on(gather(&lake))?;
+    let (tables, cps) = rt.block_on(gather(&lake))?;
+    // With the compactor: the catalog's generation of each day and its staleness.
     #[cfg(feature = "compact")]
-    rt.block_on(crate::status_curated::add(
-        &lake,
-        &args.catalog,
-        &mut tables,
-    ))?;
+    let tables = {
+        let mut tables = tables;
+        rt.block_on(crate::status_curated::add(
+            &lake,
+            &args.catalog,
+            &mut tables,
+        ))?;
+        tables
+    };
     let status = lake_status(lake.url(), &tables, &cps, firelake_core::stream::now_ms());
     // A closed pipe (`| head`) ends the output, never panics.
     let mut out = std::io::stdout();
