@@ -88,7 +88,7 @@ fn table_section(t: &TableStatus) -> String {
     for d in &t.days {
         let _ = write!(
             s,
-            r#"<tr data-day="{}"><td>{}</td><td data-metric="rows">{}</td><td data-metric="raw_files">{}</td><td data-metric="raw_bytes">{}</td><td>{:.0}%</td><td data-metric="rejected">{}</td><td data-metric="reprocessed">{}</td><td data-metric="nulled">{}</td>{}<td data-metric="curated_state">{}</td></tr>"#,
+            r#"<tr data-day="{}"><td>{}</td><td data-metric="rows">{}</td><td data-metric="raw_files">{}</td><td data-metric="raw_bytes">{}</td><td>{:.0}%</td><td data-metric="rejected">{}</td><td data-metric="reprocessed">{}</td><td data-metric="nulled">{}</td>{}<td data-metric="curated_state"{}>{}</td></tr>"#,
             d.day,
             d.day,
             d.rows,
@@ -101,6 +101,11 @@ fn table_section(t: &TableStatus) -> String {
             match d.curated.stale_raw_files {
                 Some(n) => format!(r#"<td data-metric="stale_raw_files">{n}</td>"#),
                 None => "<td>-</td>".to_string(),
+            },
+            if d.curated.stale {
+                r#" class="stale""#
+            } else {
+                ""
             },
             esc(&crate::status::curated_text(&d.curated)),
         );
@@ -136,7 +141,7 @@ fn consumers_section(cps: &[firelake_core::status::ConsumerPosition]) -> String 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#111}h1{font-size:20px}\
 section{border-top:1px solid #ddd;margin-top:16px}figure{display:inline-block;vertical-align:top;margin:8px 16px 8px 0}\
 figcaption{font-weight:600}text.l,text.v{font-size:12px}table{border-collapse:collapse}\
-td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}";
+td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}td.stale{color:#b91c1c;font-weight:600}";
 
 /// Sums the per-day cells in the browser, so the test sees the page's script ran.
 const SCRIPT: &str = "for(const s of document.querySelectorAll('section[data-table]')){let n=0;\
