@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::{SourceArgs, parse_duration};
 
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Debug)]
 pub struct CatalogArgs {
     /// Catalog database: the local catalog file is <lake>/_catalog/<database>.json.
     #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]

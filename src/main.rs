@@ -24,6 +24,8 @@ mod run;
 mod schema;
 mod signals;
 mod status;
+#[cfg(feature = "compact")]
+mod status_curated;
 mod status_html;
 #[cfg(feature = "sync")]
 mod sync;

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use firelake_core::Lake;
-use firelake_core::status::{DayFacts, FileFact, LakeStatus, lake_status};
+use firelake_core::status::{
+    CheckpointFact, DayFacts, FileFact, LakeStatus, count_kept, lake_status,
+};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 
@@ -23,9 +25,13 @@ pub struct StatusArgs {
     /// Also write a self-contained HTML page with charts to this file.
     #[arg(long, env = "FIRELAKE_STATUS_HTML")]
     html: Option<PathBuf>,
+    /// The catalog that says which generation of a curated day is current.
+    #[cfg(feature = "compact")]
+    #[command(flatten)]
+    catalog: crate::compact::CatalogArgs,
 }
 
-type Tables = BTreeMap<String, BTreeMap<String, DayFacts>>;
+pub(crate) type Tables = BTreeMap<String, BTreeMap<String, DayFacts>>;
 
 /// `<col>=<YYYY-MM-DD>` -> the day.
 fn day_of(folder: &str) -> Option<&str> {
@@ -55,31 +61,69 @@ async fn file_fact(lake: &Lake, key: &str, size: u64, column: Option<&str>) -> F
     let Some(reader) = reader else {
         tracing::warn!(key, "not a readable Parquet file; counted with 0 rows");
         return FileFact {
+            key: key.to_string(),
             bytes: size,
             ..Default::default()
         };
     };
     FileFact {
+        key: key.to_string(),
         bytes: size,
         rows: reader.metadata().file_metadata().num_rows().max(0) as u64,
         newest_ms: newest_of(&reader, column),
     }
 }
 
-/// Count a kept-records file's lines into `into`, by `kind` (or `column kind`).
-async fn count_kept(lake: &Lake, key: &str, by_column: bool, into: &mut BTreeMap<String, u64>) {
+/// Count a kept-records file's lines into `into`, by `kind` (or `column kind`), leaving out
+/// the lines `firelake reprocess` landed (its journal `<table>/_reprocessed/<folder>/<stem>.json`,
+/// when `journal` is listed). Returns how many were left out.
+async fn count_file(
+    lake: &Lake,
+    key: &str,
+    by_column: bool,
+    journal: Option<&str>,
+    into: &mut BTreeMap<String, u64>,
+) -> u64 {
     let Ok(Some(bytes)) = lake.get(key).await else {
-        return;
+        return 0;
     };
-    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let v: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
-        let kind = v["kind"].as_str().unwrap_or("unreadable");
-        let name = match (by_column, v["column"].as_str()) {
-            (true, Some(c)) => format!("{c} {kind}"),
-            _ => kind.to_string(),
-        };
-        *into.entry(name).or_default() += 1;
+    let mut landed = std::collections::BTreeSet::new();
+    if let Some(j) = journal
+        && let Ok(Some(jb)) = lake.get(j).await
+    {
+        match serde_json::from_slice::<firelake_core::reprocess::Journal>(&jb) {
+            Ok(j) => landed = j.landed,
+            Err(e) => {
+                tracing::warn!(key = j, error = %e, "unreadable reprocess journal; its file's lines count as rejected")
+            }
+        }
     }
+    count_kept(&bytes, by_column, &landed, into)
+}
+
+/// The reprocess journal of a rejected-records file, when the listing has one.
+fn reprocess_journal(key: &str, listed: &std::collections::HashSet<String>) -> Option<String> {
+    let (table, rest) = key.split_once("/_rejected/")?;
+    let j = format!("{table}/_reprocessed/{}.json", rest.strip_suffix(".jsonl")?);
+    listed.contains(&j).then_some(j)
+}
+
+/// Checkpoint objects (`_checkpoints/...json`). Their format is the stream-consumer's
+/// (`position`, `updated_ms`); an unreadable one is shown without a position.
+async fn checkpoints(lake: &Lake, keys: &[String]) -> Vec<CheckpointFact> {
+    let mut out = Vec::new();
+    for key in keys {
+        let v: serde_json::Value = match lake.get(key).await {
+            Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
+            _ => continue,
+        };
+        out.push(CheckpointFact {
+            key: key.clone(),
+            position: v["position"].as_str().map(str::to_string),
+            updated_ms: v["updated_ms"].as_i64().unwrap_or_default(),
+        });
+    }
+    out
 }
 
 /// The partition-time column of a table's source, when a source of that name is known.
@@ -88,10 +132,17 @@ fn time_column(table: &str) -> Option<String> {
     Some(def.columns[def.partition_from].name.clone())
 }
 
-async fn gather(lake: &Lake) -> Result<Tables, firelake_core::LakeError> {
+async fn gather(lake: &Lake) -> Result<(Tables, Vec<CheckpointFact>), firelake_core::LakeError> {
     let mut tables: Tables = BTreeMap::new();
     let mut columns: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for obj in lake.list("").await? {
+    let all = lake.list("").await?;
+    let listed: std::collections::HashSet<String> = all.iter().map(|o| o.key.clone()).collect();
+    let cps: Vec<String> = all
+        .iter()
+        .filter(|o| o.key.starts_with("_checkpoints/") && o.key.ends_with(".json"))
+        .map(|o| o.key.clone())
+        .collect();
+    for obj in all {
         let parts: Vec<&str> = obj.key.split('/').collect();
         let (table, curated) = match parts[0].strip_suffix("_curated") {
             Some(t) => (t, true),
@@ -117,12 +168,14 @@ async fn gather(lake: &Lake) -> Result<Tables, firelake_core::LakeError> {
                 if let Some(day) = day_of(folder) {
                     let d = days.entry(day.into()).or_default();
                     let nulled = *side == "_nulled";
-                    let into = if nulled {
-                        &mut d.nulled
+                    if nulled {
+                        count_file(lake, &obj.key, true, None, &mut d.nulled).await;
                     } else {
-                        &mut d.rejects
-                    };
-                    count_kept(lake, &obj.key, nulled, into).await;
+                        let journal = reprocess_journal(&obj.key, &listed);
+                        d.reprocessed +=
+                            count_file(lake, &obj.key, false, journal.as_deref(), &mut d.rejects)
+                                .await;
+                    }
                 }
             }
             (true, [_, "_generations", folder, generation, _]) if is_parquet => {
@@ -139,14 +192,25 @@ async fn gather(lake: &Lake) -> Result<Tables, firelake_core::LakeError> {
         }
     }
     tables.retain(|_, days| !days.is_empty());
-    Ok(tables)
+    Ok((tables, checkpoints(lake, &cps).await))
 }
 
 pub fn run(args: StatusArgs) -> Result<(), Box<dyn std::error::Error>> {
     let lake = Lake::from_url(&args.lake)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let tables = rt.block_on(gather(&lake))?;
-    let status = lake_status(lake.url(), &tables, firelake_core::stream::now_ms());
+    let (tables, cps) = rt.block_on(gather(&lake))?;
+    // With the compactor: the catalog's generation of each day and its staleness.
+    #[cfg(feature = "compact")]
+    let tables = {
+        let mut tables = tables;
+        rt.block_on(crate::status_curated::add(
+            &lake,
+            &args.catalog,
+            &mut tables,
+        ))?;
+        tables
+    };
+    let status = lake_status(lake.url(), &tables, &cps, firelake_core::stream::now_ms());
     // A closed pipe (`| head`) ends the output, never panics.
     let mut out = std::io::stdout();
     let _ = if args.json {
@@ -169,36 +233,36 @@ fn print_text(s: &LakeStatus, out: &mut dyn std::io::Write) -> std::io::Result<(
     for t in &s.tables {
         writeln!(
             out,
-            "{}: {} rows, {} raw files ({} bytes), rejected {}, nulled {}, newest record {} ({} s ago)",
+            "{}: {} rows, {} raw files ({} bytes), rejected {}, reprocessed {}, nulled {}, stale days {}, newest record {} ({} s ago)",
             t.table,
             t.rows,
             t.raw_files,
             t.raw_bytes,
             t.rejected,
+            t.reprocessed,
             t.nulled,
+            t.stale_days,
             t.newest_record.as_deref().unwrap_or("-"),
             t.newest_age_seconds.map_or("-".into(), |a| a.to_string()),
         )?;
         writeln!(
             out,
-            "  {:<10} {:>9} {:>6} {:>11} {:>6} {:>8} {:>7}  curated",
-            "day", "rows", "files", "bytes", "small", "rejected", "nulled"
+            "  {:<10} {:>9} {:>6} {:>11} {:>6} {:>8} {:>11} {:>7}  curated",
+            "day", "rows", "files", "bytes", "small", "rejected", "reprocessed", "nulled"
         )?;
         for d in &t.days {
-            let curated = match &d.curated.generation {
-                Some(g) => format!("{} ({g}, {} rows)", d.curated.state, d.curated.rows),
-                None => d.curated.state.to_string(),
-            };
             writeln!(
                 out,
-                "  {:<10} {:>9} {:>6} {:>11} {:>5.0}% {:>8} {:>7}  {curated}",
+                "  {:<10} {:>9} {:>6} {:>11} {:>5.0}% {:>8} {:>11} {:>7}  {}",
                 d.day,
                 d.rows,
                 d.raw_files,
                 d.raw_bytes,
                 d.small_share * 100.0,
                 d.rejected,
-                d.nulled
+                d.reprocessed,
+                d.nulled,
+                curated_text(&d.curated),
             )?;
             let detail = |m: &BTreeMap<String, u64>| {
                 m.iter()
@@ -213,6 +277,44 @@ fn print_text(s: &LakeStatus, out: &mut dyn std::io::Write) -> std::io::Result<(
                 writeln!(out, "    nulled:  {}", detail(&d.nulled_by_column))?;
             }
         }
+    }
+    print_consumers(&s.consumers, out)
+}
+
+/// `compacted (stale: N raw files newer)`, `compacted` or `not compacted`, with the generation.
+pub(crate) fn curated_text(c: &firelake_core::status::Curated) -> String {
+    let state = match c.stale_raw_files {
+        Some(n) if c.stale => format!("{} (stale: {n} raw files newer)", c.state),
+        _ => c.state.to_string(),
+    };
+    match &c.generation {
+        Some(g) => format!("{state}; {g} ({}), {} rows", c.generation_from, c.rows),
+        None => state,
+    }
+}
+
+fn print_consumers(
+    cps: &[firelake_core::status::ConsumerPosition],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if cps.is_empty() {
+        return writeln!(
+            out,
+            "consumers: no checkpoints in the lake (Kafka positions are the broker's consumer-group commits)"
+        );
+    }
+    writeln!(out, "consumers (from the lake's checkpoints):")?;
+    for c in cps {
+        writeln!(
+            out,
+            "  {} {} {}: position {}, checkpointed {} ({} s ago)",
+            c.consumer,
+            c.stream,
+            c.shard,
+            c.position.as_deref().unwrap_or("-"),
+            c.checkpointed_at,
+            c.checkpoint_age_seconds
+        )?;
     }
     Ok(())
 }

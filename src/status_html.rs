@@ -44,11 +44,13 @@ fn bars(title: &str, chart: &str, items: &[(String, f64)], color: &str) -> Strin
 fn table_section(t: &TableStatus) -> String {
     let name = esc(&t.table);
     let mut s = format!(
-        r#"<section data-table="{name}"><h2>{name}</h2><p class="summary"><b data-metric="rows">{}</b> rows · <b data-metric="raw_files">{}</b> raw files · <b data-metric="rejected">{}</b> rejected · <b data-metric="nulled">{}</b> nulled · newest record <b>{}</b></p>"#,
+        r#"<section data-table="{name}"><h2>{name}</h2><p class="summary"><b data-metric="rows">{}</b> rows · <b data-metric="raw_files">{}</b> raw files · <b data-metric="rejected">{}</b> rejected · <b data-metric="reprocessed">{}</b> reprocessed · <b data-metric="nulled">{}</b> nulled · <b data-metric="stale_days">{}</b> stale days · newest record <b>{}</b></p>"#,
         t.rows,
         t.raw_files,
         t.rejected,
+        t.reprocessed,
         t.nulled,
+        t.stale_days,
         esc(t.newest_record.as_deref().unwrap_or("-")),
     );
     let rows: Vec<(String, f64)> = t
@@ -82,11 +84,11 @@ fn table_section(t: &TableStatus) -> String {
         &fresh,
         "#f59e0b",
     );
-    s += "<table><tr><th>day</th><th>rows</th><th>files</th><th>bytes</th><th>small</th><th>rejected</th><th>nulled</th><th>curated</th></tr>";
+    s += "<table><tr><th>day</th><th>rows</th><th>files</th><th>bytes</th><th>small</th><th>rejected</th><th>reprocessed</th><th>nulled</th><th>stale raw files</th><th>curated</th></tr>";
     for d in &t.days {
         let _ = write!(
             s,
-            r#"<tr data-day="{}"><td>{}</td><td data-metric="rows">{}</td><td data-metric="raw_files">{}</td><td data-metric="raw_bytes">{}</td><td>{:.0}%</td><td data-metric="rejected">{}</td><td data-metric="nulled">{}</td><td>{}</td></tr>"#,
+            r#"<tr data-day="{}"><td>{}</td><td data-metric="rows">{}</td><td data-metric="raw_files">{}</td><td data-metric="raw_bytes">{}</td><td>{:.0}%</td><td data-metric="rejected">{}</td><td data-metric="reprocessed">{}</td><td data-metric="nulled">{}</td>{}<td data-metric="curated_state"{}>{}</td></tr>"#,
             d.day,
             d.day,
             d.rows,
@@ -94,12 +96,42 @@ fn table_section(t: &TableStatus) -> String {
             d.raw_bytes,
             d.small_share * 100.0,
             d.rejected,
+            d.reprocessed,
             d.nulled,
-            esc(&format!(
-                "{} {}",
-                d.curated.state,
-                d.curated.generation.as_deref().unwrap_or("")
-            )),
+            match d.curated.stale_raw_files {
+                Some(n) => format!(r#"<td data-metric="stale_raw_files">{n}</td>"#),
+                None => "<td>-</td>".to_string(),
+            },
+            if d.curated.stale {
+                r#" class="stale""#
+            } else {
+                ""
+            },
+            esc(&crate::status::curated_text(&d.curated)),
+        );
+    }
+    s += "</table></section>";
+    s
+}
+
+fn consumers_section(cps: &[firelake_core::status::ConsumerPosition]) -> String {
+    let mut s = String::from("<section data-consumers><h2>Consumers</h2>");
+    if cps.is_empty() {
+        s += "<p>No checkpoints in the lake.</p></section>";
+        return s;
+    }
+    s += "<table><tr><th>consumer</th><th>stream</th><th>shard</th><th>position</th><th>checkpointed</th><th>age (s)</th></tr>";
+    for c in cps {
+        let _ = write!(
+            s,
+            r#"<tr data-shard="{}"><td>{}</td><td>{}</td><td>{}</td><td data-metric="position">{}</td><td>{}</td><td data-metric="checkpoint_age_seconds">{}</td></tr>"#,
+            esc(&format!("{}/{}/{}", c.consumer, c.stream, c.shard)),
+            esc(&c.consumer),
+            esc(&c.stream),
+            esc(&c.shard),
+            esc(c.position.as_deref().unwrap_or("-")),
+            esc(&c.checkpointed_at),
+            c.checkpoint_age_seconds
         );
     }
     s += "</table></section>";
@@ -109,7 +141,7 @@ fn table_section(t: &TableStatus) -> String {
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#111}h1{font-size:20px}\
 section{border-top:1px solid #ddd;margin-top:16px}figure{display:inline-block;vertical-align:top;margin:8px 16px 8px 0}\
 figcaption{font-weight:600}text.l,text.v{font-size:12px}table{border-collapse:collapse}\
-td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}";
+td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}td.stale{color:#b91c1c;font-weight:600}";
 
 /// Sums the per-day cells in the browser, so the test sees the page's script ran.
 const SCRIPT: &str = "for(const s of document.querySelectorAll('section[data-table]')){let n=0;\
@@ -127,6 +159,7 @@ pub fn page(status: &LakeStatus) -> String {
     for t in &status.tables {
         s += &table_section(t);
     }
+    s += &consumers_section(&status.consumers);
     let _ = write!(s, "<script>{SCRIPT}</script></body></html>");
     s
 }

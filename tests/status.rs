@@ -20,6 +20,7 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 fn lake_with_data() -> (tempfile::TempDir, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     ok(dir.path(), &["run", "--lake", "lake", "--records", "4000"]);
+    ok(dir.path(), &["compact", "--lake", "lake", "--all"]);
     let json = ok(dir.path(), &["status", "--lake", "lake", "--json"]);
     (dir, serde_json::from_str(&json).unwrap())
 }
@@ -137,7 +138,14 @@ fn status_html_renders_in_headless_chromium_with_the_json_numbers() {
     let js = format!("data-js-rows=\"{}\"", table["rows"]);
     assert!(dom.contains(&js), "{js} not in the rendered page");
     let got = metrics_in(&dom);
-    for m in ["rows", "raw_files", "rejected", "nulled"] {
+    for m in [
+        "rows",
+        "raw_files",
+        "rejected",
+        "reprocessed",
+        "nulled",
+        "stale_days",
+    ] {
         assert_eq!(
             got[&(String::new(), m.to_string())],
             table[m].to_string(),
@@ -146,13 +154,25 @@ fn status_html_renders_in_headless_chromium_with_the_json_numbers() {
     }
     for d in table["days"].as_array().unwrap() {
         let day = d["day"].as_str().unwrap().to_string();
-        for m in ["rows", "raw_files", "raw_bytes", "rejected", "nulled"] {
+        for m in [
+            "rows",
+            "raw_files",
+            "raw_bytes",
+            "rejected",
+            "reprocessed",
+            "nulled",
+        ] {
             assert_eq!(
                 got[&(day.clone(), m.to_string())],
                 d[m].to_string(),
                 "{day} {m}"
             );
         }
+        assert_eq!(
+            got[&(day.clone(), "stale_raw_files".to_string())],
+            d["curated"]["stale_raw_files"].to_string(),
+            "{day}"
+        );
     }
     for chart in ["rows", "rejects", "sizes", "freshness"] {
         assert!(
