@@ -24,7 +24,9 @@ use crate::merge::{
     DedupeColumns, KeySurvey, Survey, keys_arrived_since, select_winners, survey,
     winners_from_survey, write_generation,
 };
-use crate::plan::{Build, RawFile, Selection, build, candidate_days, covered_after, expired, plan};
+use crate::plan::{
+    Build, Plan, RawFile, Selection, build, candidate_days, covered_after, expired, plan,
+};
 use crate::quarantine::{not_quarantined, quarantine, quarantine_folder};
 use crate::{
     CompactError, CompactOptions, CompactReport, Context, DayOutcome, DayReport, Progress,
@@ -454,14 +456,7 @@ async fn attempt_day(
     quarantined: &mut Vec<Quarantined>,
 ) -> Result<DayReport, CompactError> {
     let started = Instant::now();
-    let folder = quarantine_of(ctx, day);
-    let mut listing = unquarantined_listing(ctx, day).await?;
-    for empty in listing.iter().filter(|o| o.size == 0) {
-        let error = format!("{}: zero-length file, not Parquet", empty.key);
-        let q = quarantine(&ctx.lake, &folder, &empty.key, &error, ctx.now_ms()).await?;
-        quarantined.push(q);
-    }
-    listing.retain(|o| o.size > 0);
+    let listing = readable_listing(ctx, day, quarantined).await?;
     if listing.is_empty() {
         return Ok(DayReport::skipped(day, DayOutcome::NoRawFiles));
     }
@@ -473,8 +468,87 @@ async fn attempt_day(
     else {
         return Ok(DayReport::skipped(day, DayOutcome::UpToDate));
     };
-    let current_location = at.location;
+    let surveyed = survey_day(ctx, day, &reading, dedupe, quarantined).await?;
+    let covers = covered_after(&carried, &surveyed.raw_read);
+    let lookback = match dedupe {
+        Some(columns) => midnight_lookback(ctx, day, at.previous_day, columns).await?,
+        None => None,
+    };
+    let plan = Arc::new(plan(surveyed.files, ctx.options.target_bytes));
+    tracing::info!(
+        day = %time::format_day(day),
+        files = plan.files.len(),
+        rows = plan.rows(),
+        bins = plan.bins.len(),
+        seconds = surveyed.seconds,
+        "planned"
+    );
+    if plan.rows() == 0 {
+        return Ok(DayReport::skipped(day, DayOutcome::NoRawFiles));
+    }
+    let journal = planned_journal(ctx, day, &plan, at.location, covers, dedupe_key);
+    // The journal exists before any output does.
+    journal.store(&ctx.lake).await?;
+    crash::point("planned");
 
+    let merge = Merge {
+        plan: &plan,
+        dedupe,
+        surveyed_keys: surveyed.keys,
+        lookback: lookback.as_ref(),
+    };
+    let written = match write_verified(ctx, merge, &journal, progress).await {
+        Ok(w) => w,
+        Err(e) => {
+            // Undo now; should that fail too, the next run's recovery does it.
+            if let Err(undo) = ctx.lake.delete_prefix(&journal.generation).await {
+                tracing::warn!(generation = %journal.generation, error = %undo, "could not delete a failed generation");
+            } else {
+                let _ = ctx.lake.delete(&journal.key).await;
+            }
+            return Err(e);
+        }
+    };
+    commit_day(ctx, day, at.location, journal, written, lock, started).await
+}
+
+/// The day's raw files minus those set aside; zero-length files are quarantined here (they
+/// are not Parquet, and a footer read would only say so later).
+async fn readable_listing(
+    ctx: &Context,
+    day: i32,
+    quarantined: &mut Vec<Quarantined>,
+) -> Result<Vec<LakeObject>, CompactError> {
+    let folder = quarantine_of(ctx, day);
+    let mut listing = unquarantined_listing(ctx, day).await?;
+    for empty in listing.iter().filter(|o| o.size == 0) {
+        let error = format!("{}: zero-length file, not Parquet", empty.key);
+        let q = quarantine(&ctx.lake, &folder, &empty.key, &error, ctx.now_ms()).await?;
+        quarantined.push(q);
+    }
+    listing.retain(|o| o.size > 0);
+    Ok(listing)
+}
+
+/// What the survey of a day's inputs found, unreadable raw files quarantined.
+struct SurveyedDay {
+    files: Vec<RawFile>,
+    /// The raw files among them (the rest are the current generation's).
+    raw_read: Vec<RawFile>,
+    /// The files surveyed and their key rows, when dedupe surveyed keys with the footers.
+    keys: Option<(Vec<String>, crate::dedupe::KeyRows)>,
+    seconds: f64,
+}
+
+/// Read the footers (and, with dedupe, the key rows) of `reading`. An unreadable raw file is
+/// quarantined; an unreadable file of the current generation fails the day.
+async fn survey_day(
+    ctx: &Context,
+    day: i32,
+    reading: &[LakeObject],
+    dedupe: Option<&DedupeColumns>,
+    quarantined: &mut Vec<Quarantined>,
+) -> Result<SurveyedDay, CompactError> {
     let phase = Instant::now();
     let key_survey = dedupe.map(|columns| KeySurvey {
         schema: ctx.schema.clone(),
@@ -485,7 +559,8 @@ async fn attempt_day(
         files,
         key_rows,
         unreadable,
-    } = survey(&ctx.lake, &reading, key_survey.as_ref()).await?;
+    } = survey(&ctx.lake, reading, key_survey.as_ref()).await?;
+    let folder = quarantine_of(ctx, day);
     for (key, error) in unreadable {
         if !is_raw_key(ctx, day, &key) {
             return Err(CompactError::Verify {
@@ -495,37 +570,36 @@ async fn attempt_day(
         }
         quarantined.push(quarantine(&ctx.lake, &folder, &key, &error, ctx.now_ms()).await?);
     }
-    let raw_read: Vec<RawFile> = files
+    let raw_read = files
         .iter()
         .filter(|f| is_raw_key(ctx, day, &f.key))
         .cloned()
         .collect();
-    let covers = covered_after(&carried, &raw_read);
-    let lookback = match dedupe {
-        Some(columns) => midnight_lookback(ctx, day, at.previous_day, columns).await?,
-        None => None,
-    };
-    let surveyed_keys = key_rows.map(|rows| (files.iter().map(|f| f.key.clone()).collect(), rows));
-    let plan = Arc::new(plan(files, ctx.options.target_bytes));
-    let rows_in = plan.rows();
-    tracing::info!(
-        day = %time::format_day(day),
-        files = plan.files.len(),
-        rows = rows_in,
-        bins = plan.bins.len(),
-        seconds = phase.elapsed().as_secs_f64(),
-        "planned"
-    );
-    if rows_in == 0 {
-        return Ok(DayReport::skipped(day, DayOutcome::NoRawFiles));
-    }
+    let keys = key_rows.map(|rows| (files.iter().map(|f| f.key.clone()).collect(), rows));
+    Ok(SurveyedDay {
+        files,
+        raw_read,
+        keys,
+        seconds: phase.elapsed().as_secs_f64(),
+    })
+}
+
+/// The journal of a new generation of `day` made by `plan`, in state Planned.
+fn planned_journal(
+    ctx: &Context,
+    day: i32,
+    plan: &Plan,
+    current_location: Option<&String>,
+    covers: Vec<RawFile>,
+    dedupe_key: Vec<String>,
+) -> Journal {
     let pcol = &ctx.def.partition_column;
     let id = run_id(ctx.now_ms(), plan.digest());
     let generation = generation_prefix(&ctx.curated, pcol, day, &id);
     let previous_generation = current_location
         .and_then(|l| ctx.lake.key_of_url(l))
         .filter(|k| is_generation_of(k, &ctx.curated, pcol, day));
-    let mut journal = Journal {
+    Journal {
         key: journal_key(&ctx.curated, pcol, day, &id),
         run_id: id,
         state: JournalState::Planned,
@@ -537,14 +611,14 @@ async fn attempt_day(
         dedupe_key,
         target_bytes: plan.target_bytes,
         location: format!("{}/", ctx.lake.url_of(&generation)),
-        generation: generation.clone(),
+        generation,
         previous_location: current_location.cloned(),
-        previous_generation: previous_generation.clone(),
+        previous_generation,
         inputs: plan.files.clone(),
         covers,
         bins: plan.bins.clone(),
         outputs: Vec::new(),
-        rows_in,
+        rows_in: plan.rows(),
         rows_out: 0,
         duplicates: 0,
         bytes_in: plan.bytes(),
@@ -554,88 +628,105 @@ async fn attempt_day(
         committed_at_ms: None,
         clean_after_ms: None,
         cleaned_at_ms: None,
-    };
-    // The journal exists before any output does.
-    journal.store(&ctx.lake).await?;
-    crash::point("planned");
-
-    let written = async {
-        let phase = Instant::now();
-        let from_survey = surveyed_keys.and_then(|(files, rows): (Vec<String>, _)| {
-            winners_from_survey(&files, rows, &plan, lookback.as_ref())
-        });
-        let passes = if dedupe.is_some() && from_survey.is_none() {
-            2
-        } else {
-            1
-        };
-        progress.day_started(&journal.day, rows_in * passes);
-        let winners = match (dedupe, from_survey) {
-            (Some(_), Some(w)) => Some((w, "with the survey")),
-            (Some(columns), None) => {
-                let w = select_winners(
-                    &ctx.lake,
-                    &plan,
-                    &ctx.schema,
-                    columns,
-                    ctx.options.dedupe_memory_bytes,
-                    lookback.as_ref(),
-                    progress,
-                )
-                .await?;
-                Some((w, "in a pass of their own"))
-            }
-            (None, _) => None,
-        }
-        .map(|(w, how)| {
-            tracing::info!(
-                day = %journal.day,
-                distinct = w.kept(),
-                seconds = phase.elapsed().as_secs_f64(),
-                how,
-                "dedupe keys read"
-            );
-            Arc::new(w)
-        });
-        let phase = Instant::now();
-        let distinct = winners.as_ref().map_or(rows_in, |w| w.kept());
-        let dropped = winners.as_ref().map_or(0, |w| w.dropped());
-        let mut outputs = write_generation(
-            &ctx.lake,
-            plan.clone(),
-            ctx.schema.clone(),
-            winners,
-            &generation,
-            ctx.options.zstd_level,
-            progress,
-        )
-        .await?;
-        tracing::info!(
-            day = %journal.day,
-            files = outputs.len(),
-            seconds = phase.elapsed().as_secs_f64(),
-            "generation written"
-        );
-        verify(ctx, &generation, &mut outputs, distinct).await?;
-        Ok::<_, CompactError>((outputs, distinct, dropped))
     }
-    .await;
-    let (outputs, distinct, dropped) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            // Undo now; should that fail too, the next run's recovery does it.
-            if let Err(undo) = ctx.lake.delete_prefix(&generation).await {
-                tracing::warn!(%generation, error = %undo, "could not delete a failed generation");
-            } else {
-                let _ = ctx.lake.delete(&journal.key).await;
-            }
-            return Err(e);
-        }
+}
+
+/// What the merge of a day reads.
+struct Merge<'a> {
+    plan: &'a Arc<Plan>,
+    dedupe: Option<&'a DedupeColumns>,
+    surveyed_keys: Option<(Vec<String>, crate::dedupe::KeyRows)>,
+    lookback: Option<&'a Lookback>,
+}
+
+/// A written and verified generation: its files, the rows it holds, and the rows dropped as
+/// the previous day's (the look-back across midnight).
+struct Written {
+    outputs: Vec<crate::journal::OutputFile>,
+    distinct: u64,
+    dropped: u64,
+}
+
+/// Select the winners (from the survey when it holds every key, else in a pass of their
+/// own), write the generation and verify it.
+async fn write_verified(
+    ctx: &Context,
+    m: Merge<'_>,
+    journal: &Journal,
+    progress: &dyn Progress,
+) -> Result<Written, CompactError> {
+    let phase = Instant::now();
+    let rows_in = m.plan.rows();
+    let from_survey = m
+        .surveyed_keys
+        .and_then(|(files, rows)| winners_from_survey(&files, rows, m.plan, m.lookback));
+    let passes = if m.dedupe.is_some() && from_survey.is_none() {
+        2
+    } else {
+        1
     };
-    journal.bytes_out = outputs.iter().map(|o| o.size).sum();
-    journal.outputs = outputs;
-    journal.rows_out = distinct;
-    journal.duplicates = rows_in - distinct;
+    progress.day_started(&journal.day, rows_in * passes);
+    let winners = match (m.dedupe, from_survey) {
+        (Some(_), Some(w)) => Some((w, "with the survey")),
+        (Some(columns), None) => {
+            let budget = ctx.options.dedupe_memory_bytes;
+            let w = select_winners(
+                &ctx.lake,
+                m.plan,
+                &ctx.schema,
+                columns,
+                budget,
+                m.lookback,
+                progress,
+            )
+            .await?;
+            Some((w, "in a pass of their own"))
+        }
+        (None, _) => None,
+    }
+    .map(|(w, how)| {
+        let seconds = phase.elapsed().as_secs_f64();
+        tracing::info!(day = %journal.day, distinct = w.kept(), seconds, how, "dedupe keys read");
+        Arc::new(w)
+    });
+    let phase = Instant::now();
+    let distinct = winners.as_ref().map_or(rows_in, |w| w.kept());
+    let dropped = winners.as_ref().map_or(0, |w| w.dropped());
+    let mut outputs = write_generation(
+        &ctx.lake,
+        m.plan.clone(),
+        ctx.schema.clone(),
+        winners,
+        &journal.generation,
+        ctx.options.zstd_level,
+        progress,
+    )
+    .await?;
+    let seconds = phase.elapsed().as_secs_f64();
+    tracing::info!(day = %journal.day, files = outputs.len(), seconds, "generation written");
+    verify(ctx, &journal.generation, &mut outputs, distinct).await?;
+    Ok(Written {
+        outputs,
+        distinct,
+        dropped,
+    })
+}
+
+/// Record the written generation, then switch the catalog to it unless another compactor
+/// took the day over meanwhile, and clean up what it replaced.
+async fn commit_day(
+    ctx: &Context,
+    day: i32,
+    current_location: Option<&String>,
+    mut journal: Journal,
+    w: Written,
+    lock: &mut DayLock,
+    started: Instant,
+) -> Result<DayReport, CompactError> {
+    journal.bytes_out = w.outputs.iter().map(|o| o.size).sum();
+    journal.outputs = w.outputs;
+    journal.rows_out = w.distinct;
+    journal.duplicates = journal.rows_in - w.distinct;
     journal.written_at_ms = Some(ctx.now_ms());
     journal.state = JournalState::Written;
     journal.store(&ctx.lake).await?;
@@ -643,7 +734,7 @@ async fn attempt_day(
 
     if !lock.still_ours(ctx, day, current_location).await? {
         tracing::warn!(day = %journal.day, "another compactor took the day over; this run's generation is dropped");
-        ctx.lake.delete_prefix(&generation).await?;
+        ctx.lake.delete_prefix(&journal.generation).await?;
         ctx.lake.delete(&journal.key).await?;
         return Ok(DayReport::skipped(day, DayOutcome::Busy));
     }
@@ -652,17 +743,17 @@ async fn attempt_day(
     Ok(DayReport {
         day: journal.day.clone(),
         outcome: DayOutcome::Compacted {
-            generation,
+            generation: journal.generation.clone(),
             location: journal.location.clone(),
             replaced: current_location.cloned(),
-            replaced_deleted: cleaned && previous_generation.is_some(),
+            replaced_deleted: cleaned && journal.previous_generation.is_some(),
         },
-        files_in: plan.files.len() as u64,
+        files_in: journal.inputs.len() as u64,
         files_out: journal.outputs.len() as u64,
-        rows_in,
-        rows_out: distinct,
-        duplicates: rows_in - distinct,
-        previous_day_duplicates: dropped,
+        rows_in: journal.rows_in,
+        rows_out: w.distinct,
+        duplicates: journal.rows_in - w.distinct,
+        previous_day_duplicates: w.dropped,
         quarantined: Vec::new(),
         bytes_in: journal.bytes_in,
         bytes_out: journal.bytes_out,
