@@ -368,23 +368,90 @@ fn parse_pointer(p: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// Errors of one definition file, located by line.
+struct At<'a> {
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl At<'_> {
+    fn err(&self, span: Range<usize>, message: String) -> SourceError {
+        SourceError::Invalid {
+            file: self.origin.to_string(),
+            line: line_of(self.text, span.start),
+            message,
+        }
+    }
+}
+
 impl RawSource {
     fn validate(self, origin: &str, text: &str) -> Result<SourceDef, SourceError> {
-        let err = |span: Range<usize>, message: String| SourceError::Invalid {
-            file: origin.to_string(),
-            line: line_of(text, span.start),
-            message,
-        };
+        let at = At { origin, text };
+        let (name, table) = self.names(&at)?;
+        let never_read = self
+            .never_read
+            .iter()
+            .map(|p| {
+                parse_pointer(p.get_ref())
+                    .map(|_| p.get_ref().clone())
+                    .map_err(|m| at.err(p.span(), format!("never_read: {m}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut columns = Vec::with_capacity(self.columns.len());
+        let mut seen = HashSet::new();
+        for col in &self.columns {
+            let cname = col.get_ref().name.get_ref();
+            if !seen.insert(cname.clone()) {
+                return Err(at.err(
+                    col.get_ref().name.span(),
+                    format!("column {cname:?}: defined twice"),
+                ));
+            }
+            columns.push(column(col, &never_read, &at)?);
+        }
+        if columns.is_empty() {
+            return Err(at.err(0..0, "no [[columns]] defined".into()));
+        }
+        self.no_pointer_inside_another(&columns, &at)?;
+        let dedupe_span = self.dedupe_key.as_ref().map_or(0..0, |d| d.span());
+        let dedupe_key = self.dedupe_key.map(|d| d.into_inner()).unwrap_or_default();
+        if let Some(key) = dedupe_key
+            .iter()
+            .find(|key| !columns.iter().any(|c| &c.name == *key))
+        {
+            return Err(at.err(
+                dedupe_span,
+                format!("dedupe_key names {key:?}, which is not a column"),
+            ));
+        }
+        let (partition_column, partition_from) =
+            partition(self.partition.get_ref(), &columns, &at)?;
+        Ok(SourceDef {
+            name,
+            table,
+            description: self.description,
+            columns,
+            dedupe_key,
+            partition_column,
+            partition_from,
+            never_read,
+            fetch: self.fetch,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The source's name and table (the name unless given), both identifiers.
+    fn names(&self, at: &At) -> Result<(String, String), SourceError> {
         let name = self.name.get_ref().clone();
         if !is_identifier(&name) {
-            return Err(err(
+            return Err(at.err(
                 self.name.span(),
                 format!("name {name:?}: use lower-case letters, digits and '_'"),
             ));
         }
         let table = match &self.table {
             Some(t) if !is_identifier(t.get_ref()) => {
-                return Err(err(
+                return Err(at.err(
                     t.span(),
                     format!(
                         "table {:?}: use lower-case letters, digits and '_'",
@@ -395,148 +462,21 @@ impl RawSource {
             Some(t) => t.get_ref().clone(),
             None => name.clone(),
         };
-        let never_read = self
-            .never_read
-            .iter()
-            .map(|p| {
-                parse_pointer(p.get_ref())
-                    .map(|_| p.get_ref().clone())
-                    .map_err(|m| err(p.span(), format!("never_read: {m}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        Ok((name, table))
+    }
 
-        let mut columns = Vec::with_capacity(self.columns.len());
-        let mut seen = HashSet::new();
-        for col in &self.columns {
-            let span = col.span();
-            let c = col.get_ref();
-            let cname = c.name.get_ref();
-            let at = |m: String| err(c.name.span(), format!("column {cname:?}: {m}"));
-            if !is_identifier(cname) {
-                return Err(at("use lower-case letters, digits and '_'".into()));
-            }
-            if !seen.insert(cname.clone()) {
-                return Err(at("defined twice".into()));
-            }
-            let ty = *c.column_type.get_ref();
-            let (path, pointer) = match (&c.pointer, c.arrival) {
-                (Some(p), false) => {
-                    let path = parse_pointer(p.get_ref())
-                        .map_err(|m| err(p.span(), format!("column {cname:?}: {m}")))?;
-                    for secret in &never_read {
-                        let (a, b) = (p.get_ref().as_str(), secret.as_str());
-                        let overlaps = a == b
-                            || a.starts_with(&format!("{b}/"))
-                            || b.starts_with(&format!("{a}/"));
-                        if overlaps {
-                            return Err(err(
-                                p.span(),
-                                format!(
-                                    "column {cname:?}: pointer {a} reaches the never-read field {b}"
-                                ),
-                            ));
-                        }
-                    }
-                    (path, p.get_ref().clone())
-                }
-                (None, true) => {
-                    if ty != ColumnType::TimestampMs {
-                        return Err(at(
-                            "an arrival column must have type = \"timestamp_ms\"".into()
-                        ));
-                    }
-                    (Vec::new(), String::new())
-                }
-                (Some(p), true) => {
-                    return Err(err(
-                        p.span(),
-                        format!(
-                            "column {cname:?}: give either pointer or arrival = true, not both"
-                        ),
-                    ));
-                }
-                (None, false) => {
-                    return Err(err(
-                        span,
-                        format!("column {cname:?}: missing pointer (or arrival = true)"),
-                    ));
-                }
-            };
-            let accept = match &c.accept {
-                Some(a) => {
-                    if a.get_ref().is_empty() {
-                        return Err(err(a.span(), format!("column {cname:?}: accept is empty")));
-                    }
-                    if let Some(bad) = a.get_ref().iter().find(|f| !ty.allows(**f)) {
-                        return Err(err(
-                            a.span(),
-                            format!(
-                                "column {cname:?}: a {} column cannot accept {bad:?}",
-                                ty.name()
-                            ),
-                        ));
-                    }
-                    a.get_ref().clone()
-                }
-                None => ty.default_accept().to_vec(),
-            };
-            if !c.steps.is_empty() && ty != ColumnType::String {
-                return Err(at(format!(
-                    "steps apply to string columns, not {}",
-                    ty.name()
-                )));
-            }
-            if c.allowed.is_some() && ty != ColumnType::String {
-                return Err(at("allowed applies to string columns".into()));
-            }
-            let numeric = matches!(
-                ty,
-                ColumnType::Int32 | ColumnType::Int64 | ColumnType::Float64
-            );
-            if (c.min.is_some() || c.max.is_some()) && !numeric {
-                return Err(at(format!(
-                    "min/max apply to numeric columns, not {}",
-                    ty.name()
-                )));
-            }
-            if let (Some(lo), Some(hi)) = (c.min, c.max)
-                && lo > hi
-            {
-                return Err(at(format!("min {lo} is above max {hi}")));
-            }
-            columns.push(ColumnDef {
-                name: cname.clone(),
-                path,
-                pointer,
-                column_type: ty,
-                accept,
-                steps: c.steps.clone(),
-                allowed: c.allowed.clone(),
-                min: c.min,
-                max: c.max,
-                required: c.required,
-                arrival: c.arrival,
-                description: c.description.clone(),
-            });
-        }
-        if columns.is_empty() {
-            return Err(err(0..0, "no [[columns]] defined".into()));
-        }
-        // A pointer that is a prefix of another would need the same value as a scalar and as
-        // an object; reject it so every column has one clear meaning.
-        for a in &columns {
-            for b in &columns {
-                if !a.arrival
-                    && !b.arrival
-                    && b.path.len() > a.path.len()
-                    && b.path.starts_with(&a.path)
-                {
+    /// A pointer that is a prefix of another would need the same value as a scalar and as
+    /// an object; reject it so every column has one clear meaning.
+    fn no_pointer_inside_another(&self, columns: &[ColumnDef], at: &At) -> Result<(), SourceError> {
+        for a in columns.iter().filter(|c| !c.arrival) {
+            for b in columns.iter().filter(|c| !c.arrival) {
+                if b.path.len() > a.path.len() && b.path.starts_with(&a.path) {
                     let span = self
                         .columns
                         .iter()
                         .find(|c| c.get_ref().name.get_ref() == &b.name)
                         .map_or(0..0, |c| c.span());
-                    return Err(err(
+                    return Err(at.err(
                         span,
                         format!(
                             "column {:?}: pointer {} is inside {}, which column {:?} reads as a value",
@@ -546,57 +486,147 @@ impl RawSource {
                 }
             }
         }
+        Ok(())
+    }
+}
 
-        let dedupe_span = self.dedupe_key.as_ref().map_or(0..0, |d| d.span());
-        let dedupe_key = self.dedupe_key.map(|d| d.into_inner()).unwrap_or_default();
-        for key in &dedupe_key {
-            if !columns.iter().any(|c| &c.name == key) {
-                return Err(err(
-                    dedupe_span.clone(),
-                    format!("dedupe_key names {key:?}, which is not a column"),
-                ));
-            }
+/// One column, checked: its name, where its value comes from, and rules that fit its type.
+fn column(
+    col: &Spanned<RawColumn>,
+    never_read: &[String],
+    at: &At,
+) -> Result<ColumnDef, SourceError> {
+    let c = col.get_ref();
+    let cname = c.name.get_ref();
+    let named = |m: String| at.err(c.name.span(), format!("column {cname:?}: {m}"));
+    if !is_identifier(cname) {
+        return Err(named("use lower-case letters, digits and '_'".into()));
+    }
+    let ty = *c.column_type.get_ref();
+    let (path, pointer) = column_source(col, never_read, at)?;
+    let accept = match &c.accept {
+        Some(a) if a.get_ref().is_empty() => {
+            return Err(at.err(a.span(), format!("column {cname:?}: accept is empty")));
         }
+        Some(a) => match a.get_ref().iter().find(|f| !ty.allows(**f)) {
+            Some(bad) => {
+                let m = format!(
+                    "column {cname:?}: a {} column cannot accept {bad:?}",
+                    ty.name()
+                );
+                return Err(at.err(a.span(), m));
+            }
+            None => a.get_ref().clone(),
+        },
+        None => ty.default_accept().to_vec(),
+    };
+    if let Some(m) = rule_mismatch(c, ty) {
+        return Err(named(m));
+    }
+    Ok(ColumnDef {
+        name: cname.clone(),
+        path,
+        pointer,
+        column_type: ty,
+        accept,
+        steps: c.steps.clone(),
+        allowed: c.allowed.clone(),
+        min: c.min,
+        max: c.max,
+        required: c.required,
+        arrival: c.arrival,
+        description: c.description.clone(),
+    })
+}
 
-        let part = self.partition.get_ref();
-        let pcol = part.column.get_ref().clone();
-        if !is_identifier(&pcol) || columns.iter().any(|c| c.name == pcol) {
-            return Err(err(
-                part.column.span(),
-                format!(
-                    "partition column {pcol:?} must be a new identifier, not one of the columns"
-                ),
-            ));
+/// A column's value: a JSON pointer (never into a never-read field) or the arrival time.
+fn column_source(
+    col: &Spanned<RawColumn>,
+    never_read: &[String],
+    at: &At,
+) -> Result<(Vec<String>, String), SourceError> {
+    let c = col.get_ref();
+    let cname = c.name.get_ref();
+    match (&c.pointer, c.arrival) {
+        (Some(p), false) => {
+            let path = parse_pointer(p.get_ref())
+                .map_err(|m| at.err(p.span(), format!("column {cname:?}: {m}")))?;
+            let a = p.get_ref().as_str();
+            let overlaps = |b: &str| {
+                a == b || a.starts_with(&format!("{b}/")) || b.starts_with(&format!("{a}/"))
+            };
+            if let Some(b) = never_read.iter().find(|b| overlaps(b)) {
+                return Err(at.err(
+                    p.span(),
+                    format!("column {cname:?}: pointer {a} reaches the never-read field {b}"),
+                ));
+            }
+            Ok((path, p.get_ref().clone()))
         }
-        let from = part.from.get_ref();
-        let partition_from = match columns.iter().position(|c| &c.name == from) {
-            Some(i) if columns[i].column_type == ColumnType::TimestampMs => i,
-            Some(_) => {
-                return Err(err(
-                    part.from.span(),
-                    format!("partition.from {from:?} must be a timestamp_ms column"),
-                ));
-            }
-            None => {
-                return Err(err(
-                    part.from.span(),
-                    format!("partition.from names {from:?}, which is not a column"),
-                ));
-            }
-        };
+        (None, true) if *c.column_type.get_ref() != ColumnType::TimestampMs => Err(at.err(
+            c.name.span(),
+            format!("column {cname:?}: an arrival column must have type = \"timestamp_ms\""),
+        )),
+        (None, true) => Ok((Vec::new(), String::new())),
+        (Some(p), true) => Err(at.err(
+            p.span(),
+            format!("column {cname:?}: give either pointer or arrival = true, not both"),
+        )),
+        (None, false) => Err(at.err(
+            col.span(),
+            format!("column {cname:?}: missing pointer (or arrival = true)"),
+        )),
+    }
+}
 
-        Ok(SourceDef {
-            name,
-            table,
-            description: self.description,
-            columns,
-            dedupe_key,
-            partition_column: pcol,
-            partition_from,
-            never_read,
-            fetch: self.fetch,
-            origin: origin.to_string(),
-        })
+/// Why a column's rules do not fit its type, if they do not.
+fn rule_mismatch(c: &RawColumn, ty: ColumnType) -> Option<String> {
+    let numeric = matches!(
+        ty,
+        ColumnType::Int32 | ColumnType::Int64 | ColumnType::Float64
+    );
+    if !c.steps.is_empty() && ty != ColumnType::String {
+        return Some(format!("steps apply to string columns, not {}", ty.name()));
+    }
+    if c.allowed.is_some() && ty != ColumnType::String {
+        return Some("allowed applies to string columns".into());
+    }
+    if (c.min.is_some() || c.max.is_some()) && !numeric {
+        return Some(format!(
+            "min/max apply to numeric columns, not {}",
+            ty.name()
+        ));
+    }
+    match (c.min, c.max) {
+        (Some(lo), Some(hi)) if lo > hi => Some(format!("min {lo} is above max {hi}")),
+        _ => None,
+    }
+}
+
+/// The partition column (a new identifier) and the timestamp column it is made from.
+fn partition(
+    part: &RawPartition,
+    columns: &[ColumnDef],
+    at: &At,
+) -> Result<(String, usize), SourceError> {
+    let pcol = part.column.get_ref().clone();
+    if !is_identifier(&pcol) || columns.iter().any(|c| c.name == pcol) {
+        return Err(at.err(
+            part.column.span(),
+            format!("partition column {pcol:?} must be a new identifier, not one of the columns"),
+        ));
+    }
+    let from = part.from.get_ref();
+    match columns.iter().position(|c| &c.name == from) {
+        Some(i) if columns[i].column_type == ColumnType::TimestampMs => Ok((pcol, i)),
+        Some(_) => Err(at.err(
+            part.from.span(),
+            format!("partition.from {from:?} must be a timestamp_ms column"),
+        )),
+        None => Err(at.err(
+            part.from.span(),
+            format!("partition.from names {from:?}, which is not a column"),
+        )),
     }
 }
 
@@ -637,6 +667,48 @@ arrival = true
         assert_eq!(def.columns[def.partition_from].name, "ingested_at");
         assert_eq!(def.dedupe_key, vec!["user_id"]);
         assert!(def.never_read.iter().any(|p| p == "/login/password"));
+    }
+
+    /// Each column rule that does not fit names its column and the line of that column.
+    #[test]
+    fn column_rules_that_do_not_fit_are_errors_with_their_line() {
+        let extra = |column: &str| format!("{MINIMAL}\n[[columns]]\n{column}\n");
+        let cases = [
+            (
+                "name = \"n\"\npointer = \"/n\"\ntype = \"int32\"\nmin = 5.0\nmax = 1.0",
+                "min 5 is above max 1",
+            ),
+            (
+                "name = \"n\"\npointer = \"/n\"\ntype = \"int32\"\nallowed = [\"a\"]",
+                "allowed applies to string columns",
+            ),
+            (
+                "name = \"n\"\npointer = \"/n\"\ntype = \"string\"\nmin = 1.0",
+                "min/max apply to numeric columns",
+            ),
+            (
+                "name = \"n\"\ntype = \"int64\"\narrival = true",
+                "an arrival column must have type",
+            ),
+            (
+                "name = \"n\"\npointer = \"/n\"\ntype = \"timestamp_ms\"\narrival = true",
+                "not both",
+            ),
+            ("name = \"n\"\ntype = \"string\"", "missing pointer"),
+            (
+                "name = \"id\"\npointer = \"/x\"\ntype = \"string\"",
+                "defined twice",
+            ),
+            (
+                "name = \"N\"\npointer = \"/n\"\ntype = \"string\"",
+                "lower-case",
+            ),
+        ];
+        for (column, expected) in cases {
+            let e = err_of(&extra(column));
+            assert!(e.contains(expected), "{column}: {e}");
+            assert!(e.starts_with("src.toml:2"), "{column}: {e}");
+        }
     }
 
     #[test]
