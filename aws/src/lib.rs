@@ -10,6 +10,8 @@ pub mod events;
 pub mod glue;
 #[cfg(feature = "msk-iam")]
 pub mod msk_iam;
+#[cfg(any(feature = "msk-iam", feature = "rds-iam"))]
+mod presign;
 #[cfg(feature = "rds-iam")]
 pub mod rds_iam;
 #[cfg(feature = "secrets")]

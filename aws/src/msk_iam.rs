@@ -10,12 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::presign::Signer;
 
 /// How long a token is valid (the signer libraries' value).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
@@ -64,37 +62,18 @@ pub fn sign_token(
 ) -> Result<MskToken, MskIamError> {
     let host = format!("kafka.{region}.amazonaws.com");
     let endpoint = format!("https://{host}/?Action=kafka-cluster%3AConnect");
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(TOKEN_LIFETIME);
-    let identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(SERVICE)
-        .time(now)
-        .settings(settings)
-        .build()
-        .map_err(|e| MskIamError::Signing(e.to_string()))?
-        .into();
-    let request = SignableRequest::new(
-        "GET",
-        endpoint.as_str(),
-        std::iter::once(("host", host.as_str())),
-        SignableBody::Bytes(&[]),
-    )
-    .map_err(|e| MskIamError::Signing(e.to_string()))?;
-    let (instructions, _) = sign(request, &params)
-        .map_err(|e| MskIamError::Signing(e.to_string()))?
-        .into_parts();
     let mut url = url::Url::parse(&endpoint).expect("a valid URL");
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in instructions.params() {
-            query.append_pair(name, value);
-        }
-        query.append_pair("User-Agent", USER_AGENT);
-    }
+    let signer = Signer {
+        credentials,
+        region,
+        service: SERVICE,
+        expires_in: TOKEN_LIFETIME,
+        now,
+    };
+    signer
+        .presign_get(&mut url, &host)
+        .map_err(MskIamError::Signing)?;
+    url.query_pairs_mut().append_pair("User-Agent", USER_AGENT);
     let signed_at = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     Ok(MskToken {
         token: URL_SAFE_NO_PAD.encode(url.as_str()),

@@ -8,10 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
+
+use crate::presign::Signer;
 
 /// How long a token is valid to open a connection (RDS's and botocore's value).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
@@ -42,35 +40,16 @@ pub fn sign_token(
     url.query_pairs_mut()
         .append_pair("Action", "connect")
         .append_pair("DBUser", user);
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(TOKEN_LIFETIME);
-    let identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(SERVICE)
-        .time(now)
-        .settings(settings)
-        .build()
-        .map_err(|e| RdsIamError::Signing(e.to_string()))?
-        .into();
-    let request = SignableRequest::new(
-        "GET",
-        url.as_str(),
-        std::iter::once(("host", authority.as_str())),
-        SignableBody::Bytes(&[]),
-    )
-    .map_err(|e| RdsIamError::Signing(e.to_string()))?;
-    let (instructions, _) = sign(request, &params)
-        .map_err(|e| RdsIamError::Signing(e.to_string()))?
-        .into_parts();
-    {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in instructions.params() {
-            query.append_pair(name, value);
-        }
-    }
+    let signer = Signer {
+        credentials,
+        region,
+        service: SERVICE,
+        expires_in: TOKEN_LIFETIME,
+        now,
+    };
+    signer
+        .presign_get(&mut url, &authority)
+        .map_err(RdsIamError::Signing)?;
     let signed = url.as_str();
     Ok(signed
         .strip_prefix("https://")
