@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use firelake_core::Cleaner;
-use governor::{Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 
 pub use batch::{Batch, BatchLimits, Batcher, Cursor, RejectedRow};
@@ -154,35 +154,8 @@ pub async fn replay(
     let started = Instant::now();
     let def = plan.cleaner.source().clone();
     let store = ProgressFile::new(&plan.progress_file);
-    let progress_err = |message: String| ReplayError::Progress {
-        path: plan.progress_file.clone(),
-        message,
-    };
-    let mut progress = match store.load()? {
-        Some(p) if !plan.resume => {
-            return Err(progress_err(if p.complete {
-                "this replay is complete (--resume does nothing more); delete the file to replay the files again".into()
-            } else {
-                "a replay was stopped here: pass --resume to continue it, or delete the file to start over".into()
-            }));
-        }
-        Some(p) => {
-            p.check_same_replay(&def.name, &plan.target, &plan.inputs)
-                .map_err(|m| progress_err(format!("it belongs to another replay: {m}")))?;
-            p
-        }
-        None => ReplayProgress::new(&def.name, &plan.target, &plan.inputs),
-    };
-    let mut report = ReplayReport {
-        files: plan.inputs.len(),
-        resumed_at: (progress.next != Cursor::start(0)).then_some(progress.next),
-        already_complete: progress.complete,
-        total_published: progress.published,
-        total_rejected: progress.rejected,
-        progress_file: plan.progress_file.clone(),
-        rejects_file: plan.rejects_file.clone(),
-        ..ReplayReport::default()
-    };
+    let mut progress = load_progress(&plan, &store, &def.name)?;
+    let mut report = new_report(&plan, &progress);
     if progress.complete {
         tracing::info!(progress = %plan.progress_file.display(), "replay already complete; nothing to do");
         return Ok(report);
@@ -218,15 +191,7 @@ pub async fn replay(
         .sum();
     watch.bytes_read.store(base_bytes, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel(4);
-    let reader = {
-        let inputs = plan.inputs.clone();
-        let cleaner = plan.cleaner.clone();
-        let counter = watch.bytes_read.clone();
-        let start = progress.next;
-        tokio::task::spawn_blocking(move || {
-            read_batches(&inputs, start, &cleaner, limits, &counter, &tx)
-        })
-    };
+    let reader = spawn_reader(&plan, progress.next, limits, &watch, tx);
 
     let mut pending: VecDeque<Pending> = VecDeque::new();
     while let Some(next) = rx.recv().await {
@@ -237,33 +202,10 @@ pub async fn replay(
             break;
         }
         let batch = next?;
-        let n = batch.records.len();
-        if let (Some(limiter), Some(cells)) = (&limiter, NonZeroU32::new(n as u32)) {
-            limiter
-                .until_n_ready(cells)
-                .await
-                .expect("a batch is never larger than the limiter's burst");
-        }
-        rejects.append(&batch.rejected, &plan.inputs)?;
-        let mark = if n == 0 {
-            Mark::default()
-        } else {
-            target.publish(batch.records).await?
-        };
-        let rejected = batch.rejected.len() as u64;
-        report.rows += batch.rows;
-        report.records += n as u64;
-        report.rejected += rejected;
-        report.bytes_published += batch.bytes as u64;
-        watch.records.fetch_add(n as u64, Ordering::Relaxed);
-        watch.rejected.fetch_add(rejected, Ordering::Relaxed);
-        pending.push_back(Pending {
-            mark,
-            next: batch.end,
-            published: n as u64,
-            rejected,
-            rejects_len: rejects.len(),
-        });
+        let sent =
+            publish_batch(batch, target, limiter.as_ref(), &mut rejects, &plan, &watch).await?;
+        report.add(&sent);
+        pending.push_back(sent.pending);
         confirm(&mut pending, &*target, &mut progress, &store, &mut rejects)?;
     }
     // The reader stops at its next send.
@@ -286,6 +228,116 @@ pub async fn replay(
     report.total_rejected = progress.rejected;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The progress file of this replay: a new one, or the one a `--resume` continues (refused
+/// when it belongs to another replay, or when it exists and `--resume` was not given).
+fn load_progress(
+    plan: &ReplayPlan,
+    store: &ProgressFile,
+    source: &str,
+) -> Result<ReplayProgress, ReplayError> {
+    let progress_err = |message: String| ReplayError::Progress {
+        path: plan.progress_file.clone(),
+        message,
+    };
+    match store.load()? {
+        Some(p) if !plan.resume => Err(progress_err(if p.complete {
+            "this replay is complete (--resume does nothing more); delete the file to replay the files again".into()
+        } else {
+            "a replay was stopped here: pass --resume to continue it, or delete the file to start over".into()
+        })),
+        Some(p) => {
+            p.check_same_replay(source, &plan.target, &plan.inputs)
+                .map_err(|m| progress_err(format!("it belongs to another replay: {m}")))?;
+            Ok(p)
+        }
+        None => Ok(ReplayProgress::new(source, &plan.target, &plan.inputs)),
+    }
+}
+
+/// The report before anything of this run is published: where it resumes, the totals so far.
+fn new_report(plan: &ReplayPlan, progress: &ReplayProgress) -> ReplayReport {
+    ReplayReport {
+        files: plan.inputs.len(),
+        resumed_at: (progress.next != Cursor::start(0)).then_some(progress.next),
+        already_complete: progress.complete,
+        total_published: progress.published,
+        total_rejected: progress.rejected,
+        progress_file: plan.progress_file.clone(),
+        rejects_file: plan.rejects_file.clone(),
+        ..ReplayReport::default()
+    }
+}
+
+/// The blocking reader: cleaned batches from `start` on, into `tx`, bytes read counted.
+fn spawn_reader(
+    plan: &ReplayPlan,
+    start: Cursor,
+    limits: BatchLimits,
+    watch: &ReplayWatch,
+    tx: mpsc::Sender<Result<Batch, ReplayError>>,
+) -> tokio::task::JoinHandle<()> {
+    let inputs = plan.inputs.clone();
+    let cleaner = plan.cleaner.clone();
+    let counter = watch.bytes_read.clone();
+    tokio::task::spawn_blocking(move || {
+        read_batches(&inputs, start, &cleaner, limits, &counter, &tx)
+    })
+}
+
+/// What publishing one batch did, for the report and the progress file.
+struct Sent {
+    pending: Pending,
+    rows: u64,
+    bytes: u64,
+}
+
+impl ReplayReport {
+    fn add(&mut self, sent: &Sent) {
+        self.rows += sent.rows;
+        self.records += sent.pending.published;
+        self.rejected += sent.pending.rejected;
+        self.bytes_published += sent.bytes;
+    }
+}
+
+/// Publish one batch at the rate's pace, its rejects appended first; pending until confirmed.
+async fn publish_batch(
+    batch: Batch,
+    target: &mut dyn ReplayTarget,
+    limiter: Option<&DefaultDirectRateLimiter>,
+    rejects: &mut RejectsFile,
+    plan: &ReplayPlan,
+    watch: &ReplayWatch,
+) -> Result<Sent, ReplayError> {
+    let n = batch.records.len();
+    if let (Some(limiter), Some(cells)) = (limiter, NonZeroU32::new(n as u32)) {
+        limiter
+            .until_n_ready(cells)
+            .await
+            .expect("a batch is never larger than the limiter's burst");
+    }
+    rejects.append(&batch.rejected, &plan.inputs)?;
+    let mark = if n == 0 {
+        Mark::default()
+    } else {
+        target.publish(batch.records).await?
+    };
+    let rejected = batch.rejected.len() as u64;
+    watch.records.fetch_add(n as u64, Ordering::Relaxed);
+    watch.rejected.fetch_add(rejected, Ordering::Relaxed);
+    Ok(Sent {
+        pending: Pending {
+            mark,
+            next: batch.end,
+            published: n as u64,
+            rejected,
+            rejects_len: rejects.len(),
+        },
+        rows: batch.rows,
+        bytes: batch.bytes as u64,
+    })
 }
 
 /// Move the progress file past every batch confirmed so far, in publish order.
