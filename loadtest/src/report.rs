@@ -160,40 +160,7 @@ impl Report {
             },
         );
         if let Some(r) = &self.ramp {
-            s.push_str(&format!(
-                "  ramp          x{} every {} s from {}/s: ",
-                r.factor,
-                r.step_seconds,
-                thousands(r.start_rate as u64)
-            ));
-            match (r.sustainable_rate, r.broke_at_rate) {
-                (Some(ok), Some(bad)) => s.push_str(&format!(
-                    "sustainable {}/s (broke at {}/s)\n",
-                    thousands(ok as u64),
-                    thousands(bad as u64)
-                )),
-                (Some(ok), None) => s.push_str(&format!(
-                    "held up to {}/s, the last step (no limit found)\n",
-                    thousands(ok as u64)
-                )),
-                (None, Some(bad)) => s.push_str(&format!(
-                    "not even the first step held (broke at {}/s)\n",
-                    thousands(bad as u64)
-                )),
-                (None, None) => s.push_str("no step was judged\n"),
-            }
-            for st in &r.steps {
-                s.push_str(&format!(
-                    "    step {:>2}  {:>9}/s asked  {:>9}/s produced  p99 {:>6} ms  max {:>6} ms  {}{}\n",
-                    st.step,
-                    thousands(st.target_rate as u64),
-                    thousands(st.achieved_rate as u64),
-                    thousands(st.latency_ms.p99),
-                    thousands(st.latency_ms.max),
-                    st.verdict,
-                    st.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default(),
-                ));
-            }
+            s.push_str(&ramp_text(r));
         }
         if self.stopped_by_signal {
             s.push_str(
@@ -230,6 +197,49 @@ impl Report {
         }
         s
     }
+}
+
+/// The ramp's lines of the summary: the verdict, then one line per step.
+fn ramp_text(r: &RampReport) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "  ramp          x{} every {} s from {}/s: ",
+        r.factor,
+        r.step_seconds,
+        thousands(r.start_rate as u64)
+    ));
+    match (r.sustainable_rate, r.broke_at_rate) {
+        (Some(ok), Some(bad)) => s.push_str(&format!(
+            "sustainable {}/s (broke at {}/s)\n",
+            thousands(ok as u64),
+            thousands(bad as u64)
+        )),
+        (Some(ok), None) => s.push_str(&format!(
+            "held up to {}/s, the last step (no limit found)\n",
+            thousands(ok as u64)
+        )),
+        (None, Some(bad)) => s.push_str(&format!(
+            "not even the first step held (broke at {}/s)\n",
+            thousands(bad as u64)
+        )),
+        (None, None) => s.push_str("no step was judged\n"),
+    }
+    for st in &r.steps {
+        s.push_str(&format!(
+            "    step {:>2}  {:>9}/s asked  {:>9}/s produced  p99 {:>6} ms  max {:>6} ms  {}{}\n",
+            st.step,
+            thousands(st.target_rate as u64),
+            thousands(st.achieved_rate as u64),
+            thousands(st.latency_ms.p99),
+            thousands(st.latency_ms.max),
+            st.verdict,
+            st.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+        ));
+    }
+    s
 }
 
 #[cfg(test)]

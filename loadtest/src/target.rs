@@ -188,151 +188,181 @@ pub async fn open(
     // Its own checkpoints: a run never resumes another's position.
     let consumer_name = format!("loadtest-{}", cfg.run_id);
     match spec {
-        StreamSpec::Embedded => {
-            // Room for every shard's unflushed buffer twice over, as `firelake replay` sizes it:
-            // a put waits only when the consumer really falls behind.
-            let capacity = (2 * cfg.shards * cfg.limits.max_bytes).max(64 << 20);
-            let stream = Arc::new(EmbeddedStream::new(
-                &format!("loadtest-{}", cfg.run_id),
-                cfg.shards,
-                capacity,
-            ));
-            let opts = ConsumerOptions {
-                limits: cfg.limits,
-                consumer_name,
-                ..Default::default()
-            };
-            let s = stream.clone();
-            let consumer: ConsumerStart = Box::new(move || {
-                let run =
-                    consume_embedded(s.clone(), cleaner.clone(), writer.clone(), opts.clone());
-                Box::pin(async move { run.await.map_err(|e| e.to_string()) })
-            });
-            let closer = stream.clone();
-            Ok(Ends {
-                publisher: Arc::new(EmbeddedPublisher::new(stream)),
-                consumer,
-                restartable: false,
-                finish: Box::new(move || closer.close()),
-                cleanup: None,
-            })
-        }
+        StreamSpec::Embedded => Ok(open_embedded(cleaner, writer, cfg, consumer_name)),
         StreamSpec::Kinesis { url, stream } => {
-            let client = aws_sdk_kinesis::Client::new(&firelake_aws::sdk_config().await);
-            // A stream made for the run holds only its records: read it from the start. An
-            // existing one is read from the run's start on (AT_TIMESTAMP).
-            let start = if cfg.create_stream {
-                create_kinesis_stream(&client, stream, cfg.shards).await?;
-                StartPosition::TrimHorizon
-            } else {
-                StartPosition::AtTimestamp(cfg.start_ms)
-            };
-            let cleanup: Option<BoxFuture<'static, Result<(), String>>> =
-                cfg.create_stream.then(|| {
-                    let (client, stream) = (client.clone(), stream.clone());
-                    Box::pin(async move {
-                        client
-                            .delete_stream()
-                            .stream_name(&stream)
-                            .send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| {
-                                format!(
-                                    "DeleteStream {stream}: {}",
-                                    aws_sdk_kinesis::error::DisplayErrorContext(e)
-                                )
-                            })
-                    }) as BoxFuture<'static, _>
-                });
-            let publisher = firelake_producer::ticks::publisher_for(
-                url,
-                DeadLetter::new(cfg.lake.clone(), url, cleaner.source()),
-                RetryPolicy::default(),
-            )
-            .await
-            .map_err(LoadtestError::Publisher)?;
-            let opts = KinesisOptions {
-                stream: stream.clone(),
-                start,
-                common: ConsumerOptions {
-                    limits: cfg.limits,
-                    exit_when_idle: Some(cfg.idle_stop),
-                    consumer_name,
-                    ..Default::default()
-                },
-                shard_scan_interval: Duration::from_secs(10),
-                emf: false,
-                ignore_stale_checkpoints: false,
-            };
-            let c = client.clone();
-            let consumer: ConsumerStart = Box::new(move || {
-                let run = consume_kinesis(c.clone(), cleaner.clone(), writer.clone(), opts.clone());
-                Box::pin(async move { run.await.map_err(|e| e.to_string()) })
-            });
-            Ok(Ends {
-                publisher,
-                consumer,
-                restartable: true,
-                finish: Box::new(|| {}),
-                cleanup,
-            })
+            open_kinesis(url, stream, cleaner, writer, cfg, consumer_name).await
         }
         StreamSpec::Kafka { url, kafka } => {
-            // A consumer group reads a topic from its committed offsets or, for a new group,
-            // from one end: the run's own topic, read from the earliest offset, holds exactly
-            // its records (an existing topic would give its history or lose the records sent
-            // while the group forms).
-            if !cfg.create_stream {
-                return Err(LoadtestError::Unsupported(
-                    kafka.to_string(),
-                    "a Kafka load test makes its own topic: add --create-stream (--shards sets its partitions)".into(),
-                ));
-            }
-            let admin = kafka_admin(kafka).await?;
-            create_topic(&admin, kafka, cfg.shards).await?;
-            let publisher = firelake_producer::ticks::publisher_for(
-                url,
-                DeadLetter::new(cfg.lake.clone(), url, cleaner.source()),
-                RetryPolicy::default(),
-            )
-            .await
-            .map_err(LoadtestError::Publisher)?;
-            let opts = KafkaOptions {
-                url: kafka.clone(),
-                group: consumer_name.clone(),
-                start: KafkaStart::Earliest,
-                common: ConsumerOptions {
-                    limits: cfg.limits,
-                    exit_when_idle: Some(cfg.idle_stop),
-                    consumer_name,
-                    ..Default::default()
-                },
-            };
-            let consumer: ConsumerStart = Box::new(move || {
-                let run = consume_kafka(cleaner.clone(), writer.clone(), opts.clone());
-                Box::pin(async move { run.await.map_err(|e| e.to_string()) })
-            });
-            let topic = kafka.topic.clone();
-            Ok(Ends {
-                publisher,
-                consumer,
-                restartable: true,
-                finish: Box::new(|| {}),
-                cleanup: Some(Box::pin(async move {
-                    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-                    let results = admin
-                        .delete_topics(&[topic.as_str()], &opts)
-                        .await
-                        .map_err(|e| format!("deleting topic {topic}: {e}"))?;
-                    for r in results {
-                        r.map_err(|(t, e)| format!("deleting topic {t}: {e}"))?;
-                    }
-                    Ok(())
-                })),
-            })
+            open_kafka(url, kafka, cleaner, writer, cfg, consumer_name).await
         }
     }
+}
+
+/// The in-process stream and its consumer (not restartable: the stream lives in the run).
+fn open_embedded(
+    cleaner: Arc<Cleaner>,
+    writer: Arc<LakeWriter>,
+    cfg: EndsConfig,
+    consumer_name: String,
+) -> Ends {
+    // Room for every shard's unflushed buffer twice over, as `firelake replay` sizes it:
+    // a put waits only when the consumer really falls behind.
+    let capacity = (2 * cfg.shards * cfg.limits.max_bytes).max(64 << 20);
+    let stream = Arc::new(EmbeddedStream::new(
+        &format!("loadtest-{}", cfg.run_id),
+        cfg.shards,
+        capacity,
+    ));
+    let opts = ConsumerOptions {
+        limits: cfg.limits,
+        consumer_name,
+        ..Default::default()
+    };
+    let s = stream.clone();
+    let consumer: ConsumerStart = Box::new(move || {
+        let run = consume_embedded(s.clone(), cleaner.clone(), writer.clone(), opts.clone());
+        Box::pin(async move { run.await.map_err(|e| e.to_string()) })
+    });
+    let closer = stream.clone();
+    Ends {
+        publisher: Arc::new(EmbeddedPublisher::new(stream)),
+        consumer,
+        restartable: false,
+        finish: Box::new(move || closer.close()),
+        cleanup: None,
+    }
+}
+
+/// A Kinesis stream (made for the run with --create-stream, deleted after) and its consumer.
+async fn open_kinesis(
+    url: &str,
+    stream: &str,
+    cleaner: Arc<Cleaner>,
+    writer: Arc<LakeWriter>,
+    cfg: EndsConfig,
+    consumer_name: String,
+) -> Result<Ends, LoadtestError> {
+    let client = aws_sdk_kinesis::Client::new(&firelake_aws::sdk_config().await);
+    // A stream made for the run holds only its records: read it from the start. An
+    // existing one is read from the run's start on (AT_TIMESTAMP).
+    let start = if cfg.create_stream {
+        create_kinesis_stream(&client, stream, cfg.shards).await?;
+        StartPosition::TrimHorizon
+    } else {
+        StartPosition::AtTimestamp(cfg.start_ms)
+    };
+    let cleanup: Option<BoxFuture<'static, Result<(), String>>> = cfg.create_stream.then(|| {
+        let (client, stream) = (client.clone(), stream.to_string());
+        Box::pin(async move {
+            client
+                .delete_stream()
+                .stream_name(&stream)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    format!(
+                        "DeleteStream {stream}: {}",
+                        aws_sdk_kinesis::error::DisplayErrorContext(e)
+                    )
+                })
+        }) as BoxFuture<'static, _>
+    });
+    let publisher = firelake_producer::ticks::publisher_for(
+        url,
+        DeadLetter::new(cfg.lake.clone(), url, cleaner.source()),
+        RetryPolicy::default(),
+    )
+    .await
+    .map_err(LoadtestError::Publisher)?;
+    let opts = KinesisOptions {
+        stream: stream.to_string(),
+        start,
+        common: ConsumerOptions {
+            limits: cfg.limits,
+            exit_when_idle: Some(cfg.idle_stop),
+            consumer_name,
+            ..Default::default()
+        },
+        shard_scan_interval: Duration::from_secs(10),
+        emf: false,
+        ignore_stale_checkpoints: false,
+    };
+    let c = client.clone();
+    let consumer: ConsumerStart = Box::new(move || {
+        let run = consume_kinesis(c.clone(), cleaner.clone(), writer.clone(), opts.clone());
+        Box::pin(async move { run.await.map_err(|e| e.to_string()) })
+    });
+    Ok(Ends {
+        publisher,
+        consumer,
+        restartable: true,
+        finish: Box::new(|| {}),
+        cleanup,
+    })
+}
+
+/// The run's own Kafka topic (deleted after) and a consumer group reading it from the start.
+async fn open_kafka(
+    url: &str,
+    kafka: &KafkaUrl,
+    cleaner: Arc<Cleaner>,
+    writer: Arc<LakeWriter>,
+    cfg: EndsConfig,
+    consumer_name: String,
+) -> Result<Ends, LoadtestError> {
+    // A consumer group reads a topic from its committed offsets or, for a new group,
+    // from one end: the run's own topic, read from the earliest offset, holds exactly
+    // its records (an existing topic would give its history or lose the records sent
+    // while the group forms).
+    if !cfg.create_stream {
+        return Err(LoadtestError::Unsupported(
+            kafka.to_string(),
+            "a Kafka load test makes its own topic: add --create-stream (--shards sets its partitions)".into(),
+        ));
+    }
+    let admin = kafka_admin(kafka).await?;
+    create_topic(&admin, kafka, cfg.shards).await?;
+    let publisher = firelake_producer::ticks::publisher_for(
+        url,
+        DeadLetter::new(cfg.lake.clone(), url, cleaner.source()),
+        RetryPolicy::default(),
+    )
+    .await
+    .map_err(LoadtestError::Publisher)?;
+    let opts = KafkaOptions {
+        url: kafka.clone(),
+        group: consumer_name.clone(),
+        start: KafkaStart::Earliest,
+        common: ConsumerOptions {
+            limits: cfg.limits,
+            exit_when_idle: Some(cfg.idle_stop),
+            consumer_name,
+            ..Default::default()
+        },
+    };
+    let consumer: ConsumerStart = Box::new(move || {
+        let run = consume_kafka(cleaner.clone(), writer.clone(), opts.clone());
+        Box::pin(async move { run.await.map_err(|e| e.to_string()) })
+    });
+    let topic = kafka.topic.clone();
+    Ok(Ends {
+        publisher,
+        consumer,
+        restartable: true,
+        finish: Box::new(|| {}),
+        cleanup: Some(Box::pin(async move {
+            let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+            let results = admin
+                .delete_topics(&[topic.as_str()], &opts)
+                .await
+                .map_err(|e| format!("deleting topic {topic}: {e}"))?;
+            for r in results {
+                r.map_err(|(t, e)| format!("deleting topic {t}: {e}"))?;
+            }
+            Ok(())
+        })),
+    })
 }
 
 #[cfg(test)]
