@@ -25,6 +25,7 @@ pub mod reprocess;
 pub mod schema_dbt;
 #[cfg(feature = "lake")]
 pub mod schema_export;
+pub mod schema_evolution;
 pub mod source;
 pub mod status;
 pub mod stream;
