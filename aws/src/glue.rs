@@ -76,6 +76,17 @@ impl GlueCatalog {
             .build())
     }
 
+    fn table_input(&self, t: &TableDef) -> Result<TableInput, CatalogError> {
+        TableInput::builder()
+            .name(&t.name)
+            .table_type("EXTERNAL_TABLE")
+            .storage_descriptor(self.storage(t, &t.location)?)
+            .set_partition_keys(Some(columns(&t.partition_keys)?))
+            .set_parameters(Some(t.parameters.clone().into_iter().collect()))
+            .build()
+            .map_err(|e| service("table input", e))
+    }
+
     async fn ensure_database(&self) -> Result<(), CatalogError> {
         if self
             .client
@@ -166,14 +177,7 @@ impl Catalog for GlueCatalog {
                 return Ok(());
             }
             self.ensure_database().await?;
-            let input = TableInput::builder()
-                .name(&t.name)
-                .table_type("EXTERNAL_TABLE")
-                .storage_descriptor(self.storage(t, &t.location)?)
-                .set_partition_keys(Some(columns(&t.partition_keys)?))
-                .set_parameters(Some(t.parameters.clone().into_iter().collect()))
-                .build()
-                .map_err(|e| service("table input", e))?;
+            let input = self.table_input(t)?;
             match self
                 .client
                 .create_table()
@@ -374,5 +378,31 @@ impl Catalog for GlueCatalog {
 
     fn describe(&self) -> String {
         format!("glue://{}", self.database)
+    }
+
+    /// Glue UpdateTable: the table's columns and parameters; partitions keep their own
+    /// storage descriptors (Parquet is read by name, so old partitions read new columns as
+    /// null).
+    fn update_table<'a>(&'a self, t: &'a TableDef) -> BoxFuture<'a, Result<(), CatalogError>> {
+        Box::pin(async move {
+            let input = self.table_input(t)?;
+            match self
+                .client
+                .update_table()
+                .database_name(&self.database)
+                .table_input(input)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_entity_not_found_exception()) =>
+                {
+                    Err(CatalogError::NoTable(t.name.clone()))
+                }
+                Err(e) => Err(service("UpdateTable", e)),
+            }
+        })
     }
 }

@@ -23,9 +23,9 @@ pub mod redact;
 pub mod reprocess;
 #[cfg(feature = "lake")]
 pub mod schema_dbt;
+pub mod schema_evolution;
 #[cfg(feature = "lake")]
 pub mod schema_export;
-pub mod schema_evolution;
 pub mod source;
 pub mod status;
 pub mod stream;

@@ -192,7 +192,10 @@ impl fmt::Display for Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     Dropped(String),
-    Renamed { from: String, to: String },
+    Renamed {
+        from: String,
+        to: String,
+    },
     TypeChanged {
         name: String,
         from: FieldType,
@@ -255,7 +258,9 @@ pub fn diff(table: &str, current: &[Field], wanted: &[Field]) -> Result<Plan, Ev
         }
         match find(current, &w.name) {
             Some(i) => compare(&current[i], w, &mut changes, &mut refused),
-            None if w.nullable == Some(false) => refused.push(Refused::AddedRequired(w.name.clone())),
+            None if w.nullable == Some(false) => {
+                refused.push(Refused::AddedRequired(w.name.clone()))
+            }
             None => changes.push(Change::Add {
                 name: w.name.clone(),
                 field_type: w.field_type.clone(),
@@ -397,7 +402,10 @@ mod catalog_table {
             .into_iter()
             .map(|mut f| {
                 if f.nullable.is_none() {
-                    f.nullable = wanted.iter().find(|w| w.name == f.name).and_then(|w| w.nullable);
+                    f.nullable = wanted
+                        .iter()
+                        .find(|w| w.name == f.name)
+                        .and_then(|w| w.nullable);
                 }
                 f
             })
@@ -468,7 +476,10 @@ mod tests {
     fn drops_renames_and_type_changes_are_refused_with_what_to_do() {
         let dropped = &base()[..2];
         let e = refused(&base(), dropped);
-        assert!(e.starts_with("table t: schema change refused: column x was dropped"), "{e}");
+        assert!(
+            e.starts_with("table t: schema change refused: column x was dropped"),
+            "{e}"
+        );
         let mut renamed = base();
         renamed[1].name = "count".into();
         let e = refused(&base(), &renamed);
@@ -478,8 +489,17 @@ mod tests {
         narrowed[1].field_type = FieldType::String;
         let e = refused(&base(), &narrowed);
         assert!(e.contains("column n changed type int32 -> string"), "{e}");
-        let wide = vec![f("id", FieldType::String, false), f("n", FieldType::Int64, true)];
-        let e = refused(&wide, &[f("id", FieldType::String, false), f("n", FieldType::Int32, true)]);
+        let wide = vec![
+            f("id", FieldType::String, false),
+            f("n", FieldType::Int64, true),
+        ];
+        let e = refused(
+            &wide,
+            &[
+                f("id", FieldType::String, false),
+                f("n", FieldType::Int32, true),
+            ],
+        );
         assert!(e.contains("int64 -> int32"), "{e}");
         assert!(!e.contains('\n'));
     }
@@ -530,7 +550,10 @@ mod tests {
             "details",
             "appended at the end"
         );
-        assert_eq!(evolved.parameters[REQUIRED_PARAMETER], "launch_id,ingested_at");
+        assert_eq!(
+            evolved.parameters[REQUIRED_PARAMETER],
+            "launch_id,ingested_at"
+        );
         assert!(diff_table(&evolved, &def).unwrap().is_empty());
         assert_eq!(evolved.location, "x/");
     }
