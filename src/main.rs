@@ -22,6 +22,7 @@ mod replay;
 mod reprocess;
 mod run;
 mod schema;
+mod schema_evolve;
 mod signals;
 mod status;
 #[cfg(feature = "compact")]
@@ -150,6 +151,8 @@ enum Command {
         flush: FlushArgs,
         #[command(flatten)]
         rejects: exit::RejectArgs,
+        #[command(flatten)]
+        schema: schema_evolve::PolicyArgs,
     },
     /// Clean an input file (CSV, JSON lines or Parquet; gzip/zstd, read as `replay` reads it)
     /// into one Parquet file (p_date kept as a column).
@@ -291,6 +294,8 @@ enum Command {
         flush: FlushArgs,
         #[command(flatten)]
         rejects: exit::RejectArgs,
+        #[command(flatten)]
+        schema: schema_evolve::PolicyArgs,
     },
     /// Promote raw days into the curated table <table>_curated: merge small files, dedupe by
     /// the source's key, write a new generation, switch the catalog partition to it.
@@ -430,11 +435,21 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             metrics_addr,
             flush,
             rejects,
+            schema,
         } => {
             init_tracing("warn");
             let def = source.load()?;
             let lake = Lake::from_url(&lake)?;
             let rt = tokio::runtime::Runtime::new()?;
+            if let Some(root) = lake.local_root() {
+                let catalog = firelake_core::catalog::LocalCatalog::beside_lake(root, &database);
+                rt.block_on(schema_evolve::apply_at_start(
+                    &catalog,
+                    &def,
+                    None,
+                    schema.schema_policy,
+                ))?;
+            }
             let stop = signals::on_stop(&rt)?;
             let cfg = run::RunConfig {
                 stop,
@@ -581,6 +596,7 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             metrics_addr,
             flush,
             rejects,
+            schema,
         } => {
             init_tracing("info");
             let def = source.load()?;
@@ -592,6 +608,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 let lake = Lake::from_url(&lake)?;
                 let catalog =
                     firelake_aws::open_catalog(catalog.as_deref(), &lake, &database).await?;
+                schema_evolve::apply_at_start(catalog.as_ref(), &def, None, schema.schema_policy)
+                    .await?;
                 let redrive_stream = from.clone();
                 let cfg = consume::ConsumeConfig {
                     from,

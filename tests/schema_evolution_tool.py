@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Test-side helper of tests/schema_evolution.rs: independent readers of what firelake wrote.
+
+  schema_evolution_tool.py read GLOB                     -> JSON rows (DuckDB, union by name), by id
+  schema_evolution_tool.py glue-create DB TABLE LOCATION COLUMNS_JSON   (a table as Terraform makes it)
+  schema_evolution_tool.py glue-columns DB TABLE         -> JSON [[name, type], ...]
+"""
+import json
+import os
+import sys
+
+
+def glue():
+    import boto3
+
+    ep = os.environ.get("AWS_ENDPOINT_URL_GLUE") or os.environ.get("AWS_ENDPOINT_URL")
+    return boto3.client("glue", endpoint_url=ep)
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "read":
+        import duckdb
+
+        rel = duckdb.sql(
+            f"SELECT id, n, typeof(n) AS n_type, note FROM read_parquet('{args[0]}', union_by_name = true) ORDER BY id"
+        )
+        print(json.dumps([dict(zip(rel.columns, r)) for r in rel.fetchall()]))
+    elif cmd == "glue-create":
+        db, table, location, cols = args[0], args[1], args[2], json.loads(args[3])
+        g = glue()
+        g.create_database(DatabaseInput={"Name": db})
+        g.create_table(
+            DatabaseName=db,
+            TableInput={
+                "Name": table,
+                "TableType": "EXTERNAL_TABLE",
+                "PartitionKeys": [{"Name": "p_date", "Type": "string"}],
+                "StorageDescriptor": {
+                    "Columns": [{"Name": n, "Type": t} for n, t in cols],
+                    "Location": location,
+                    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+                },
+                "Parameters": {"classification": "parquet"},
+            },
+        )
+    elif cmd == "glue-columns":
+        t = glue().get_table(DatabaseName=args[0], Name=args[1])["Table"]
+        cols = [[c["Name"], c["Type"]] for c in t["StorageDescriptor"]["Columns"]]
+        print(json.dumps({"columns": cols, "parameters": t.get("Parameters", {})}))
+    else:
+        sys.exit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main()
