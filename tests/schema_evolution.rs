@@ -183,7 +183,7 @@ fn a_definition_that_gains_a_column_evolves_the_tables_and_compacts_the_mixed_da
 
     // Freeze refuses even an allowed change, and nothing is written.
     let frozen = replay(dir, "new.jsonl", &v2, &["--schema-policy", "freeze"]);
-    assert_refused(frozen, "refused by --schema-policy freeze");
+    assert_refused(frozen, "refused by the schema policy freeze");
     assert_eq!(snapshot(&dir.join("lake")), before);
 
     // Evolve (the default): the catalog follows, new rows have values, old ones null.
