@@ -231,6 +231,46 @@ fn a_definition_that_gains_a_column_evolves_the_tables_and_compacts_the_mixed_da
     assert!(ok && out.contains("table evo: up to date"), "{out}");
 }
 
+/// `firelake run` (the sample users source): a copy of the definition with one more column
+/// evolves the table; the first run's rows read it as null, the second run's have values.
+#[test]
+fn run_with_an_added_column_evolves_the_users_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--records", "300", "--lake", "lake"];
+        args.extend_from_slice(extra);
+        let (ok, out, e) = firelake(dir, &args);
+        assert!(ok, "{out}{e}");
+    };
+    let count = || -> Value {
+        let glob = dir.join("lake/users/p_date=*/*.parquet");
+        serde_json::from_str(&python_tool_local(&[
+            "count",
+            &glob.display().to_string(),
+            "registered_age",
+        ]))
+        .unwrap()
+    };
+    run(&[]);
+    let first = count();
+    assert_eq!(first["non_null"], 0);
+    let users = std::fs::read_to_string(common::root().join("sources/users.toml")).unwrap();
+    let defs = dir.join("defs");
+    std::fs::create_dir_all(&defs).unwrap();
+    let added = column("registered_age", "/registered/age", "int32");
+    std::fs::write(defs.join("users.toml"), format!("{users}\n{added}")).unwrap();
+    run(&["--source-dir", defs.to_str().unwrap(), "--seed", "7"]);
+    assert_eq!(catalog_columns(dir, "users")["registered_age"], "int");
+    let both = count();
+    let (rows, non_null) = (
+        both["rows"].as_u64().unwrap(),
+        both["non_null"].as_u64().unwrap(),
+    );
+    assert_eq!(rows - non_null, first["rows"].as_u64().unwrap(), "{both}");
+    assert!(non_null > 250, "{both}");
+}
+
 #[test]
 fn refused_changes_exit_non_zero_with_what_to_do_and_change_nothing() {
     let tmp = tempfile::tempdir().unwrap();

@@ -2,6 +2,7 @@
 """Test-side helper of tests/schema_evolution.rs: independent readers of what firelake wrote.
 
   schema_evolution_tool.py read GLOB                     -> JSON rows (DuckDB, union by name), by id
+  schema_evolution_tool.py count GLOB COLUMN                -> JSON {rows, non_null} (DuckDB, union by name)
   schema_evolution_tool.py glue-create DB TABLE LOCATION COLUMNS_JSON   (a table as Terraform makes it)
   schema_evolution_tool.py glue-columns DB TABLE         -> JSON [[name, type], ...]
 """
@@ -26,6 +27,15 @@ def main():
             f"SELECT id, n, typeof(n) AS n_type, note FROM read_parquet('{args[0]}', union_by_name = true) ORDER BY id"
         )
         print(json.dumps([dict(zip(rel.columns, r)) for r in rel.fetchall()]))
+    elif cmd == "count":
+        import duckdb
+
+        col = args[1] if args[1].isidentifier() else sys.exit("bad column")
+        files = f"read_parquet('{args[0]}', union_by_name = true)"
+        cols = [r[0] for r in duckdb.sql(f"DESCRIBE SELECT * FROM {files}").fetchall()]
+        non_null = f"count({col})" if col in cols else "0"
+        rows, nn = duckdb.sql(f"SELECT count(*), {non_null} FROM {files}").fetchall()[0]
+        print(json.dumps({"rows": rows, "non_null": nn}))
     elif cmd == "glue-create":
         db, table, location, cols = args[0], args[1], args[2], json.loads(args[3])
         g = glue()
