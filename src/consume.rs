@@ -13,6 +13,9 @@ use firelake_stream_consumer::redrive::{FailureQueue, QueuedMessage, Redrive, Re
 use firelake_stream_consumer::{ConsumerMetrics, ConsumerOptions, LakeWriter};
 use futures::future::BoxFuture;
 
+use crate::flags::{self, count, parse_duration};
+use crate::{FlushArgs, SourceArgs, exit, init_tracing, signals};
+
 pub struct ConsumeConfig {
     pub from: String,
     pub lake: Lake,
@@ -147,4 +150,202 @@ pub async fn redrive(
     };
     let summary = redrive.run(&queue).await?;
     Ok((summary, metrics))
+}
+
+/// `firelake consume`'s options.
+#[derive(clap::Args, Clone)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The stream: kinesis://STREAM or kafka://HOST:PORT/TOPIC[?librdkafka.property=value&...].
+    #[arg(long, env = "FIRELAKE_FROM")]
+    pub from: String,
+    /// The lake: s3://BUCKET/PREFIX, file://PATH or memory://.
+    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
+    pub lake: String,
+    /// The catalog: glue://DATABASE, file://PATH.json, memory:// (default: the local
+    /// catalog of a local lake).
+    #[arg(long, env = "FIRELAKE_CATALOG")]
+    pub catalog: Option<String>,
+    /// Database name of the local catalog.
+    #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
+    pub database: String,
+    /// Where a shard with no checkpoint and no checkpointed ancestry starts: trim_horizon,
+    /// latest, at_timestamp:MS (a child of a checkpointed or drained shard starts at its
+    /// first record).
+    #[arg(long, env = "FIRELAKE_START", default_value = "trim_horizon")]
+    pub start: firelake_stream_consumer::kinesis::StartPosition,
+    /// Names the checkpoints (consumers with one name share the work).
+    #[arg(long, env = "FIRELAKE_CONSUMER", default_value = "firelake")]
+    pub consumer: String,
+    /// The Kafka consumer group: its members share the topic's partitions (default: the
+    /// --consumer name).
+    #[arg(long, env = "FIRELAKE_GROUP")]
+    pub group: Option<String>,
+    /// Stop after this long without new records (default: run forever).
+    #[arg(long, env = "FIRELAKE_EXIT_WHEN_IDLE", value_parser = parse_duration)]
+    pub exit_when_idle: Option<Duration>,
+    /// Records per GetRecords call (at most 10000).
+    #[arg(long, env = "FIRELAKE_READ_BATCH", default_value_t = 10_000,
+          value_parser = count::<usize>(1, flags::MAX_READ_BATCH))]
+    pub read_batch: usize,
+    /// Print CloudWatch embedded-metric-format lines after each flush.
+    #[arg(long, env = "FIRELAKE_EMF")]
+    pub emf: bool,
+    /// Kinesis: checkpoints of another incarnation of the stream (deleted and recreated
+    /// under the same name) stop the run unless this sets them aside
+    /// (`_checkpoints/<consumer>/_stale/`) and reads those shards from --start.
+    #[arg(long, env = "FIRELAKE_IGNORE_STALE_CHECKPOINTS")]
+    pub ignore_stale_checkpoints: bool,
+    /// Instead of following the stream: redrive the Kinesis ranges named by the Lambda
+    /// event source mapping's on-failure records in this queue (sqs://QUEUE_NAME), then
+    /// stop. A message is deleted once its records are durable; the others stay.
+    #[arg(long, env = "FIRELAKE_REDRIVE")]
+    pub redrive: Option<String>,
+    /// Fail when the stream cannot be reached within this long (e.g. 30s).
+    #[arg(long, env = "FIRELAKE_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Serve Prometheus/OpenMetrics text metrics on this address while consuming, e.g.
+    /// 0.0.0.0:9464 (docs/metrics.md).
+    #[arg(long, env = "FIRELAKE_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub flush: FlushArgs,
+    #[command(flatten)]
+    pub rejects: exit::RejectArgs,
+    #[command(flatten)]
+    pub schema: crate::schema_evolve::PolicyArgs,
+}
+
+/// `firelake consume`: follow the stream (or redrive a queue's ranges), then the totals.
+pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let ConsumeArgs {
+        source,
+        from,
+        lake,
+        catalog,
+        database,
+        start,
+        consumer,
+        group,
+        exit_when_idle,
+        read_batch,
+        emf,
+        ignore_stale_checkpoints,
+        redrive: redrive_queue,
+        connect_timeout,
+        metrics_addr,
+        flush,
+        rejects,
+        schema,
+    } = args;
+    init_tracing("info");
+    let def = source.load()?;
+    let summary_def = def.clone();
+    let rt = tokio::runtime::Runtime::new()?;
+    let stop = signals::on_stop(&rt)?;
+    let started_ms = firelake_core::stream::now_ms();
+    let metrics = rt.block_on(async {
+        let lake = Lake::from_url(&lake)?;
+        let catalog = firelake_aws::open_catalog(catalog.as_deref(), &lake, &database).await?;
+        let policy = schema.schema_policy;
+        crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, policy).await?;
+        let redrive_stream = from.clone();
+        let cfg = ConsumeConfig {
+            from,
+            lake,
+            catalog,
+            start,
+            common: ConsumerOptions {
+                limits: flush.limits(),
+                read_batch,
+                exit_when_idle,
+                consumer_name: group.unwrap_or(consumer),
+                connect_timeout,
+                stop,
+            },
+            emf,
+            ignore_stale_checkpoints,
+            metrics_addr,
+        };
+        match &redrive_queue {
+            Some(queue) => {
+                let (summary, metrics) = redrive(def, cfg, queue).await?;
+                report_redrive(&redrive_stream, &summary, &metrics)?;
+                Ok(None)
+            }
+            None => consume(def, cfg).await.map(Some),
+        }
+    })?;
+    let Some(metrics) = metrics else {
+        return Ok(());
+    };
+    print_consumed(&metrics, started_ms);
+    println!("{}", metrics.nulled_line(&summary_def));
+    use ConsumerMetrics as M;
+    rejects.check(
+        M::get(&metrics.rejected),
+        M::get(&metrics.records_in),
+        "under the table's _rejected/",
+    )?;
+    Ok(())
+}
+
+/// The totals line of a consume run.
+fn print_consumed(metrics: &ConsumerMetrics, started_ms: i64) {
+    use ConsumerMetrics as M;
+    // Start to the last durable write, less the wait for more records before stopping:
+    // the time the consumer needed to make everything durable.
+    let last = M::get(&metrics.last_durable_ms) as i64;
+    let active = if last > 0 {
+        (last - started_ms - M::get(&metrics.idle_wait_ms) as i64) as f64 / 1000.0
+    } else {
+        0.0
+    };
+    println!(
+        "consumed records_in={} rows_out={} rejected={} files={} rejected_files={} bytes={} partitions_added={} active_seconds={active:.3}",
+        M::get(&metrics.records_in),
+        M::get(&metrics.rows_out),
+        M::get(&metrics.rejected),
+        M::get(&metrics.files),
+        M::get(&metrics.rejected_files),
+        M::get(&metrics.bytes_written),
+        M::get(&metrics.partitions_added),
+    );
+}
+
+/// The summary line of a redrive; an error when a failure record of the stream stays.
+fn report_redrive(
+    stream: &str,
+    s: &firelake_stream_consumer::redrive::RedriveSummary,
+    m: &firelake_stream_consumer::ConsumerMetrics,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use firelake_stream_consumer::ConsumerMetrics as M;
+    use firelake_stream_consumer::redrive::KeptBecause;
+    let kept = |b: KeptBecause| s.kept.iter().filter(|k| k.because == b).count();
+    println!(
+        "redrive messages={} redriven={} records_in={} rows_out={} rejected={} files={} files_existing={} rejected_files={} kept_not_redriven={} kept_other_stream={} kept_not_kinesis={}",
+        s.messages,
+        s.ranges_redriven,
+        M::get(&m.records_in),
+        M::get(&m.rows_out),
+        M::get(&m.rejected),
+        M::get(&m.files),
+        M::get(&m.files_existing),
+        M::get(&m.rejected_files),
+        kept(KeptBecause::NotRedriven),
+        kept(KeptBecause::OtherStream),
+        kept(KeptBecause::NotKinesis),
+    );
+    let failed: Vec<_> = s.not_redriven().collect();
+    match failed.first() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} on-failure record(s) of {stream} could not be redriven and stay in the queue (first, message {}: {}); see the log for each: what the stream no longer holds must come from the source again, then delete the message",
+            failed.len(),
+            first.message_id,
+            first.detail
+        )
+        .into()),
+    }
 }

@@ -23,6 +23,9 @@ use firelake_producer::replay::{
     Cursor, Format, InputFile, RejectedRow, RejectsFile, ReplayError, resolve_inputs,
 };
 
+use crate::flags::{self, count};
+use crate::{SourceArgs, exit, init_tracing};
+
 /// Row bytes handed to a cleaning thread at once.
 const CHUNK_BYTES: usize = 4 << 20;
 
@@ -357,4 +360,70 @@ pub fn convert_and_report(
         }
     );
     Ok((line, r))
+}
+
+/// `firelake convert`'s options.
+#[derive(clap::Args, Clone)]
+pub struct ConvertArgs {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Input format (default: from the name: .csv, .jsonl/.ndjson, .parquet).
+    #[arg(long, env = "FIRELAKE_CONVERT_FORMAT", value_parser = crate::replay::parse_format)]
+    pub format: Option<firelake_producer::replay::Format>,
+    /// Arrival time of every record: ISO-8601 (2025-06-01T12:00:00.000Z) or epoch ms
+    /// (default: now).
+    #[arg(long, env = "FIRELAKE_INGESTED_AT", value_parser = parse_ingested_at)]
+    pub ingested_at: Option<i64>,
+    /// Where rejected lines go (default: OUTPUT.rejected.jsonl, written only if any). The
+    /// originals of nulled values go beside it, to OUTPUT.nulled.jsonl.
+    #[arg(long, env = "FIRELAKE_REJECTED")]
+    pub rejected: Option<PathBuf>,
+    /// Cleaning threads (default: the machine's cores).
+    #[arg(long, env = "FIRELAKE_THREADS", value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub rejects: exit::RejectArgs,
+}
+
+/// `firelake convert`: one input file cleaned into one Parquet file, then the report line.
+pub fn run(args: ConvertArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let ConvertArgs {
+        input,
+        output,
+        source,
+        format,
+        ingested_at,
+        rejected,
+        threads,
+        rejects,
+    } = args;
+    init_tracing("warn");
+    let def = source.load()?;
+    let at = ingested_at.unwrap_or_else(firelake_core::stream::now_ms);
+    let rejected = rejected.unwrap_or_else(|| {
+        let mut p = output.clone().into_os_string();
+        p.push(".rejected.jsonl");
+        PathBuf::from(p)
+    });
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let (line, r) = convert_and_report(&input, format, &output, &rejected, def, at, threads)?;
+    println!("{line}");
+    rejects.check(r.rejected, r.rows_in, format!("in {}", rejected.display()))?;
+    Ok(())
+}
+
+/// An arrival time: ISO-8601 or epoch ms, inside the cleaner's range (years 0001-9999).
+fn parse_ingested_at(s: &str) -> Result<i64, String> {
+    let ms = s
+        .parse::<i64>()
+        .ok()
+        .or_else(|| firelake_core::time::parse_iso8601_ms(s))
+        .ok_or_else(|| format!("expected e.g. 2025-06-01T12:00:00.000Z or epoch ms, got {s:?}"))?;
+    if !firelake_core::time::in_range(ms) {
+        return Err(format!("{s:?} is outside years 0001-9999"));
+    }
+    Ok(ms)
 }

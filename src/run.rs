@@ -12,6 +12,9 @@ use firelake_core::{Cleaner, Lake, SourceDef};
 use firelake_producer::{EmbeddedPublisher, Publisher, SampleGenerator, publish_batch};
 use firelake_stream_consumer::{ConsumerMetrics, ConsumerOptions, LakeWriter, consume_embedded};
 
+use crate::flags::{self, count};
+use crate::{FlushArgs, SourceArgs, exit, init_tracing, signals};
+
 pub struct RunConfig {
     /// Set by a signal: the producer stops; what it produced is consumed and written.
     pub stop: Arc<AtomicBool>,
@@ -83,7 +86,7 @@ fn show_progress(progress: &indicatif::ProgressBar, m: &ConsumerMetrics, started
     ));
 }
 
-pub async fn run(
+pub async fn run_embedded(
     def: Arc<SourceDef>,
     cfg: RunConfig,
     progress: &indicatif::ProgressBar,
@@ -239,4 +242,104 @@ pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn
             s.produced, s.records_in
         );
     }
+}
+
+/// `firelake run`'s options.
+#[derive(clap::Args, Clone)]
+pub struct RunArgs {
+    /// How many records the sample source produces.
+    #[arg(long, env = "FIRELAKE_RECORDS", default_value_t = 20_000)]
+    pub records: u64,
+    /// Where the lake is: file://PATH, a plain path, or memory://.
+    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake")]
+    pub lake: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Seed of the sample generator (same seed, same records).
+    #[arg(long, env = "FIRELAKE_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Share of corrupt records the sample source makes.
+    #[arg(long, env = "FIRELAKE_BAD_RATE", default_value_t = 0.03, value_parser = flags::fraction)]
+    pub bad_rate: f64,
+    /// Records per producer tick.
+    #[arg(long, env = "FIRELAKE_PER_TICK", default_value_t = 1000,
+          value_parser = count::<usize>(1, flags::MAX_TICK_RECORDS))]
+    pub per_tick: usize,
+    /// Shards of the embedded stream.
+    #[arg(long, env = "FIRELAKE_SHARDS", default_value_t = 2,
+          value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
+    pub shards: usize,
+    /// Glue-shaped catalog database name (local file <lake>/_catalog/<db>.json).
+    #[arg(long, env = "FIRELAKE_DATABASE", default_value = "firelake")]
+    pub database: String,
+    /// Serve Prometheus/OpenMetrics text metrics on this address during the run, e.g.
+    /// 0.0.0.0:9464 (docs/metrics.md).
+    #[arg(long, env = "FIRELAKE_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub flush: FlushArgs,
+    #[command(flatten)]
+    pub rejects: exit::RejectArgs,
+    #[command(flatten)]
+    pub schema: crate::schema_evolve::PolicyArgs,
+}
+
+/// `firelake run`: produce, consume and land on embedded defaults, then the summary.
+pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let RunArgs {
+        records,
+        lake,
+        source,
+        seed,
+        bad_rate,
+        per_tick,
+        shards,
+        database,
+        metrics_addr,
+        flush,
+        rejects,
+        schema,
+    } = args;
+    init_tracing("warn");
+    let def = source.load()?;
+    let lake = Lake::from_url(&lake)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    if let Some(root) = lake.local_root() {
+        let catalog = LocalCatalog::beside_lake(root, &database);
+        let policy = schema.schema_policy;
+        rt.block_on(crate::schema_evolve::apply_at_start(
+            &catalog, &def, None, policy,
+        ))?;
+    }
+    let stop = signals::on_stop(&rt)?;
+    let cfg = RunConfig {
+        stop,
+        records,
+        per_tick,
+        seed,
+        bad_rate,
+        shards,
+        lake: lake.clone(),
+        database,
+        consumer: ConsumerOptions {
+            limits: flush.limits(),
+            ..Default::default()
+        },
+        metrics_addr,
+    };
+    let progress = progress_bar(records);
+    let summary = rt.block_on(run_embedded(def.clone(), cfg, &progress))?;
+    print_summary(&def, &lake, &summary, &mut std::io::stdout());
+    if summary.produced < records {
+        println!(
+            "  stopped by a signal after {} of {records} records: they are in the lake",
+            summary.produced
+        );
+    }
+    if summary.produced != summary.records_in {
+        return Err("not every produced record was consumed".into());
+    }
+    let kept = format!("under {}/_rejected/", def.table);
+    rejects.check(summary.rejected, summary.records_in, kept)?;
+    Ok(())
 }

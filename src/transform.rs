@@ -5,6 +5,9 @@ use std::time::Instant;
 
 use firelake_firehose_transformer::{FirehoseEvent, Transformer};
 
+use crate::flags::{self, count};
+use crate::{SourceArgs, init_tracing};
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     #[error("{path}: {source}")]
@@ -60,7 +63,7 @@ fn load(path: &Path) -> Result<FirehoseEvent, TransformError> {
 /// Print each event's response JSON (one per line), or with `summary` only the totals. The
 /// timed part is the handler, which renders the response JSON (reading and parsing the event
 /// file is not timed, as in the Python peer's driver).
-pub fn run(
+pub fn respond(
     transformer: &Transformer,
     paths: &[PathBuf],
     summary: bool,
@@ -96,5 +99,43 @@ pub fn run(
         )
         .map_err(stdout_err)?;
     }
+    Ok(())
+}
+
+/// `firelake transform`'s options.
+#[derive(clap::Args, Clone)]
+pub struct TransformArgs {
+    /// Event JSON files, or folders of them.
+    #[arg(long = "event", required = true, num_args = 1..)]
+    pub events: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print only the totals and the time spent in the handler.
+    #[arg(long)]
+    pub summary: bool,
+    /// Threads that clean one event's records (default: the machine's cores, as in a
+    /// Lambda, where it is the function's vCPUs).
+    #[arg(long, env = "FIRELAKE_THREADS", value_parser = count::<usize>(1, flags::MAX_PARALLEL))]
+    pub threads: Option<usize>,
+}
+
+/// `firelake transform`: the handler's responses to event files on stdout.
+pub fn run(args: TransformArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let TransformArgs {
+        events,
+        source,
+        summary,
+        threads,
+    } = args;
+    // Per-record rejection lines are the handler's CloudWatch logs; here they would
+    // drown the output, so they show only when RUST_LOG asks.
+    init_tracing("error");
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let transformer = Transformer::new(source.load()?).with_threads(threads);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    respond(&transformer, &events, summary, &mut out)?;
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }
