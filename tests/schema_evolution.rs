@@ -271,6 +271,41 @@ fn run_with_an_added_column_evolves_the_users_table() {
     assert!(non_null > 250, "{both}");
 }
 
+/// `firelake reprocess` runs kept records through the CURRENT definition: a changed one
+/// evolves the tables first (or, frozen, refuses before anything is reprocessed).
+#[test]
+fn reprocess_with_a_changed_definition_evolves_the_table_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (ok, out, e) = firelake(dir, &["run", "--records", "300", "--lake", "lake"]);
+    assert!(ok, "{out}{e}");
+    let users = std::fs::read_to_string(common::root().join("sources/users.toml")).unwrap();
+    let defs = dir.join("defs");
+    std::fs::create_dir_all(&defs).unwrap();
+    let added = column("registered_age", "/registered/age", "int32");
+    std::fs::write(defs.join("users.toml"), format!("{users}\n{added}")).unwrap();
+    let args = [
+        "reprocess",
+        "--all",
+        "--lake",
+        "lake",
+        "--source-dir",
+        defs.to_str().unwrap(),
+    ];
+    let before = snapshot(&dir.join("lake"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(args)
+        .env("FIRELAKE_SCHEMA_POLICY", "freeze")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(snapshot(&dir.join("lake")), before);
+    let (ok, out, e) = firelake(dir, &args);
+    assert!(ok, "{out}{e}");
+    assert_eq!(catalog_columns(dir, "users")["registered_age"], "int");
+}
+
 #[test]
 fn refused_changes_exit_non_zero_with_what_to_do_and_change_nothing() {
     let tmp = tempfile::tempdir().unwrap();
