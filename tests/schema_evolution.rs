@@ -478,6 +478,8 @@ fn glue_tables_are_updated_with_the_allowed_changes() {
     );
     assert_eq!(t["parameters"]["firelake.required"], "id,ingested_at");
     assert_eq!(t["parameters"]["classification"], "parquet");
+    assert_eq!(t["description"], "made by Terraform", "kept by UpdateTable");
+    assert_eq!(t["serde_parameters"]["serialization.format"], "1");
     let (ok, out, _) = firelake(dir, &[&["schema", "diff"][..], &common].concat());
     assert!(ok && out.contains("table evo: up to date"), "{out}");
 }

@@ -44,6 +44,7 @@ def main():
             DatabaseName=db,
             TableInput={
                 "Name": table,
+                "Description": "made by Terraform",
                 "TableType": "EXTERNAL_TABLE",
                 "PartitionKeys": [{"Name": "p_date", "Type": "string"}],
                 "StorageDescriptor": {
@@ -51,7 +52,10 @@ def main():
                     "Location": location,
                     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
                     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+                    "SerdeInfo": {
+                        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                        "Parameters": {"serialization.format": "1"},
+                    },
                 },
                 "Parameters": {"classification": "parquet"},
             },
@@ -59,7 +63,9 @@ def main():
     elif cmd == "glue-columns":
         t = glue().get_table(DatabaseName=args[0], Name=args[1])["Table"]
         cols = [[c["Name"], c["Type"]] for c in t["StorageDescriptor"]["Columns"]]
-        print(json.dumps({"columns": cols, "parameters": t.get("Parameters", {})}))
+        serde = t["StorageDescriptor"].get("SerdeInfo", {}).get("Parameters", {})
+        print(json.dumps({"columns": cols, "parameters": t.get("Parameters", {}),
+                          "description": t.get("Description"), "serde_parameters": serde}))
     else:
         sys.exit(f"unknown command {cmd}")
 

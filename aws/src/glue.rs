@@ -24,6 +24,23 @@ fn service<E: std::error::Error + 'static>(what: &str, e: E) -> CatalogError {
     CatalogError::Service(format!("Glue {what}: {}", crate::errors::error_line(&e)))
 }
 
+/// UpdateTable replaces the whole table: what a [`TableDef`] does not model (the
+/// description Terraform sets, SerDe and storage parameters) is kept as it is.
+fn keep_unmodelled(input: &mut TableInput, current: aws_sdk_glue::types::Table) {
+    input.description = current.description;
+    let (Some(sd), Some(old)) = (
+        input.storage_descriptor.as_mut(),
+        current.storage_descriptor,
+    ) else {
+        return;
+    };
+    sd.parameters = old.parameters;
+    sd.compressed = old.compressed;
+    if let (Some(serde), Some(old_serde)) = (sd.serde_info.as_mut(), old.serde_info) {
+        serde.parameters = old_serde.parameters;
+    }
+}
+
 fn columns(cols: &[CatalogColumn]) -> Result<Vec<Column>, CatalogError> {
     cols.iter()
         .map(|c| {
@@ -385,7 +402,19 @@ impl Catalog for GlueCatalog {
     /// null).
     fn update_table<'a>(&'a self, t: &'a TableDef) -> BoxFuture<'a, Result<(), CatalogError>> {
         Box::pin(async move {
-            let input = self.table_input(t)?;
+            let current = self
+                .client
+                .get_table()
+                .database_name(&self.database)
+                .name(&t.name)
+                .send()
+                .await
+                .map_err(|e| service("GetTable", e))?
+                .table;
+            let mut input = self.table_input(t)?;
+            if let Some(current) = current {
+                keep_unmodelled(&mut input, current);
+            }
             match self
                 .client
                 .update_table()
