@@ -380,6 +380,13 @@ fn refused_changes_exit_non_zero_with_what_to_do_and_change_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("freeze"));
     assert_eq!(snapshot(&dir.join("lake")), before);
+    // And the pipeline file's key.
+    std::fs::write(dir.join("firelake.toml"), "schema-policy = \"freeze\"\n").unwrap();
+    assert_refused(
+        replay(dir, "rows.jsonl", &v2, &[]),
+        "refused by the schema policy freeze",
+    );
+    assert_eq!(snapshot(&dir.join("lake")), before);
 }
 
 #[test]
