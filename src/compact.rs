@@ -47,6 +47,8 @@ pub struct CompactArgs {
     #[command(flatten)]
     source: SourceArgs,
     #[command(flatten)]
+    schema: crate::schema_evolve::PolicyArgs,
+    #[command(flatten)]
     catalog: CatalogArgs,
     /// Compact this day (YYYY-MM-DD). Default: every day before today (UTC) that is new or
     /// whose raw files changed since its last compaction (yesterday, missed nights, late data).
@@ -166,6 +168,12 @@ pub fn run_compact(args: CompactArgs) -> Result<(), Box<dyn std::error::Error>> 
         stop: Some(crate::signals::on_stop(&rt)?),
     };
     let table = args.table.clone().unwrap_or_else(|| def.table.clone());
+    rt.block_on(crate::schema_evolve::apply_at_start(
+        catalog.as_ref(),
+        &def,
+        Some(&table),
+        args.schema.schema_policy,
+    ))?;
     rt.block_on(crate::compact_hints::check_table(
         &lake,
         catalog.as_ref(),

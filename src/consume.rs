@@ -213,6 +213,8 @@ pub struct ConsumeArgs {
     pub flush: FlushArgs,
     #[command(flatten)]
     pub rejects: exit::RejectArgs,
+    #[command(flatten)]
+    pub schema: crate::schema_evolve::PolicyArgs,
 }
 
 /// `firelake consume`: follow the stream (or redrive a queue's ranges), then the totals.
@@ -235,6 +237,7 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_addr,
         flush,
         rejects,
+        schema,
     } = args;
     init_tracing("info");
     let def = source.load()?;
@@ -245,6 +248,8 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = rt.block_on(async {
         let lake = Lake::from_url(&lake)?;
         let catalog = firelake_aws::open_catalog(catalog.as_deref(), &lake, &database).await?;
+        let policy = schema.schema_policy;
+        crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, policy).await?;
         let redrive_stream = from.clone();
         let cfg = ConsumeConfig {
             from,

@@ -23,6 +23,7 @@ mod replay;
 mod reprocess;
 mod run;
 mod schema;
+mod schema_evolve;
 mod signals;
 mod status;
 #[cfg(feature = "compact")]

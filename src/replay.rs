@@ -35,6 +35,8 @@ pub struct ReplayArgs {
     paths: Vec<String>,
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    schema: crate::schema_evolve::PolicyArgs,
     /// Where to publish: embedded (in-process stream + stream-consumer into --lake), or a
     /// broker: kinesis://STREAM, kafka://HOST:PORT/TOPIC, firehose://DELIVERY_STREAM.
     #[arg(long, env = "FIRELAKE_REPLAY_TO", default_value = "embedded")]
@@ -279,6 +281,8 @@ async fn replay_embedded(
         Some(root) => Arc::new(LocalCatalog::beside_lake(root, &args.database)),
         None => Arc::new(MemoryCatalog::default()),
     };
+    crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, args.schema.schema_policy)
+        .await?;
     let metrics = Arc::new(ConsumerMetrics::default());
     if let Some(addr) = args.metrics_addr {
         crate::metrics_server::serve(addr, metrics.clone(), def.clone()).await?;

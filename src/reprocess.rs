@@ -30,6 +30,8 @@ pub struct ReprocessArgs {
     source: SourceArgs,
     #[command(flatten)]
     catalog: CatalogArgs,
+    #[command(flatten)]
+    schema: crate::schema_evolve::PolicyArgs,
     /// Reprocess the records kept on this day (YYYY-MM-DD; their arrival day).
     #[arg(long, env = "FIRELAKE_DATE", conflicts_with_all = ["since", "until", "all"])]
     date: Option<String>,
@@ -83,6 +85,9 @@ pub fn run(args: ReprocessArgs) -> Result<(), Box<dyn std::error::Error>> {
     let tally = rt.block_on(async {
         let lake = Lake::from_url(&args.lake)?;
         let catalog = args.catalog.open(&lake).await?;
+        // The current definition is usually a changed one: its tables follow it first.
+        let policy = args.schema.schema_policy;
+        crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, policy).await?;
         let metrics = Arc::new(ConsumerMetrics::default());
         let ctx = Ctx {
             writer: LakeWriter::new(lake.clone(), catalog, def.clone(), metrics),

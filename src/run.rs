@@ -280,6 +280,8 @@ pub struct RunArgs {
     pub flush: FlushArgs,
     #[command(flatten)]
     pub rejects: exit::RejectArgs,
+    #[command(flatten)]
+    pub schema: crate::schema_evolve::PolicyArgs,
 }
 
 /// `firelake run`: produce, consume and land on embedded defaults, then the summary.
@@ -296,11 +298,19 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_addr,
         flush,
         rejects,
+        schema,
     } = args;
     init_tracing("warn");
     let def = source.load()?;
     let lake = Lake::from_url(&lake)?;
     let rt = tokio::runtime::Runtime::new()?;
+    if let Some(root) = lake.local_root() {
+        let catalog = LocalCatalog::beside_lake(root, &database);
+        let policy = schema.schema_policy;
+        rt.block_on(crate::schema_evolve::apply_at_start(
+            &catalog, &def, None, policy,
+        ))?;
+    }
     let stop = signals::on_stop(&rt)?;
     let cfg = RunConfig {
         stop,

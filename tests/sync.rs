@@ -422,10 +422,14 @@ fn an_added_column_arrives_and_bad_targets_are_clear_errors() {
     lake_with_curated(dir.path(), "2000");
     sync(dir.path(), &pg, &[]);
 
-    // The source gains a nullable column: the table gets it, the days keep their rows.
+    // The source gains a nullable column and widens age to int64 (schema evolution): the
+    // table gets the column and a bigint age, the days keep their rows.
     let defs = dir.path().join("sources");
     std::fs::create_dir_all(&defs).unwrap();
     let users = std::fs::read_to_string(common::root().join("sources/users.toml")).unwrap();
+    let age = "name = \"age\"\npointer = \"/dob/age\"\ntype = \"int32\"";
+    assert!(users.contains(age), "users.toml changed: update this test");
+    let users = users.replace(age, &age.replace("int32", "int64"));
     std::fs::write(
         defs.join("users.toml"),
         format!("{users}\n[[columns]]\nname = \"nickname\"\npointer = \"/login/nickname\"\ntype = \"string\"\n"),
@@ -447,6 +451,14 @@ fn an_added_column_arrives_and_bad_targets_are_clear_errors() {
     assert!(
         err.contains("ALTER TABLE \"public\".\"users_curated\" ADD COLUMN \"nickname\" text"),
         "{err}"
+    );
+    assert!(
+        err.contains("ALTER TABLE \"public\".\"users_curated\" ALTER COLUMN \"age\" TYPE bigint"),
+        "{err}"
+    );
+    assert_eq!(
+        pg.psql("SELECT data_type FROM information_schema.columns WHERE table_name = 'users_curated' AND column_name = 'age'"),
+        "bigint"
     );
     assert_eq!(
         pg.psql("SELECT count(*) FROM users_curated WHERE nickname IS NOT NULL"),

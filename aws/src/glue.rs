@@ -24,6 +24,23 @@ fn service<E: std::error::Error + 'static>(what: &str, e: E) -> CatalogError {
     CatalogError::Service(format!("Glue {what}: {}", crate::errors::error_line(&e)))
 }
 
+/// UpdateTable replaces the whole table: what a [`TableDef`] does not model (the
+/// description Terraform sets, SerDe and storage parameters) is kept as it is.
+fn keep_unmodelled(input: &mut TableInput, current: aws_sdk_glue::types::Table) {
+    input.description = current.description;
+    let (Some(sd), Some(old)) = (
+        input.storage_descriptor.as_mut(),
+        current.storage_descriptor,
+    ) else {
+        return;
+    };
+    sd.parameters = old.parameters;
+    sd.compressed = old.compressed;
+    if let (Some(serde), Some(old_serde)) = (sd.serde_info.as_mut(), old.serde_info) {
+        serde.parameters = old_serde.parameters;
+    }
+}
+
 fn columns(cols: &[CatalogColumn]) -> Result<Vec<Column>, CatalogError> {
     cols.iter()
         .map(|c| {
@@ -74,6 +91,17 @@ impl GlueCatalog {
                     .build(),
             )
             .build())
+    }
+
+    fn table_input(&self, t: &TableDef) -> Result<TableInput, CatalogError> {
+        TableInput::builder()
+            .name(&t.name)
+            .table_type("EXTERNAL_TABLE")
+            .storage_descriptor(self.storage(t, &t.location)?)
+            .set_partition_keys(Some(columns(&t.partition_keys)?))
+            .set_parameters(Some(t.parameters.clone().into_iter().collect()))
+            .build()
+            .map_err(|e| service("table input", e))
     }
 
     async fn ensure_database(&self) -> Result<(), CatalogError> {
@@ -166,14 +194,7 @@ impl Catalog for GlueCatalog {
                 return Ok(());
             }
             self.ensure_database().await?;
-            let input = TableInput::builder()
-                .name(&t.name)
-                .table_type("EXTERNAL_TABLE")
-                .storage_descriptor(self.storage(t, &t.location)?)
-                .set_partition_keys(Some(columns(&t.partition_keys)?))
-                .set_parameters(Some(t.parameters.clone().into_iter().collect()))
-                .build()
-                .map_err(|e| service("table input", e))?;
+            let input = self.table_input(t)?;
             match self
                 .client
                 .create_table()
@@ -374,5 +395,43 @@ impl Catalog for GlueCatalog {
 
     fn describe(&self) -> String {
         format!("glue://{}", self.database)
+    }
+
+    /// Glue UpdateTable: the table's columns and parameters; partitions keep their own
+    /// storage descriptors (Parquet is read by name, so old partitions read new columns as
+    /// null).
+    fn update_table<'a>(&'a self, t: &'a TableDef) -> BoxFuture<'a, Result<(), CatalogError>> {
+        Box::pin(async move {
+            let current = self
+                .client
+                .get_table()
+                .database_name(&self.database)
+                .name(&t.name)
+                .send()
+                .await
+                .map_err(|e| service("GetTable", e))?
+                .table;
+            let mut input = self.table_input(t)?;
+            if let Some(current) = current {
+                keep_unmodelled(&mut input, current);
+            }
+            match self
+                .client
+                .update_table()
+                .database_name(&self.database)
+                .table_input(input)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_entity_not_found_exception()) =>
+                {
+                    Err(CatalogError::NoTable(t.name.clone()))
+                }
+                Err(e) => Err(service("UpdateTable", e)),
+            }
+        })
     }
 }

@@ -34,6 +34,10 @@ pub struct CompactorArgs {
     /// local file beside a local lake.
     #[arg(long, env = "FIRELAKE_CATALOG")]
     pub catalog: Option<String>,
+    /// evolve: apply allowed schema changes of the source definition to the catalog's tables
+    /// at start; freeze: refuse any change (docs/schema-evolution.md).
+    #[arg(long, env = "FIRELAKE_SCHEMA_POLICY", default_value = "evolve")]
+    pub schema_policy: firelake_core::schema_evolution::Policy,
     /// Compact this day (YYYY-MM-DD).
     #[arg(long, env = "FIRELAKE_DATE")]
     pub date: Option<String>,

@@ -106,6 +106,14 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
         stop: Some(stop_on_sigterm()?),
     };
     let table = a.table.unwrap_or_else(|| def.table.clone());
+    // A refused schema change fails the run before anything is written.
+    firelake_core::schema_evolution::apply_at_start(
+        catalog.as_ref(),
+        &def,
+        Some(&table),
+        a.schema_policy,
+    )
+    .await?;
     let report = compact(lake, catalog, def, &table, options, &Quiet).await?;
     firelake_compactor::announce::announce_report(a.events_bus.as_deref(), &report).await?;
     tracing::info!(report = %serde_json::to_string(&report)?, "compaction done");

@@ -146,6 +146,17 @@ pub trait Catalog: Send + Sync {
     fn table_names(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, CatalogError>> {
         Box::pin(async { Ok(None) })
     }
+    /// Replace an existing table's definition (columns, parameters), keeping its partitions:
+    /// how an evolved schema (crate::schema_evolution) reaches the catalog. Glue UpdateTable.
+    fn update_table<'a>(&'a self, table: &'a TableDef) -> BoxFuture<'a, Result<(), CatalogError>> {
+        Box::pin(async move {
+            Err(CatalogError::Service(format!(
+                "the catalog {} cannot update table {}: use the local catalog or Glue",
+                self.describe(),
+                table.name
+            )))
+        })
+    }
 }
 
 /// The local catalog a `--catalog` flag names (`glue://DATABASE` is opened by
@@ -215,6 +226,15 @@ impl CatalogState {
             }
         }
         Ok(added)
+    }
+
+    fn update_table(&mut self, t: &TableDef) -> Result<(), CatalogError> {
+        let entry = self
+            .tables
+            .get_mut(&t.name)
+            .ok_or_else(|| CatalogError::NoTable(t.name.clone()))?;
+        entry.table = t.clone();
+        Ok(())
     }
 
     fn set_partition(
@@ -293,6 +313,9 @@ impl Catalog for MemoryCatalog {
     }
     fn describe(&self) -> String {
         "memory://".into()
+    }
+    fn update_table<'a>(&'a self, table: &'a TableDef) -> BoxFuture<'a, Result<(), CatalogError>> {
+        Box::pin(async move { self.state.lock().unwrap().update_table(table) })
     }
     fn table_names(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, CatalogError>> {
         let names = self.state.lock().unwrap().tables.keys().cloned().collect();
@@ -441,6 +464,9 @@ impl Catalog for LocalCatalog {
     }
     fn describe(&self) -> String {
         format!("file://{}", self.path.display())
+    }
+    fn update_table<'a>(&'a self, table: &'a TableDef) -> BoxFuture<'a, Result<(), CatalogError>> {
+        Box::pin(async move { self.update(|s| s.update_table(table)) })
     }
 }
 

@@ -23,6 +23,7 @@ pub mod redact;
 pub mod reprocess;
 #[cfg(feature = "lake")]
 pub mod schema_dbt;
+pub mod schema_evolution;
 #[cfg(feature = "lake")]
 pub mod schema_export;
 pub mod source;

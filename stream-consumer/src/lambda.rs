@@ -34,6 +34,10 @@ pub struct LambdaConfig {
     /// glue://DATABASE
     #[arg(long, env = "FIRELAKE_CATALOG")]
     pub catalog: String,
+    /// evolve|freeze: schema changes of the source definition, applied (or refused) at cold
+    /// start (docs/schema-evolution.md).
+    #[arg(long, env = "FIRELAKE_SCHEMA_POLICY", default_value = "evolve")]
+    pub schema_policy: firelake_core::schema_evolution::Policy,
 }
 
 /// `arn:aws:kinesis:REGION:ACCOUNT:stream/NAME` -> NAME

@@ -25,6 +25,15 @@ async fn main() -> Result<(), Error> {
     )?);
     let lake = Lake::from_url(&config.lake)?;
     let catalog = Arc::new(firelake_aws::GlueCatalog::from_url(&config.catalog).await?);
+    // A refused schema change fails the cold start: the batches wait in the stream (the event
+    // source mapping retries) until the definition or the policy is fixed.
+    firelake_core::schema_evolution::apply_at_start(
+        catalog.as_ref(),
+        &def,
+        None,
+        config.schema_policy,
+    )
+    .await?;
     let writer = LakeWriter::new(
         lake,
         catalog,

@@ -189,8 +189,9 @@ impl TargetTable {
 }
 
 /// The statements that bring the target to `want`: CREATE TABLE when it is absent
-/// (`existing` is `None`), ADD COLUMN for nullable columns the source gained; any other
-/// difference is an error naming the column.
+/// (`existing` is `None`), ADD COLUMN for nullable columns the source gained, ALTER COLUMN
+/// TYPE bigint for an integer column widened to int64; any other difference is an error
+/// naming the column.
 pub fn plan_ddl(
     want: &TargetTable,
     existing: Option<&[PgColumn]>,
@@ -213,6 +214,12 @@ pub fn plan_ddl(
     let mut sql = Vec::new();
     for w in &want.columns {
         match existing.iter().find(|h| h.name == w.name) {
+            // int32 -> int64, the one widening a source can make (schema evolution).
+            Some(h) if h.pg_type == "integer" && w.pg_type == "bigint" => sql.push(format!(
+                "ALTER TABLE {} ALTER COLUMN {} TYPE bigint",
+                want.qualified(),
+                quote_ident(&w.name)
+            )),
             Some(h) if h.pg_type != w.pg_type => {
                 return Err(differs(format!(
                     "column {:?} is {} in the target but {} in the source definition",
@@ -328,6 +335,18 @@ mod tests {
         assert_eq!(
             plan_ddl(&t, Some(&older)).unwrap(),
             ["ALTER TABLE \"s\".\"u\" ADD COLUMN \"age\" integer"]
+        );
+        let mut narrower = t.columns.clone();
+        let mut wider = t.clone();
+        wider.columns[age].pg_type = "bigint".into();
+        narrower[age].pg_type = "integer".into();
+        assert_eq!(
+            plan_ddl(&wider, Some(&narrower)).unwrap(),
+            ["ALTER TABLE \"s\".\"u\" ALTER COLUMN \"age\" TYPE bigint"]
+        );
+        assert!(
+            plan_ddl(&t, Some(&wider.columns)).is_err(),
+            "never narrowed"
         );
         let mut retyped = t.columns.clone();
         retyped[age].pg_type = "text".into();
