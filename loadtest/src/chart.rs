@@ -164,6 +164,25 @@ pub fn svg(input: &ChartInput<'_>) -> String {
         escape(input.subtitle)
     );
 
+    rates_panel(&mut svg, input, x_max);
+    let lat = latency_panel(&mut svg, input, x_max);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">seconds since the start (latency: by the second a record was produced)</text>"#,
+        LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
+        lat.top + PANEL + 36.0
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Rates and latencies are plotted at the middle of their second.
+fn mid_second(t: u64) -> f64 {
+    t as f64 + 0.5
+}
+
+/// The upper panel: records per second asked, produced and made durable.
+fn rates_panel(svg: &mut String, input: &ChartInput<'_>, x_max: f64) {
     // Rates, plotted at the middle of each second.
     let rate_max = input
         .series
@@ -179,7 +198,7 @@ pub fn svg(input: &ChartInput<'_>) -> String {
         y_max: (rate_max / step).ceil() * step,
         x_max,
     };
-    rates.axes(&mut svg, "records / s", step);
+    rates.axes(svg, "records / s", step);
     let target: Vec<(f64, Option<f64>)> = input
         .target_rates
         .iter()
@@ -189,29 +208,31 @@ pub fn svg(input: &ChartInput<'_>) -> String {
             [(t as f64, v), (t as f64 + 1.0, v)]
         })
         .collect();
-    rates.line(&mut svg, &target, "#777", "6 4");
-    let mid = |t: u64| t as f64 + 0.5;
+    rates.line(svg, &target, "#777", "6 4");
     let produced: Vec<_> = input
         .series
         .iter()
-        .map(|p| (mid(p.t), Some(p.produced as f64)))
+        .map(|p| (mid_second(p.t), Some(p.produced as f64)))
         .collect();
-    rates.line(&mut svg, &produced, "#1f77b4", "none");
+    rates.line(svg, &produced, "#1f77b4", "none");
     let durable: Vec<_> = input
         .series
         .iter()
-        .map(|p| (mid(p.t), Some(p.durable as f64)))
+        .map(|p| (mid_second(p.t), Some(p.durable as f64)))
         .collect();
-    rates.line(&mut svg, &durable, "#ff7f0e", "none");
+    rates.line(svg, &durable, "#ff7f0e", "none");
     rates.legend(
-        &mut svg,
+        svg,
         &[
             ("asked", "#777", "6 4"),
             ("produced", "#1f77b4", "none"),
             ("made durable (in flushes)", "#ff7f0e", "none"),
         ],
     );
+}
 
+/// The lower panel: latency percentiles by the second records were produced in, and the target.
+fn latency_panel(svg: &mut String, input: &ChartInput<'_>, x_max: f64) -> Panel {
     // Latency by the second the records were produced in; seconds with none durable are gaps.
     let lat_max = input
         .series
@@ -227,12 +248,12 @@ pub fn svg(input: &ChartInput<'_>) -> String {
         y_max: (lat_max / lstep).ceil() * lstep,
         x_max,
     };
-    lat.axes(&mut svg, "latency ms (produced -> durable)", lstep);
+    lat.axes(svg, "latency ms (produced -> durable)", lstep);
     let pick = |f: fn(&SecondPoint) -> u64| -> Vec<(f64, Option<f64>)> {
         input
             .series
             .iter()
-            .map(|p| (mid(p.t), (p.max_ms > 0).then(|| f(p) as f64)))
+            .map(|p| (mid_second(p.t), (p.max_ms > 0).then(|| f(p) as f64)))
             .collect()
     };
     let ty = lat.y(input.target_latency_ms as f64);
@@ -241,11 +262,11 @@ pub fn svg(input: &ChartInput<'_>) -> String {
         r##"<line x1="{LEFT}" y1="{ty:.1}" x2="{:.1}" y2="{ty:.1}" stroke="#d62728" stroke-dasharray="2 3"/>"##,
         WIDTH - RIGHT
     );
-    lat.line(&mut svg, &pick(|p| p.max_ms), "#9467bd", "3 2");
-    lat.line(&mut svg, &pick(|p| p.p99_ms), "#d62728", "none");
-    lat.line(&mut svg, &pick(|p| p.p50_ms), "#2ca02c", "none");
+    lat.line(svg, &pick(|p| p.max_ms), "#9467bd", "3 2");
+    lat.line(svg, &pick(|p| p.p99_ms), "#d62728", "none");
+    lat.line(svg, &pick(|p| p.p50_ms), "#2ca02c", "none");
     lat.legend(
-        &mut svg,
+        svg,
         &[
             ("p50", "#2ca02c", "none"),
             ("p99", "#d62728", "none"),
@@ -253,14 +274,7 @@ pub fn svg(input: &ChartInput<'_>) -> String {
             ("target", "#d62728", "2 3"),
         ],
     );
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">seconds since the start (latency: by the second a record was produced)</text>"#,
-        LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
-        lat.top + PANEL + 36.0
-    );
-    svg.push_str("</svg>\n");
-    svg
+    lat
 }
 
 #[cfg(test)]
