@@ -12,6 +12,8 @@ mod consume;
 mod convert;
 mod exit;
 mod flags;
+#[cfg(feature = "iceberg")]
+mod iceberg;
 #[cfg(feature = "loadtest")]
 mod loadtest;
 mod logs;
@@ -150,6 +152,16 @@ enum Command {
         flush: FlushArgs,
         #[command(flatten)]
         rejects: exit::RejectArgs,
+        /// Also land the table as an Apache Iceberg table in this catalog: `local` (the
+        /// default when the flag has no value) is the SQL catalog file
+        /// <lake>/_catalog/iceberg.sqlite (docs/iceberg.md).
+        #[cfg(feature = "iceberg")]
+        #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
+              value_parser = iceberg::parse_catalog)]
+        iceberg: Option<String>,
+        #[cfg(feature = "iceberg")]
+        #[command(flatten)]
+        iceberg_commit: iceberg::CommitArgs,
     },
     /// Clean an input file (CSV, JSON lines or Parquet; gzip/zstd, read as `replay` reads it)
     /// into one Parquet file (p_date kept as a column).
@@ -430,6 +442,10 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             metrics_addr,
             flush,
             rejects,
+            #[cfg(feature = "iceberg")]
+            iceberg,
+            #[cfg(feature = "iceberg")]
+            iceberg_commit,
         } => {
             init_tracing("warn");
             let def = source.load()?;
@@ -450,6 +466,8 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     ..Default::default()
                 },
                 metrics_addr,
+                #[cfg(feature = "iceberg")]
+                iceberg: iceberg.map(|_| iceberg_commit.policy()),
             };
             let progress = run::progress_bar(records);
             let summary = rt.block_on(run::run(def.clone(), cfg, &progress))?;

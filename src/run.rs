@@ -25,6 +25,9 @@ pub struct RunConfig {
     pub consumer: ConsumerOptions,
     /// Serve Prometheus metrics here during the run (docs/metrics.md).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Also commit the written files to an Iceberg table (`--iceberg`, docs/iceberg.md).
+    #[cfg(feature = "iceberg")]
+    pub iceberg: Option<firelake_iceberg::CommitPolicy>,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +44,8 @@ pub struct RunSummary {
     pub partitions: Vec<String>,
     pub seconds: f64,
     pub catalog: String,
+    /// What was committed to the Iceberg table, and where it is (`--iceberg`).
+    pub iceberg: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +62,9 @@ pub enum RunError {
     Metrics(String),
     #[error("a pipeline task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[cfg(feature = "iceberg")]
+    #[error(transparent)]
+    Iceberg(#[from] crate::iceberg::RunIcebergError),
 }
 
 /// Read records against the total, and what is written; drawn only on a terminal.
@@ -110,6 +118,20 @@ pub async fn run(
         def.clone(),
         metrics.clone(),
     ));
+    // Opened before anything is written, so a catalog that cannot be opened fails the run.
+    #[cfg(feature = "iceberg")]
+    let committer = match cfg.iceberg {
+        Some(policy) => Some(
+            crate::iceberg::Committer::start(
+                cfg.lake.local_root(),
+                &cfg.database,
+                def.clone(),
+                policy,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let consumer = tokio::spawn(consume_embedded(
         stream.clone(),
         cleaner.clone(),
@@ -161,6 +183,25 @@ pub async fn run(
         produced = p.await??;
     }
     progress.finish_and_clear();
+    #[cfg(feature = "iceberg")]
+    let iceberg = match committer {
+        Some(c) => Some(c.finish().await?),
+        None => None,
+    }
+    .map(|(r, at)| {
+        format!(
+            "{} files, {} rows in {} commits to {at}{}",
+            r.files,
+            r.rows,
+            r.commits,
+            match r.unreadable {
+                0 => String::new(),
+                n => format!(" ({n} unreadable files not committed)"),
+            }
+        )
+    });
+    #[cfg(not(feature = "iceberg"))]
+    let iceberg = None;
 
     let partitions = catalog
         .partitions(&def.table)
@@ -185,6 +226,7 @@ pub async fn run(
         partitions,
         seconds: started.elapsed().as_secs_f64(),
         catalog: catalog.describe(),
+        iceberg,
     })
 }
 
@@ -231,6 +273,9 @@ pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn
             data.display(),
             p = def.partition_column,
         );
+    }
+    if let Some(iceberg) = &s.iceberg {
+        let _ = writeln!(out, "  iceberg        {iceberg}");
     }
     if s.produced != s.records_in {
         let _ = writeln!(
