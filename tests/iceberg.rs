@@ -211,3 +211,52 @@ fn files_written_before_a_kill_9_are_committed_by_the_next_run() {
     assert_table_is_the_lake(&c);
     assert!(c["files"].as_u64().unwrap() > killed["lake_files"].as_u64().unwrap());
 }
+
+#[test]
+fn two_committers_at_once_add_every_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Files written and not committed, then two runs with nothing to write commit them at
+    // once, one file per commit: they race on the catalog's compare-and-swap and on the
+    // same files.
+    let written = run(d, &["--records", "3000", "--flush-records", "150"]);
+    let rows = field(&written, "rows out");
+    let committer = || {
+        let mut c = firelake(d);
+        c.args([
+            "run",
+            "--records",
+            "0",
+            "--iceberg",
+            "--iceberg-commit-files",
+            "1",
+        ]);
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (committer(), committer());
+    let mut committed = 0;
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("iceberg"))
+            .unwrap();
+        committed += field(line, "iceberg");
+    }
+    let c = check(d);
+    assert_table_is_the_lake(&c);
+    assert_eq!(c["rows"], rows, "{c}");
+    assert_eq!(
+        c["files"], committed,
+        "each file committed by one of the two: {c}"
+    );
+}

@@ -116,8 +116,9 @@ impl Landing {
         let ns = self.ident.namespace();
         if !self.catalog.namespace_exists(ns).await? {
             let made = self.catalog.create_namespace(ns, HashMap::new()).await;
+            // Losing the race to another process shows as a unique-key error of SQLite.
             if let Err(e) = made
-                && e.kind() != ErrorKind::NamespaceAlreadyExists
+                && !self.catalog.namespace_exists(ns).await?
             {
                 return Err(e.into());
             }
@@ -137,7 +138,7 @@ impl Landing {
             )])
             .build();
         match self.catalog.create_table(ns, creation).await {
-            Err(e) if e.kind() != ErrorKind::TableAlreadyExists => Err(e.into()),
+            Err(e) if !self.catalog.table_exists(&self.ident).await? => Err(e.into()),
             _ => Ok(()),
         }
     }
