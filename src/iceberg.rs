@@ -124,6 +124,18 @@ impl Committer {
     }
 }
 
+/// The summary line of `run` and `replay`.
+pub fn summary_line((r, at): (CommitReport, String)) -> String {
+    let unreadable = match r.unreadable {
+        0 => String::new(),
+        n => format!(" ({n} unreadable files not committed)"),
+    };
+    format!(
+        "{} files, {} rows in {} commits to {at}{unreadable}",
+        r.files, r.rows, r.commits
+    )
+}
+
 fn add(total: &mut CommitReport, r: CommitReport) {
     total.commits += r.commits;
     total.files += r.files;

@@ -185,21 +185,9 @@ pub async fn run(
     progress.finish_and_clear();
     #[cfg(feature = "iceberg")]
     let iceberg = match committer {
-        Some(c) => Some(c.finish().await?),
+        Some(c) => Some(crate::iceberg::summary_line(c.finish().await?)),
         None => None,
-    }
-    .map(|(r, at)| {
-        format!(
-            "{} files, {} rows in {} commits to {at}{}",
-            r.files,
-            r.rows,
-            r.commits,
-            match r.unreadable {
-                0 => String::new(),
-                n => format!(" ({n} unreadable files not committed)"),
-            }
-        )
-    });
+    };
     #[cfg(not(feature = "iceberg"))]
     let iceberg = None;
 

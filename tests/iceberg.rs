@@ -260,3 +260,91 @@ fn two_committers_at_once_add_every_file_once() {
         "each file committed by one of the two: {c}"
     );
 }
+
+#[test]
+fn embedded_replay_lands_an_iceberg_table_partitioned_by_its_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 3000 order lines over 30 days (2024-03-01 on), and two lines the source rejects.
+    let mut csv = String::from("order_id,product_id,add_to_cart_order,reordered,ordered_at\n");
+    for i in 0..3000u64 {
+        let ordered_at = 1_709_251_200_000 + (i % 30) * 86_400_000 + i * 1000;
+        csv.push_str(&format!(
+            "{},{},{},{},{ordered_at}\n",
+            i / 8 + 1,
+            i % 8 + 1,
+            i % 8 + 1,
+            i % 2
+        ));
+    }
+    csv.push_str("not-a-number,1,1,1,1709251200000\n,2,1,1,1709251200000\n");
+    std::fs::write(d.join("lines.csv"), csv).unwrap();
+    let out = firelake(d)
+        .args([
+            "replay",
+            "lines.csv",
+            "--source",
+            "order_lines",
+            "--iceberg",
+        ])
+        .output()
+        .unwrap();
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = field(&summary, "lake rows");
+    assert_eq!(rows, 3000, "{summary}");
+    let out = Command::new(python())
+        .arg(root().join("tests/iceberg_check.py"))
+        .args([d.join("lake").to_str().unwrap(), "order_lines"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_table_is_the_lake(&c);
+    assert_eq!(c["rows"], rows);
+    assert_eq!(c["partition_spec"], serde_json::json!(["day(ordered_at)"]));
+    assert_eq!(c["days"].as_object().unwrap().len(), 30, "{c}");
+
+    // Another partition timestamp would put files in folders of another day than their
+    // partition value says: refused before anything is written.
+    let out = firelake(d)
+        .args([
+            "replay",
+            "lines.csv",
+            "--source",
+            "order_lines",
+            "--iceberg",
+        ])
+        .args([
+            "--event-time",
+            "ingested_at",
+            "--progress-file",
+            "other.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("partitioned by another column than ingested_at"),
+        "{err}"
+    );
+    let files = |d: &Path| {
+        std::fs::read_dir(d.join("lake/order_lines"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(
+        files(d),
+        c["days"].as_object().unwrap().len() + 1,
+        "30 days and _rejected"
+    );
+}

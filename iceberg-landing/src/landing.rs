@@ -124,7 +124,7 @@ impl Landing {
             }
         }
         if self.catalog.table_exists(&self.ident).await? {
-            return Ok(());
+            return self.same_partition_source().await;
         }
         let location = self.lake_root.join(WAREHOUSE_DIR).join(&self.def.table);
         let creation = TableCreation::builder()
@@ -140,6 +140,21 @@ impl Landing {
         match self.catalog.create_table(ns, creation).await {
             Err(e) if !self.catalog.table_exists(&self.ident).await? => Err(e.into()),
             _ => Ok(()),
+        }
+    }
+
+    /// A table partitioned by another timestamp (a replay's `--event-time`) would get files
+    /// whose folder day is not the day of its partition column: refused.
+    async fn same_partition_source(&self) -> Result<(), IcebergError> {
+        let table = self.catalog.load_table(&self.ident).await?;
+        let spec = table.metadata().default_partition_spec();
+        let ours = spec::field_id(self.def.partition_from);
+        match spec.fields().first().map(|f| f.source_id) {
+            Some(id) if id == ours => Ok(()),
+            _ => Err(IcebergError::OtherPartition {
+                table: self.ident.to_string(),
+                column: self.def.columns[self.def.partition_from].name.clone(),
+            }),
         }
     }
 

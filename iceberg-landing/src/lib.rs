@@ -23,6 +23,10 @@ pub enum IcebergError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "Iceberg table {table} is partitioned by another column than {column}: land this source's partition column in another lake or database"
+    )]
+    OtherPartition { table: String, column: String },
     #[error("data file {path} cannot be committed: {reason}")]
     Unreadable { path: PathBuf, reason: String },
 }
