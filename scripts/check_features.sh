@@ -43,6 +43,12 @@ refuse "firelake --no-default-features" "$SERVICES" -p firelake --no-default-fea
 expect "firelake (default features)" '^rdkafka$' -p firelake
 expect "firelake (default features)" '^aws-sdk-kinesis$' -p firelake
 expect "firelake-compactor" '^parquet$' -p firelake-compactor
+# The iceberg crate's second arrow/parquet stack (docs/iceberg.md) is in the CLI only.
+for crate in firelake-stream-consumer firelake-compactor firelake-producer; do
+    refuse "$crate" '^(iceberg|iceberg-catalog-sql|sqlx)$' -p "$crate"
+done
+refuse "firelake --no-default-features" '^iceberg$' -p firelake --no-default-features
+expect "firelake (default features)" '^iceberg$' -p firelake
 
 # The compactor's crash hook (FIRELAKE_COMPACT_PAUSE_AT) is for test builds only.
 for crate in firelake firelake-compactor; do

@@ -12,6 +12,8 @@ mod consume;
 mod convert;
 mod exit;
 mod flags;
+#[cfg(feature = "iceberg")]
+mod iceberg;
 #[cfg(feature = "loadtest")]
 mod loadtest;
 mod logs;

@@ -89,6 +89,15 @@ pub struct ReplayArgs {
     publish_deadline: Duration,
     #[command(flatten)]
     rejects: crate::exit::RejectArgs,
+    /// Embedded target: also land the table as an Apache Iceberg table in this catalog
+    /// (`local`: <lake>/_catalog/iceberg.sqlite; docs/iceberg.md).
+    #[cfg(feature = "iceberg")]
+    #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
+          value_parser = crate::iceberg::parse_catalog)]
+    iceberg: Option<String>,
+    #[cfg(feature = "iceberg")]
+    #[command(flatten)]
+    iceberg_commit: crate::iceberg::CommitArgs,
 }
 
 fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
@@ -124,6 +133,11 @@ pub enum ReplayCliError {
         "--event-time applies to --to embedded only: a {0} consumer partitions by its own source definition; set [partition] from there"
     )]
     EventTimeRemote(String),
+    #[cfg(feature = "iceberg")]
+    #[error(
+        "--iceberg applies to --to embedded only: a {0} consumer writes the lake, so the table is landed there"
+    )]
+    IcebergRemote(String),
 }
 
 impl StreamTarget {
@@ -166,6 +180,8 @@ struct LakeOutcome {
     metrics: Arc<ConsumerMetrics>,
     partitions: Vec<String>,
     catalog: String,
+    /// What was committed to the Iceberg table (`--iceberg`).
+    iceberg: Option<String>,
 }
 
 pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -212,6 +228,10 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
     let lake = match target {
         StreamTarget::Embedded => Lake::from_url(&args.lake)?,
         StreamTarget::Broker(ref url) => {
+            #[cfg(feature = "iceberg")]
+            if args.iceberg.is_some() {
+                return Err(ReplayCliError::IcebergRemote(target.name()).into());
+            }
             let shown = target.name();
             let dead_letter = DeadLetter::new(Lake::from_url(&args.state)?, url, &def);
             let retry = RetryPolicy {
@@ -293,6 +313,19 @@ async fn replay_embedded(
         def.clone(),
         metrics.clone(),
     ));
+    #[cfg(feature = "iceberg")]
+    let committer = match args.iceberg {
+        Some(_) => Some(
+            crate::iceberg::Committer::start(
+                lake.local_root(),
+                &args.database,
+                def.clone(),
+                args.iceberg_commit.policy(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let consumer = tokio::spawn(consume_embedded(
         stream.clone(),
         plan.cleaner.clone(),
@@ -311,6 +344,13 @@ async fn replay_embedded(
     });
     let mut target = EmbeddedTarget::new(stream, consumer);
     let report = replay(plan, &mut target, watch).await?;
+    #[cfg(feature = "iceberg")]
+    let iceberg = match committer {
+        Some(c) => Some(crate::iceberg::summary_line(c.finish().await?)),
+        None => None,
+    };
+    #[cfg(not(feature = "iceberg"))]
+    let iceberg = None;
     let partitions = match catalog.partitions(&def.table).await {
         Ok(parts) => parts.into_iter().map(|p| p.values.join("/")).collect(),
         Err(CatalogError::NoTable(_)) => Vec::new(),
@@ -322,6 +362,7 @@ async fn replay_embedded(
             metrics,
             partitions,
             catalog: catalog.describe(),
+            iceberg,
         },
     ))
 }
@@ -403,6 +444,9 @@ fn print_summary(
         summarize_days(&outcome.partitions),
     );
     let _ = writeln!(out, "{}", m.nulled_line(def));
+    if let Some(iceberg) = &outcome.iceberg {
+        let _ = writeln!(out, "  iceberg        {iceberg}");
+    }
 }
 
 /// The lines on what this run read and published; false when the progress file said the

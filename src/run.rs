@@ -28,6 +28,9 @@ pub struct RunConfig {
     pub consumer: ConsumerOptions,
     /// Serve Prometheus metrics here during the run (docs/metrics.md).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Also commit the written files to an Iceberg table (`--iceberg`, docs/iceberg.md).
+    #[cfg(feature = "iceberg")]
+    pub iceberg: Option<firelake_iceberg::CommitPolicy>,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +47,8 @@ pub struct RunSummary {
     pub partitions: Vec<String>,
     pub seconds: f64,
     pub catalog: String,
+    /// What was committed to the Iceberg table, and where it is (`--iceberg`).
+    pub iceberg: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +65,9 @@ pub enum RunError {
     Metrics(String),
     #[error("a pipeline task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[cfg(feature = "iceberg")]
+    #[error(transparent)]
+    Iceberg(#[from] crate::iceberg::RunIcebergError),
 }
 
 /// Read records against the total, and what is written; drawn only on a terminal.
@@ -113,6 +121,20 @@ pub async fn run_embedded(
         def.clone(),
         metrics.clone(),
     ));
+    // Opened before anything is written, so a catalog that cannot be opened fails the run.
+    #[cfg(feature = "iceberg")]
+    let committer = match cfg.iceberg {
+        Some(policy) => Some(
+            crate::iceberg::Committer::start(
+                cfg.lake.local_root(),
+                &cfg.database,
+                def.clone(),
+                policy,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let consumer = tokio::spawn(consume_embedded(
         stream.clone(),
         cleaner.clone(),
@@ -164,6 +186,13 @@ pub async fn run_embedded(
         produced = p.await??;
     }
     progress.finish_and_clear();
+    #[cfg(feature = "iceberg")]
+    let iceberg = match committer {
+        Some(c) => Some(crate::iceberg::summary_line(c.finish().await?)),
+        None => None,
+    };
+    #[cfg(not(feature = "iceberg"))]
+    let iceberg = None;
 
     let partitions = catalog
         .partitions(&def.table)
@@ -188,6 +217,7 @@ pub async fn run_embedded(
         partitions,
         seconds: started.elapsed().as_secs_f64(),
         catalog: catalog.describe(),
+        iceberg,
     })
 }
 
@@ -235,6 +265,9 @@ pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn
             p = def.partition_column,
         );
     }
+    if let Some(iceberg) = &s.iceberg {
+        let _ = writeln!(out, "  iceberg        {iceberg}");
+    }
     if s.produced != s.records_in {
         let _ = writeln!(
             out,
@@ -280,6 +313,16 @@ pub struct RunArgs {
     pub flush: FlushArgs,
     #[command(flatten)]
     pub rejects: exit::RejectArgs,
+    /// Also land the table as an Apache Iceberg table in this catalog: `local` (the
+    /// default when the flag has no value) is the SQL catalog file
+    /// <lake>/_catalog/iceberg.sqlite (docs/iceberg.md).
+    #[cfg(feature = "iceberg")]
+    #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
+          value_parser = crate::iceberg::parse_catalog)]
+    pub iceberg: Option<String>,
+    #[cfg(feature = "iceberg")]
+    #[command(flatten)]
+    pub iceberg_commit: crate::iceberg::CommitArgs,
     #[command(flatten)]
     pub schema: crate::schema_evolve::PolicyArgs,
 }
@@ -298,6 +341,10 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_addr,
         flush,
         rejects,
+        #[cfg(feature = "iceberg")]
+        iceberg,
+        #[cfg(feature = "iceberg")]
+        iceberg_commit,
         schema,
     } = args;
     init_tracing("warn");
@@ -326,6 +373,8 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         },
         metrics_addr,
+        #[cfg(feature = "iceberg")]
+        iceberg: iceberg.map(|_| iceberg_commit.policy()),
     };
     let progress = progress_bar(records);
     let summary = rt.block_on(run_embedded(def.clone(), cfg, &progress))?;

@@ -1,0 +1,41 @@
+//! Iceberg landing tables (docs/iceberg.md): the Parquet data files a firelake writer already
+//! wrote, committed to an Apache Iceberg table through a catalog with the `iceberg` crate
+//! (`fast_append`). Pure parts: the table a source definition gives ([`spec`]), the source
+//! positions a commit covers ([`positions`]) and when a batch is committed ([`policy`]); the
+//! I/O is in [`landing`].
+
+pub mod landing;
+pub mod policy;
+pub mod positions;
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+
+pub use landing::{CommitReport, Landing};
+pub use policy::CommitPolicy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IcebergError {
+    #[error("iceberg: {0}")]
+    Iceberg(#[from] iceberg::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "Iceberg table {table} is partitioned by another column than {column}: land this source's partition column in another lake or database"
+    )]
+    OtherPartition { table: String, column: String },
+    #[error("data file {path} cannot be committed: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+}
+
+impl IcebergError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IcebergError + '_ {
+        move |source| IcebergError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `firelake run --iceberg`: the source's table landed as an Apache Iceberg table too
+//! (docs/iceberg.md). The consumer writes its Parquet files as always; a committer adds the
+//! written files to the table in batches while the run goes on and commits the rest at the
+//! end, so the table holds every file the lake holds, each once.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use firelake_core::SourceDef;
+use firelake_iceberg::{CommitPolicy, CommitReport, IcebergError, Landing, policy};
+
+use crate::flags::{count, parse_duration};
+
+/// The one catalog this version offers: the SQL (SQLite) catalog file inside a local lake.
+pub const LOCAL: &str = "local";
+
+/// `--iceberg [local]`.
+pub fn parse_catalog(s: &str) -> Result<String, String> {
+    match s {
+        LOCAL => Ok(s.to_string()),
+        _ => Err(format!(
+            "{s:?} is not an Iceberg catalog this version offers: use `local` (the SQL catalog \
+             file <lake>/_catalog/iceberg.sqlite; docs/iceberg.md)"
+        )),
+    }
+}
+
+/// When written files are committed to the Iceberg table.
+#[derive(Args, Debug, Clone)]
+pub struct CommitArgs {
+    /// Commit once this many written files wait (one snapshot per batch).
+    #[arg(long, env = "FIRELAKE_ICEBERG_COMMIT_FILES", default_value_t = policy::DEFAULT_FILES,
+          value_parser = count::<usize>(1, 1_000_000))]
+    pub iceberg_commit_files: usize,
+    /// Commit once this many MiB of written files wait.
+    #[arg(long, env = "FIRELAKE_ICEBERG_COMMIT_MB", default_value_t = policy::DEFAULT_MB,
+          value_parser = count::<u64>(1, crate::flags::MAX_FLUSH_MB))]
+    pub iceberg_commit_mb: u64,
+    /// Commit once the oldest written file waited this long (e.g. 60s, 5m).
+    #[arg(long, env = "FIRELAKE_ICEBERG_COMMIT_INTERVAL", default_value = "60s",
+          value_parser = parse_duration)]
+    pub iceberg_commit_interval: Duration,
+}
+
+impl CommitArgs {
+    pub fn policy(&self) -> CommitPolicy {
+        CommitPolicy {
+            max_files: self.iceberg_commit_files,
+            max_bytes: self.iceberg_commit_mb << 20,
+            max_wait: self.iceberg_commit_interval,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunIcebergError {
+    #[error(
+        "--iceberg local needs a local lake (file://PATH or a path): the SQL catalog file lives inside it"
+    )]
+    NotLocal,
+    #[error("Iceberg table: {0}")]
+    Iceberg(#[from] IcebergError),
+    #[error("the Iceberg committer failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A committer running beside the consumer.
+pub struct Committer {
+    landing: Arc<Landing>,
+    done: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<CommitReport, IcebergError>>,
+}
+
+impl Committer {
+    /// Opens (creating) the table and starts committing due batches. Files a crashed run
+    /// wrote and never committed are found and committed like this run's.
+    pub async fn start(
+        lake_root: Option<&Path>,
+        database: &str,
+        def: Arc<SourceDef>,
+        policy: CommitPolicy,
+    ) -> Result<Committer, RunIcebergError> {
+        let root = lake_root.ok_or(RunIcebergError::NotLocal)?;
+        let landing = Arc::new(Landing::open_local(root, database, def, policy).await?);
+        let (done, mut finished) = tokio::sync::watch::channel(false);
+        // Often enough that a batch is committed soon after it is due, never busy.
+        let poll = (policy.max_wait / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        let task = tokio::spawn({
+            let landing = landing.clone();
+            async move {
+                let mut total = CommitReport::default();
+                loop {
+                    // Woken at once when the consumer is done; never inside a commit.
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = finished.changed() => return Ok(total),
+                    }
+                    add(&mut total, landing.commit_pending(false).await?);
+                }
+            }
+        });
+        Ok(Committer {
+            landing,
+            done,
+            task,
+        })
+    }
+
+    /// After the consumer finished: everything written is committed.
+    pub async fn finish(self) -> Result<(CommitReport, String), RunIcebergError> {
+        let _ = self.done.send(true);
+        let mut total = self.task.await??;
+        // The committer looked at unreadable files on every pass: count the last pass only.
+        total.unreadable = 0;
+        add(&mut total, self.landing.commit_pending(true).await?);
+        let at = format!(
+            "{} in {}",
+            self.landing.ident(),
+            self.landing.catalog_file().display()
+        );
+        Ok((total, at))
+    }
+}
+
+/// The summary line of `run` and `replay`.
+pub fn summary_line((r, at): (CommitReport, String)) -> String {
+    let unreadable = match r.unreadable {
+        0 => String::new(),
+        n => format!(" ({n} unreadable files not committed)"),
+    };
+    format!(
+        "{} files, {} rows in {} commits to {at}{unreadable}",
+        r.files, r.rows, r.commits
+    )
+}
+
+fn add(total: &mut CommitReport, r: CommitReport) {
+    total.commits += r.commits;
+    total.files += r.files;
+    total.rows += r.rows;
+    total.unreadable += r.unreadable;
+}

@@ -1,0 +1,87 @@
+"""Reads a firelake Iceberg landing table with pyiceberg (independent of firelake) from the
+local SQL catalog inside the lake, and the same lake's Hive-style folders with pyarrow, and
+prints what tests/iceberg.rs compares, as JSON.
+
+usage: iceberg_check.py LAKE [TABLE] [DATABASE]
+"""
+
+import json
+import os
+import sys
+from collections import Counter
+from datetime import date, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyiceberg.catalog.sql import SqlCatalog
+
+
+def main():
+    lake = os.path.abspath(sys.argv[1])
+    table_name = sys.argv[2] if len(sys.argv) > 2 else "users"
+    database = sys.argv[3] if len(sys.argv) > 3 else "firelake"
+    catalog = SqlCatalog(
+        database,
+        uri=f"sqlite:///{lake}/_catalog/iceberg.sqlite",
+        warehouse=f"file://{lake}/_iceberg",
+    )
+    table = catalog.load_table(f"{database}.{table_name}")
+    ice = table.scan().to_arrow()
+
+    hive = ds.dataset(
+        os.path.join(lake, table_name), partitioning="hive", exclude_invalid_files=True
+    ).to_table()
+    hive = hive.select(ice.column_names).cast(ice.schema)
+    keys = [(c, "ascending") for c in ice.column_names]
+    same_rows = ice.sort_by(keys).equals(hive.sort_by(keys))
+
+    # Each data file's partition (days since 1970-01-01) against its p_date= folder.
+    files = table.inspect.files().to_pylist()
+    paths = [f["file_path"] for f in files]
+    epoch = date(1970, 1, 1)
+    partition_ok = all(
+        f"p_date={epoch + timedelta(days=day_value(f['partition']))}/" in f["file_path"]
+        for f in files
+    )
+    spec = table.spec()
+    ts_column = table.schema().find_field(spec.fields[0].source_id).name
+    stamps = pc.cast(ice[ts_column], pa.timestamp("us", tz="UTC")).to_pylist()
+    days_of_rows = Counter(str(t.date()) for t in stamps if t is not None)
+    lake_files = sorted(
+        os.path.join(r, n)
+        for r, _, ns in os.walk(os.path.join(lake, table_name))
+        if "/_" not in r
+        for n in ns
+        if n.endswith(".parquet")
+    )
+    snapshots = table.metadata.snapshots
+    print(
+        json.dumps(
+            {
+                "rows": ice.num_rows,
+                "hive_rows": hive.num_rows,
+                "same_rows": same_rows,
+                "columns": ice.column_names,
+                "files": len(paths),
+                "distinct_files": len(set(paths)),
+                "lake_files": len(lake_files),
+                "committed_are_lake_files": sorted(p.removeprefix("file://") for p in paths)
+                == lake_files,
+                "partition_spec": [f"{f.transform}({ts_column})" for f in spec.fields],
+                "partition_ok": partition_ok,
+                "days": dict(sorted(days_of_rows.items())),
+                "snapshots": len(snapshots),
+                "positions": [s.summary.additional_properties.get("firelake.positions", "") for s in snapshots],
+            }
+        )
+    )
+
+
+def day_value(partition):
+    value = next(iter(partition.values()))
+    return value.toordinal() - date(1970, 1, 1).toordinal() if isinstance(value, date) else value
+
+
+if __name__ == "__main__":
+    main()
