@@ -951,7 +951,7 @@ fn the_sync_lambda_continues_a_day_across_invocations_until_done() {
         "{} missing: cargo build -p firelake-sync",
         bin.display()
     );
-    // Invocations that end right away (no reserve): one step each.
+    // Invocations with no time left: one step each.
     let (api, responses) = fake_lambda_runtime(r#"{"table":"users_curated"}"#, 0);
     let mut child = Command::new(&bin)
         .env("AWS_LAMBDA_RUNTIME_API", &api)
@@ -963,7 +963,6 @@ fn the_sync_lambda_continues_a_day_across_invocations_until_done() {
         .env("FIRELAKE_LAKE", format!("file://{}", lake.display()))
         .env("FIRELAKE_PG_URL", pg.url())
         .env("FIRELAKE_PG_PASSWORD", PASSWORD)
-        .env("FIRELAKE_SYNC_RESERVE", "0s")
         .env_remove("FIRELAKE_TABLE")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

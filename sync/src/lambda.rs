@@ -1,17 +1,19 @@
-//! The Lambda's one request: sync a table until done or until the invocation's budget (its
-//! deadline less `FIRELAKE_SYNC_RESERVE`, at most `FIRELAKE_SYNC_MAX_DURATION`) runs out.
+//! The Lambda's one request (`sync-lambda`, src/main.rs): sync a table until done or until the
+//! invocation's budget (its time left less a reserve, at most `FIRELAKE_SYNC_MAX_DURATION`)
+//! runs out.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::pg::Target;
+use crate::{Selection, SyncOptions, SyncReport, sync};
 use firelake_core::duration::parse_duration;
 use firelake_core::{Lake, SourceDef};
-use firelake_sync::pg::Target;
-use firelake_sync::{Selection, SyncOptions, SyncReport, sync};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// `firelake sync`'s env twins (the Lambda takes no arguments).
+/// `firelake sync`'s env twins, with its defaults (tests/env_twins.rs holds them together);
+/// the Lambda takes no arguments.
 #[derive(clap::Parser, Debug, Clone)]
 pub struct LambdaConfig {
     #[arg(long, env = "FIRELAKE_SOURCE", default_value = "users")]
@@ -42,19 +44,20 @@ pub struct LambdaConfig {
     /// At most this long per invocation (the deadline bounds it anyway).
     #[arg(long, env = "FIRELAKE_SYNC_MAX_DURATION", value_parser = parse_duration)]
     max_duration: Option<Duration>,
-    /// Kept free before the deadline: the step under way when the budget runs out (a unit of
-    /// rows, or a day's final transaction) finishes in it.
-    #[arg(long, env = "FIRELAKE_SYNC_RESERVE", default_value = "3m", value_parser = parse_duration)]
-    reserve: Duration,
 }
 
-/// The budget of an invocation that must end by `deadline`.
-fn budget(config: &LambdaConfig, deadline: SystemTime) -> Duration {
+/// The most kept free before the deadline: the step under way when the budget runs out (up
+/// to 2^20 rows, or a day's final INSERT ... SELECT) finishes in it.
+const MAX_RESERVE: Duration = Duration::from_secs(180);
+
+/// The budget of an invocation that must end by `deadline`: the time left less a quarter of
+/// it, at most [`MAX_RESERVE`] (a 15-minute invocation: 12 minutes).
+pub fn budget(max_duration: Option<Duration>, deadline: SystemTime) -> Duration {
     let left = deadline
         .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(config.reserve);
-    config.max_duration.map_or(left, |m| m.min(left))
+        .unwrap_or_default();
+    let left = left.saturating_sub((left / 4).min(MAX_RESERVE));
+    max_duration.map_or(left, |m| m.min(left))
 }
 
 /// Sync the table; `{"done": false}` asks for another invocation (the workflow loops).
@@ -64,7 +67,7 @@ pub async fn handle(
     deadline: SystemTime,
 ) -> Result<serde_json::Value, BoxError> {
     let started = Instant::now();
-    let budget = budget(&config, deadline);
+    let budget = budget(config.max_duration, deadline);
     let def = SourceDef::resolve(&config.source, config.source_dir.as_deref())?;
     let lake = Lake::from_url(&config.lake)?;
     let catalog =
@@ -82,7 +85,7 @@ pub async fn handle(
         deadline: Some(started + budget),
     };
     let mut target = Target::parse(&config.to, config.ca_file.clone())?;
-    firelake_sync::login::login(
+    crate::login::login(
         &mut target,
         config.iam_auth,
         config.password_secret.as_deref(),
@@ -110,4 +113,21 @@ fn answer(table: &str, r: &SyncReport, elapsed: Duration) -> serde_json::Value {
         "rows": r.rows(),
         "elapsed_s": elapsed.as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_keeps_a_quarter_of_the_time_left_at_most_three_minutes() {
+        let in_secs = |s: u64| SystemTime::now() + Duration::from_secs(s);
+        let b = budget(None, in_secs(900)).as_secs();
+        assert!((718..=720).contains(&b), "{b}");
+        let b = budget(None, in_secs(60)).as_secs();
+        assert!((43..=45).contains(&b), "{b}");
+        assert_eq!(budget(None, SystemTime::now()), Duration::ZERO);
+        let capped = budget(Some(Duration::from_secs(10)), in_secs(900));
+        assert_eq!(capped, Duration::from_secs(10));
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod encode;
 pub mod lake;
+pub mod lambda;
 pub mod login;
 pub mod pg;
 pub mod plan;

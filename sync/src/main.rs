@@ -5,9 +5,8 @@
 //! name the table (`{"table": "users_curated"}`). Logs are JSON lines on stderr.
 
 use clap::Parser;
+use firelake_sync::lambda;
 use lambda_runtime::{LambdaEvent, service_fn};
-
-mod lambda;
 
 fn main() -> Result<(), lambda_runtime::Error> {
     tracing_subscriber::fmt()
