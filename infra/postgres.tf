@@ -1,5 +1,5 @@
 # The optional sync target (var.postgres_create_rds): RDS PostgreSQL, private (no public
-# address, reachable on 5432 from the sync task's security group only), encrypted with this
+# address, reachable on var.postgres_port from the sync task's security group only), encrypted with this
 # deployment's key, TLS forced, IAM database authentication on, the master password made and
 # rotated by RDS in Secrets Manager (never in the state).
 
@@ -24,8 +24,8 @@ resource "aws_vpc_security_group_ingress_rule" "postgres_from_sync" {
   security_group_id            = aws_security_group.postgres[0].id
   description                  = "PostgreSQL from the sync task"
   ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
+  from_port                    = local.postgres_port
+  to_port                      = local.postgres_port
   referenced_security_group_id = aws_security_group.sync_task[0].id
 }
 
@@ -61,6 +61,7 @@ resource "aws_db_instance" "postgres" {
   engine                              = "postgres"
   engine_version                      = "16"
   instance_class                      = var.postgres_instance_class
+  port                                = local.postgres_port
   allocated_storage                   = var.postgres_storage_gib
   max_allocated_storage               = var.postgres_storage_gib * 4
   db_name                             = "lake"

@@ -7,11 +7,15 @@
 locals {
   postgres_sync_enabled = length(var.postgres_sync_tables) > 0 && (var.postgres_create_rds || var.postgres_url != null)
   postgres_rds_user     = "firelake"
+  # The target's port: the created instance's, else the one postgres_url names (5432 when none).
+  postgres_port = var.postgres_create_rds ? var.postgres_port : tonumber(
+    try(regex("^[^/]+//[^/?]*:([0-9]+)(?:[/?]|$)", coalesce(var.postgres_url, "none"))[0], 5432)
+  )
   postgres_url = var.postgres_create_rds ? format(
     "postgres://%s@%s:%d/lake?sslmode=verify-full",
     coalesce(var.postgres_iam_user, local.postgres_rds_user),
     try(aws_db_instance.postgres[0].address, "not-created"),
-    try(aws_db_instance.postgres[0].port, 5432),
+    try(aws_db_instance.postgres[0].port, local.postgres_port),
   ) : var.postgres_url
   # The password's secret: none with IAM auth, else the created instance's or yours.
   postgres_secret_arn = var.postgres_iam_user != null ? null : (
@@ -134,7 +138,7 @@ resource "aws_ecs_task_definition" "sync" {
   depends_on = [aws_iam_role_policy.sync_task]
 }
 
-# The task may reach AWS's APIs (HTTPS) and the database's port, nothing else.
+# The task may reach AWS's APIs (HTTPS) and the database's port (local.postgres_port), nothing else.
 resource "aws_security_group" "sync_task" {
   count = local.postgres_sync_enabled && var.postgres_vpc_id != null ? 1 : 0
   # checkov:skip=CKV2_AWS_5:The workflow attaches it to each sync task it starts (RunTask network configuration in workflow.asl.json).
@@ -161,8 +165,8 @@ resource "aws_vpc_security_group_egress_rule" "sync_task_to_rds" {
   security_group_id            = aws_security_group.sync_task[0].id
   description                  = "PostgreSQL on the created instance"
   ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
+  from_port                    = local.postgres_port
+  to_port                      = local.postgres_port
   referenced_security_group_id = aws_security_group.postgres[0].id
 }
 
@@ -172,7 +176,7 @@ resource "aws_vpc_security_group_egress_rule" "sync_task_to_target" {
   security_group_id = aws_security_group.sync_task[0].id
   description       = "PostgreSQL on the given target"
   ip_protocol       = "tcp"
-  from_port         = 5432
-  to_port           = 5432
+  from_port         = local.postgres_port
+  to_port           = local.postgres_port
   cidr_ipv4         = each.value
 }

@@ -48,6 +48,17 @@ variable "postgres_subnet_ids" {
   default     = []
 }
 
+variable "postgres_port" {
+  description = "Port of the created RDS instance (its listener, its ingress rule and the sync task's egress). With postgres_url the port is the URL's (5432 when it names none)."
+  type        = number
+  default     = 5432
+
+  validation {
+    condition     = var.postgres_port >= 1150 && var.postgres_port <= 65535
+    error_message = "postgres_port: 1150-65535 (what RDS accepts for PostgreSQL)."
+  }
+}
+
 variable "postgres_target_cidr_blocks" {
   description = "With postgres_url: where the sync task may connect on the URL's port (the target's addresses)."
   type        = list(string)

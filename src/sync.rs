@@ -54,6 +54,11 @@ pub struct SyncArgs {
     /// Replace the selected days even when the database holds their current version.
     #[arg(long, env = "FIRELAKE_FORCE")]
     force: bool,
+    /// Time budget (e.g. 10m): past it, stop after the step under way; the next run continues
+    /// the same day from the state recorded in the database (days are then staged, see
+    /// docs/sync.md). Without it, each day is copied in one transaction.
+    #[arg(long, env = "FIRELAKE_SYNC_MAX_DURATION", value_parser = firelake_core::duration::parse_duration)]
+    max_duration: Option<std::time::Duration>,
 }
 
 fn selection(args: &SyncArgs) -> Result<Selection, String> {
@@ -65,59 +70,6 @@ fn selection(args: &SyncArgs) -> Result<Selection, String> {
         (None, Some(s)) => Selection::Since(day("since", s)?),
         (None, None) => Selection::Every,
     })
-}
-
-/// The login: an RDS IAM token, else the environment's password, else the named secret (its
-/// user too when the URL names none); none (trust) is allowed.
-async fn login(args: &SyncArgs, target: &mut Target) -> Result<(), Box<dyn std::error::Error>> {
-    if args.iam_auth {
-        return iam_login(target).await;
-    }
-    for var in ["FIRELAKE_PG_PASSWORD", "PGPASSWORD"] {
-        if let Ok(p) = std::env::var(var) {
-            target.set_password(&p);
-            return Ok(());
-        }
-    }
-    let Some(secret) = &args.password_secret else {
-        return Ok(());
-    };
-    let value = firelake_aws::secrets::resolve(secret).await?;
-    // RDS-managed secrets are JSON {"username", "password"}; other secrets are the password.
-    match serde_json::from_str::<serde_json::Value>(&value) {
-        Ok(v) if v["password"].is_string() => {
-            if let Some(user) = v["username"].as_str() {
-                target.default_user(user);
-            }
-            target.set_password(v["password"].as_str().unwrap_or_default());
-        }
-        _ => target.set_password(&value),
-    }
-    Ok(())
-}
-
-/// RDS IAM: the token is the password, and RDS takes it over TLS only (verified here, so the
-/// token cannot go to whoever answers).
-async fn iam_login(target: &mut Target) -> Result<(), Box<dyn std::error::Error>> {
-    let refused = |reason: &str| {
-        Box::new(firelake_sync::SyncError::Target {
-            target: target.display.clone(),
-            reason: reason.to_string(),
-        })
-    };
-    if !target.verified() {
-        return Err(refused(
-            "--iam-auth sends a token RDS takes over TLS only: add sslmode=verify-full and --ca-file (RDS's global-bundle.pem)",
-        ));
-    }
-    let (Some((host, port)), Some(user)) = (target.host_port(), target.user()) else {
-        return Err(refused(
-            "--iam-auth needs a TCP host and a user in the URL (postgres://USER@HOST:PORT/DB)",
-        ));
-    };
-    let token = firelake_aws::rds_iam::token(&host, port, user).await?;
-    target.set_password(&token);
-    Ok(())
 }
 
 pub fn run(args: SyncArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -132,12 +84,14 @@ pub fn run(args: SyncArgs) -> Result<(), Box<dyn std::error::Error>> {
         schema: args.schema.clone(),
         selection: selection(&args)?,
         force: args.force,
+        deadline: args.max_duration.map(|d| started + d),
     };
     let rt = firelake_compactor::runtime()?;
     let report = rt.block_on(async {
         let catalog = args.catalog.open(&lake).await?;
         let mut target = Target::parse(&args.to, args.ca_file.clone())?;
-        login(&args, &mut target).await?;
+        firelake_sync::login::login(&mut target, args.iam_auth, args.password_secret.as_deref())
+            .await?;
         let mut on_day = |day: i32, o: &DayOutcome| match o {
             DayOutcome::Synced { rows, version } => {
                 eprintln!(
@@ -146,6 +100,10 @@ pub fn run(args: SyncArgs) -> Result<(), Box<dyn std::error::Error>> {
                 )
             }
             DayOutcome::UpToDate => eprintln!("{} up to date", time::format_day(day)),
+            DayOutcome::Partial { staged } => eprintln!(
+                "{} partial rows_staged={staged}: the time budget ran out, the next run continues it",
+                time::format_day(day)
+            ),
         };
         let r =
             firelake_sync::sync(&lake, catalog.as_ref(), &def, &target, &opts, &mut on_day).await?;
@@ -156,10 +114,12 @@ pub fn run(args: SyncArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "sync table={} days_synced={} days_up_to_date={} rows={} elapsed={secs:.2}s rows_per_s={:.0}",
+        "sync table={} days_synced={} days_up_to_date={} days_partial={} done={} rows={} elapsed={secs:.2}s rows_per_s={:.0}",
         opts.table,
         report.synced(),
-        report.days.len() - report.synced(),
+        report.days.len() - report.synced() - report.partial(),
+        report.partial(),
+        !report.stopped,
         report.rows(),
         report.rows() as f64 / secs.max(1e-9),
     );

@@ -109,3 +109,12 @@ fn the_compactor_reads_the_env_twins_of_firelake_compact() {
         "compact",
     );
 }
+
+#[test]
+fn the_sync_lambda_reads_the_env_twins_of_firelake_sync() {
+    assert_twins(
+        "sync",
+        firelake_sync::lambda::LambdaConfig::command(),
+        "sync",
+    );
+}

@@ -785,3 +785,220 @@ fn the_password_comes_from_secrets_manager_plain_or_as_rds_json() {
     assert_eq!(code, Some(1));
     assert!(last_line(&err).contains("names no user"), "{err}");
 }
+
+/// Every day in the target is whole: its row count is the one its state row recorded (no day
+/// half copied is ever visible).
+fn assert_only_whole_days(pg: &Pg, table: &str) {
+    let visible = pg.psql(&format!(
+        "SELECT coalesce(string_agg(p_date || '=' || n, ',' ORDER BY p_date), '') FROM (SELECT p_date, count(*) n FROM \"{table}\" GROUP BY 1) x"
+    ));
+    let recorded = pg.psql(&format!(
+        "SELECT coalesce(string_agg(day || '=' || rows, ',' ORDER BY day), '') FROM firelake_sync_state WHERE \"table\" = '{table}'"
+    ));
+    assert_eq!(visible, recorded, "target days vs recorded days");
+}
+
+/// `firelake sync --max-duration 0s` until it says done=true: each run makes one step.
+fn sync_in_steps(dir: &Path, pg: &Pg) -> usize {
+    for runs in 1..=500 {
+        let out = sync(dir, pg, &["--max-duration", "0s"]);
+        assert_only_whole_days(pg, "users_curated");
+        if out.contains("done=true") {
+            return runs;
+        }
+        assert!(out.contains("done=false"), "{out}");
+    }
+    panic!("sync --max-duration 0s not done after 500 runs");
+}
+
+fn progress(pg: &Pg) -> String {
+    pg.psql("SELECT coalesce(string_agg(day || ' ' || source_version || ' ' || file || ' ' || file_rows || ' ' || rows, ',' ORDER BY day), '') FROM firelake_sync_progress")
+}
+
+#[test]
+fn a_sync_with_a_time_budget_continues_the_day_across_runs_and_equals_a_one_shot_sync() {
+    let Some(pg) = Pg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (d, lake) = (dir.path(), dir.path().join("lake"));
+    lake_with_curated(d, "30000");
+
+    // No time at all: each run makes one step (a unit of rows into the day's staging table,
+    // committed with its position), and the target is untouched.
+    let first = sync(d, &pg, &["--max-duration", "0s"]);
+    assert!(first.contains("done=false"), "{first}");
+    assert_eq!(field(&first, "days_partial"), 1, "{first}");
+    assert_eq!(pg.psql("SELECT count(*) FROM users_curated"), "0");
+    let after_one = progress(&pg);
+    assert!(!after_one.is_empty());
+    sync(d, &pg, &["--max-duration", "0s"]);
+    let after_two = progress(&pg);
+    assert_ne!(after_one, after_two, "the second run went on: {after_two}");
+
+    // kill -9 in the middle of a step: the step is rolled back, the position kept.
+    let url = pg.url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(["sync", "--to", &url, "--max-duration", "0s"])
+        .env("FIRELAKE_PG_PASSWORD", PASSWORD)
+        .env("FIRELAKE_SYNC_PAUSE_AT", "copy")
+        .current_dir(d)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let paused = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("paused at copy"));
+    assert!(paused, "the sync reached its COPY");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(progress(&pg), after_two);
+    assert_only_whole_days(&pg, "users_curated");
+
+    // Late data re-compacts the day under way (a new version): its staging starts over; then
+    // runs until done, each leaving only whole days.
+    firelake_ok(d, &["run", "--records", "700", "--seed", "6"]);
+    firelake_ok(d, &["run", "--records", "300", "--seed", "5"]);
+    firelake_ok(d, &["compact", "--all", "--grace", "0s"]);
+    let runs = sync_in_steps(d, &pg);
+    assert!(runs >= 3, "several runs: {runs}");
+    assert_equal_to_lake(&pg, &lake, "users_curated", d);
+    assert_eq!(progress(&pg), "", "no day left staged");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'firelake_sync_stage%'"),
+        "0"
+    );
+
+    // The same as a sync in one go.
+    sync(d, &pg, &["--schema", "oneshot"]);
+    for (a, b) in [("public", "oneshot"), ("oneshot", "public")] {
+        let diff = pg.psql(&format!(
+            "SELECT count(*) FROM (SELECT * FROM {a}.users_curated EXCEPT ALL SELECT * FROM {b}.users_curated) x"
+        ));
+        assert_eq!(diff, "0", "{a} minus {b}");
+    }
+}
+
+/// The part of Lambda's Runtime API a function uses: every `next` hands out `event` with a
+/// deadline `deadline_ms` from now; each response or error body goes to the channel.
+fn fake_lambda_runtime(
+    event: &str,
+    deadline_ms: u64,
+) -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let event = event.to_string();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().flatten().enumerate() {
+            let (tx, event) = (tx.clone(), event.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                let mut id = n * 1000;
+                loop {
+                    let mut head = String::new();
+                    if reader.read_line(&mut head).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let reply = if head.contains("/invocation/next") {
+                        id += 1;
+                        let deadline = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis() as u64
+                            + deadline_ms;
+                        format!(
+                            "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: req-{id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:sync\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{event}",
+                            event.len()
+                        )
+                    } else {
+                        let kind = if head.contains("/error") {
+                            "error"
+                        } else {
+                            "response"
+                        };
+                        let _ = tx.send((
+                            kind.to_string(),
+                            String::from_utf8_lossy(&body).into_owned(),
+                        ));
+                        "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}".to_string()
+                    };
+                    if conn.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn the_sync_lambda_continues_a_day_across_invocations_until_done() {
+    let Some(pg) = Pg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (d, lake) = (dir.path(), dir.path().join("lake"));
+    lake_with_curated(d, "30000");
+    let bin = Path::new(env!("CARGO_BIN_EXE_firelake")).with_file_name("sync-lambda");
+    assert!(
+        bin.exists(),
+        "{} missing: cargo build -p firelake-sync",
+        bin.display()
+    );
+    // Invocations with no time left: one step each.
+    let (api, responses) = fake_lambda_runtime(r#"{"table":"users_curated"}"#, 0);
+    let mut child = Command::new(&bin)
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sync")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "s")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "g")
+        .env("FIRELAKE_LAKE", format!("file://{}", lake.display()))
+        .env("FIRELAKE_PG_URL", pg.url())
+        .env("FIRELAKE_PG_PASSWORD", PASSWORD)
+        .env_remove("FIRELAKE_TABLE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut invocations = 0;
+    let done = loop {
+        // A guard against a hung function, not a timing assertion.
+        let (kind, body) = responses
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("a response from the function");
+        assert_eq!(kind, "response", "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        invocations += 1;
+        assert_only_whole_days(&pg, "users_curated");
+        if answer["done"] == true || invocations > 500 {
+            break answer;
+        }
+        assert_eq!(answer["done"], false, "{answer}");
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(done["done"], true, "{done}");
+    assert!(invocations >= 3, "several invocations: {invocations}");
+    assert_equal_to_lake(&pg, &lake, "users_curated", d);
+    assert_eq!(progress(&pg), "");
+}

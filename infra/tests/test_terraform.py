@@ -433,20 +433,23 @@ def plan_sync(tf_env: dict, work: Path, *extra: str) -> dict:
 def test_a_plan_with_the_rds_target_and_the_nightly_sync_task(tf_env, tmp_path):
     """Issue 23: with postgres_create_rds, a private, encrypted RDS PostgreSQL with IAM auth and
     TLS forced, reachable from the sync task's security group only; with your own endpoint,
-    the sync task on the compactor's image, `firelake sync` its entry point."""
-    planned = plan_sync(tf_env, tmp_path / "rds", "-var", "postgres_create_rds=true")
+    the sync task on the compactor's image, `firelake sync` its entry point. The port of the
+    rules follows the target's: postgres_port for the instance, the URL's for your own."""
+    planned = plan_sync(tf_env, tmp_path / "rds", "-var", "postgres_create_rds=true", "-var", "postgres_port=6432")
     db = planned["aws_db_instance.postgres[0]"]
     assert (db["engine"], db["storage_encrypted"], db["publicly_accessible"]) == ("postgres", True, False)
     assert db["iam_database_authentication_enabled"] and db["manage_master_user_password"]
     params = {x["name"]: x["value"] for x in planned["aws_db_parameter_group.postgres[0]"]["parameter"]}
     assert params["rds.force_ssl"] == "1"
     rule = planned["aws_vpc_security_group_ingress_rule.postgres_from_sync[0]"]
-    assert (rule["from_port"], rule["to_port"]) == (5432, 5432)
+    assert (rule["from_port"], rule["to_port"], db["port"]) == (6432, 6432, 6432)
+    egress = planned["aws_vpc_security_group_egress_rule.sync_task_to_rds[0]"]
+    assert (egress["from_port"], egress["to_port"]) == (6432, 6432)
     assert {"aws_vpc_security_group_egress_rule.sync_task_to_rds[0]", "aws_ecs_task_definition.sync[0]"} <= set(planned)
 
     secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pg-AbCdEf"
     planned = plan_sync(tf_env, tmp_path / "own", "-var", "compactor_image=example/firelake:1",
-                        "-var", "postgres_url=postgres://loader@db.example:5432/lake?sslmode=verify-full",
+                        "-var", "postgres_url=postgres://loader@db.example:6543/lake?sslmode=verify-full",
                         "-var", f"postgres_password_secret_arn={secret}", "-var", 'postgres_target_cidr_blocks=["10.1.0.0/16"]')
     assert not any(a.startswith("aws_db_instance.") for a in planned)
     (container,) = json.loads(planned["aws_ecs_task_definition.sync[0]"]["container_definitions"])
@@ -455,6 +458,6 @@ def test_a_plan_with_the_rds_target_and_the_nightly_sync_task(tf_env, tmp_path):
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert env["FIRELAKE_PG_CA_FILE"] == "/etc/ssl/rds/global-bundle.pem"
     assert env["FIRELAKE_PG_PASSWORD_SECRET"] == secret and env["FIRELAKE_SOURCE"] == "users"
-    assert env["FIRELAKE_PG_URL"].startswith("postgres://loader@db.example:5432/")
+    assert env["FIRELAKE_PG_URL"].startswith("postgres://loader@db.example:6543/")
     egress = planned['aws_vpc_security_group_egress_rule.sync_task_to_target["10.1.0.0/16"]']
-    assert (egress["from_port"], egress["cidr_ipv4"]) == (5432, "10.1.0.0/16")
+    assert (egress["from_port"], egress["to_port"], egress["cidr_ipv4"]) == (6543, 6543, "10.1.0.0/16")

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use firelake_compactor::layout::{GENERATIONS, day_of_folder, run_id_of_generation};
-use firelake_compactor::reader::{Conform, LakeFile};
+use firelake_compactor::reader::{BATCH_ROWS, Conform, LakeFile};
 use firelake_core::Lake;
 use firelake_core::catalog::Catalog;
 use firelake_core::time;
 use futures::{Stream, StreamExt, TryStreamExt};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 
 use crate::SyncError;
 use crate::plan::{LakeDay, raw_version};
@@ -94,21 +96,37 @@ pub fn day_batches(
     futures::stream::iter(files)
         .then(move |(key, size)| {
             let (lake, target) = (lake.clone(), target.clone());
-            async move { file_batches(lake, key, size, target).await }
+            async move { file_batches(lake, key, size, target, 0).await }
         })
         .try_flatten()
 }
 
-async fn file_batches(
+/// The rows of one file from row `offset` on (a staged day resumes inside a file), batch by
+/// batch, conformed to `target`.
+pub async fn file_batches(
     lake: Lake,
     key: String,
     size: u64,
     target: SchemaRef,
+    offset: u64,
 ) -> Result<impl Stream<Item = Result<RecordBatch, SyncError>>, SyncError> {
     let mut file = LakeFile::open(&lake, &key, size).await?;
     let metadata = file.metadata().await?;
     let conform = Arc::new(Conform::new(metadata.schema(), target, &key)?);
-    let stream = file.stream(metadata, conform.columns_to_read())?;
+    let mask = ProjectionMask::roots(
+        metadata.parquet_schema(),
+        conform.columns_to_read().iter().copied(),
+    );
+    let parquet_err = |source| firelake_compactor::CompactError::Parquet {
+        key: key.clone(),
+        source,
+    };
+    let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(file, metadata)
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .with_offset(offset as usize)
+        .build()
+        .map_err(parquet_err)?;
     Ok(stream.map(move |b| {
         let b = b.map_err(|source| firelake_compactor::CompactError::Parquet {
             key: key.clone(),

@@ -4,9 +4,12 @@
 
 pub mod encode;
 pub mod lake;
+pub mod lambda;
+pub mod login;
 pub mod pg;
 pub mod plan;
 pub mod run;
+pub mod staged;
 
 pub use plan::Selection;
 pub use run::{DayOutcome, SyncOptions, SyncReport, sync};
@@ -47,6 +50,10 @@ pub enum SyncError {
         what: String,
         reason: String,
     },
+    #[error(transparent)]
+    Secret(#[from] firelake_aws::secrets::SecretError),
+    #[error(transparent)]
+    RdsIam(#[from] firelake_aws::rds_iam::RdsIamError),
     #[error(
         "day {day}: COPY stored {stored} rows but the lake files hold {read}; the day was rolled back"
     )]

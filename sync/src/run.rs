@@ -12,11 +12,12 @@ use tokio_postgres::Client;
 
 use crate::pg::{self, STATE_TABLE, Target, failed};
 use crate::plan::{DayAction, LakeDay, Selection, TargetTable, plan_days, plan_ddl, quote_ident};
+use crate::staged::{self, Staged};
 use crate::{SyncError, encode, lake};
 
 /// Bytes of COPY data sent per message: big enough that the per-message cost is noise, small
 /// enough that memory stays a few batches.
-const CHUNK_BYTES: usize = 1 << 20;
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 /// A test hook: `FIRELAKE_SYNC_PAUSE_AT=copy` stops the process after the first COPY chunk of
 /// the first synced day reached the server (says so on stderr, then sleeps), so a test can
@@ -30,12 +31,23 @@ pub struct SyncOptions {
     pub selection: Selection,
     /// Sync the selected days even when their version is the recorded one.
     pub force: bool,
+    /// The time budget: past it, the run stops after the step under way (a unit of a staged
+    /// day, or a day) and the next run continues (see [`crate::staged`]). `None`: no limit,
+    /// each day copied in one transaction.
+    pub deadline: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayOutcome {
-    Synced { rows: u64, version: String },
+    Synced {
+        rows: u64,
+        version: String,
+    },
     UpToDate,
+    /// Staged in part when the budget ran out: the target still has the day as before.
+    Partial {
+        staged: u64,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +55,8 @@ pub struct SyncReport {
     pub days: Vec<(i32, DayOutcome)>,
     /// The DDL run on the target table (CREATE TABLE, ADD COLUMN).
     pub ddl: Vec<String>,
+    /// The budget ran out before every selected day was done: run again to continue.
+    pub stopped: bool,
 }
 
 impl SyncReport {
@@ -57,9 +71,15 @@ impl SyncReport {
             .iter()
             .map(|(_, o)| match o {
                 DayOutcome::Synced { rows, .. } => *rows,
-                DayOutcome::UpToDate => 0,
+                _ => 0,
             })
             .sum()
+    }
+    pub fn partial(&self) -> usize {
+        self.days
+            .iter()
+            .filter(|(_, o)| matches!(o, DayOutcome::Partial { .. }))
+            .count()
     }
 }
 
@@ -81,31 +101,86 @@ pub async fn sync(
     let mut client = target.connect().await?;
     let t = target.display.as_str();
     pg::ensure_state(&client, t, &opts.schema).await?;
+    staged::ensure_progress(&client, t, &opts.schema).await?;
     pg::lock_table(&client, t, &table).await?;
     let existing = pg::existing_columns(&client, t, &table).await?;
     let ddl = plan_ddl(&table, existing.as_deref())?;
     pg::apply_ddl(&mut client, t, &ddl).await?;
     let state = pg::state(&client, t, &table).await?;
     let plan = plan_days(&days, &state, opts.selection, opts.force)?;
+    let under_way = staged::staged_days(&client, t, &table).await?;
     let mut report = SyncReport {
         ddl,
         ..Default::default()
     };
+    sync_days(
+        &mut client,
+        t,
+        lake,
+        def,
+        &table,
+        opts,
+        plan,
+        &under_way,
+        &mut report,
+        on_day,
+    )
+    .await?;
+    Ok(report)
+}
+
+/// The planned days in order, each in one transaction, or staged when there is a budget or
+/// a staged copy of the day under way; stops when the budget runs out.
+#[allow(clippy::too_many_arguments)]
+async fn sync_days(
+    client: &mut Client,
+    t: &str,
+    lake: &Lake,
+    def: &SourceDef,
+    table: &TargetTable,
+    opts: &SyncOptions,
+    plan: Vec<(i32, DayAction)>,
+    under_way: &[i32],
+    report: &mut SyncReport,
+    on_day: &mut dyn FnMut(i32, &DayOutcome),
+) -> Result<(), SyncError> {
+    let mut worked = false;
     for (day, action) in plan {
-        let outcome = match action {
-            DayAction::UpToDate => DayOutcome::UpToDate,
-            DayAction::Sync(d) => {
-                let rows = sync_day(&mut client, t, lake, def, &table, &d).await?;
-                DayOutcome::Synced {
+        let DayAction::Sync(d) = action else {
+            on_day(day, &DayOutcome::UpToDate);
+            report.days.push((day, DayOutcome::UpToDate));
+            continue;
+        };
+        // At least one step per run, so a run always moves on.
+        if worked && opts.deadline.is_some_and(|end| Instant::now() >= end) {
+            report.stopped = true;
+            break;
+        }
+        worked = true;
+        let outcome = if opts.deadline.is_some() || under_way.contains(&day) {
+            match staged::sync_day(client, t, lake, def, table, &d, opts.deadline).await? {
+                Staged::Done(rows) => DayOutcome::Synced {
                     rows,
                     version: d.version,
-                }
+                },
+                Staged::Partial(staged) => DayOutcome::Partial { staged },
+            }
+        } else {
+            let rows = sync_day(client, t, lake, def, table, &d).await?;
+            DayOutcome::Synced {
+                rows,
+                version: d.version,
             }
         };
         on_day(day, &outcome);
+        let partial = matches!(outcome, DayOutcome::Partial { .. });
         report.days.push((day, outcome));
+        if partial {
+            report.stopped = true;
+            break;
+        }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Replace one day in one transaction. Killed or failed at any point before the commit, the
@@ -131,6 +206,21 @@ async fn sync_day(
     if read != stored {
         return Err(SyncError::RowCount { day, read, stored });
     }
+    record_day(&tx, t, table, &day, &d.version, stored).await?;
+    tx.commit().await.map_err(failed(t, "COMMIT"))?;
+    tracing::info!(day = %day, rows = stored, version = %d.version, elapsed_ms = started.elapsed().as_millis() as u64, "day synced");
+    Ok(stored)
+}
+
+/// The day recorded as synced at `version` with `rows`, in the transaction that put it there.
+pub(crate) async fn record_day(
+    tx: &tokio_postgres::Transaction<'_>,
+    t: &str,
+    table: &TargetTable,
+    day: &str,
+    version: &str,
+    rows: u64,
+) -> Result<(), SyncError> {
     let upsert = format!(
         "INSERT INTO {}.{} (\"table\", day, source_version, rows, synced_at)
          VALUES ($1, ($2::text)::date, $3, $4, now())
@@ -139,12 +229,19 @@ async fn sync_day(
         quote_ident(&table.schema),
         quote_ident(STATE_TABLE)
     );
-    tx.execute(&upsert, &[&table.name, &day, &d.version, &(stored as i64)])
+    tx.execute(&upsert, &[&table.name, &day, &version, &(rows as i64)])
         .await
         .map_err(failed(t, "recording the day in the state table"))?;
-    tx.commit().await.map_err(failed(t, "COMMIT"))?;
-    tracing::info!(day = %day, rows = stored, version = %d.version, elapsed_ms = started.elapsed().as_millis() as u64, "day synced");
-    Ok(stored)
+    Ok(())
+}
+
+/// `COPY into (the target's columns) FROM STDIN (FORMAT binary)`.
+pub(crate) fn copy_sql(into: &str, table: &TargetTable) -> String {
+    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    format!(
+        "COPY {into} ({}) FROM STDIN (FORMAT binary)",
+        cols.join(", ")
+    )
 }
 
 /// Streams the day's files into `COPY ... FROM STDIN (FORMAT binary)`: (rows read, rows the
@@ -157,12 +254,7 @@ async fn copy_day(
     table: &TargetTable,
     d: &LakeDay,
 ) -> Result<(u64, u64), SyncError> {
-    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let copy = format!(
-        "COPY {} ({}) FROM STDIN (FORMAT binary)",
-        table.qualified(),
-        cols.join(", ")
-    );
+    let copy = copy_sql(&table.qualified(), table);
     let sink = tx
         .copy_in::<_, bytes::Bytes>(&copy)
         .await
@@ -197,7 +289,7 @@ async fn copy_day(
     Ok((read, stored))
 }
 
-fn pause_point(step: &str) {
+pub(crate) fn pause_point(step: &str) {
     if std::env::var(PAUSE_ENV).is_ok_and(|s| s == step) {
         eprintln!("firelake-sync: paused at {step} ({PAUSE_ENV})");
         loop {
