@@ -16,6 +16,8 @@ use crate::redact::MARKER;
 use crate::source::SourceDef;
 use crate::time;
 
+pub mod nulled;
+
 /// Why a kept record is not landed (besides the cleaner's own rejection kinds).
 pub const REDACTED_VALUE: &str = "redacted_value";
 pub const NO_ARRIVAL_TIME: &str = "no_arrival_time";
@@ -120,7 +122,7 @@ pub fn recheck(cleaner: &Cleaner, line_no: u64, line: &[u8]) -> Result<Passing, 
 
 /// Whether a value of the row, or an original a rule nulled, is (or holds) the redaction
 /// marker: the record's real value is gone, so the row would be wrong.
-fn holds_marker(row: &CleanRow<'_>) -> bool {
+pub fn holds_marker(row: &CleanRow<'_>) -> bool {
     let in_values = row.values.iter().any(|v| match v {
         CleanValue::Str(s) => s.contains(MARKER),
         _ => false,
@@ -161,6 +163,10 @@ pub struct Tally {
     pub nulled_read: u64,
     pub nulled_now_valid: u64,
     pub nulled_failing: BTreeMap<String, u64>,
+    /// Records landed again with their nulled values now valid (`nulled::recheck_line`).
+    pub nulled_corrected: u64,
+    /// `_nulled/` lines whose record an earlier reprocess corrected (in a journal).
+    pub nulled_already: u64,
 }
 
 impl Tally {
