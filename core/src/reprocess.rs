@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::clean::{CleanRow, CleanValue, Cleaner};
-use crate::kept::{KeptData, KeptRecord, Origin};
+use crate::kept::{KeptRecord, Origin};
 use crate::layout::StableHash;
 use crate::redact::MARKER;
 use crate::source::SourceDef;
@@ -128,27 +128,6 @@ pub fn holds_marker(row: &CleanRow<'_>) -> bool {
         _ => false,
     });
     in_values || row.nulled.iter().any(|n| n.original.contains(MARKER))
-}
-
-/// What the current definition makes of one `_nulled/` line: `Ok(true)` when the column's
-/// value now passes (it could be restored), `Ok(false)` when it is still nulled, `Err(kind)`
-/// when the whole record no longer cleans.
-pub fn recheck_nulled(cleaner: &Cleaner, line: &[u8]) -> Result<bool, String> {
-    let kept = KeptRecord::from_line(line).map_err(|_| UNREADABLE_LINE.to_string())?;
-    let (Some(nulled), Origin::Stream { arrival_ms, .. }) = (&kept.nulled, &kept.origin) else {
-        return Err(UNREADABLE_LINE.into());
-    };
-    let bytes = KeptData::bytes(&kept.data).ok_or(UNREADABLE_LINE)?;
-    let row = cleaner
-        .clean(&bytes, *arrival_ms)
-        .map_err(|r| r.kind().to_string())?;
-    let Some(i) = cleaner.source().column_index(&nulled.column) else {
-        return Ok(false);
-    };
-    let restored = !matches!(row.values[i], CleanValue::Null)
-        && !row.nulled.iter().any(|n| n.column == i)
-        && !holds_marker(&row);
-    Ok(restored)
 }
 
 /// Counts of a reprocess, by outcome and reason.
