@@ -81,6 +81,7 @@ pub fn run(args: RepublishArgs) -> Result<(), Box<dyn std::error::Error>> {
             target: args.to.clone(),
             cleaner: Cleaner::new(def.clone()),
             publisher,
+            after_publish,
         };
         let mut tally = Tally::default();
         // Listed once: dead letters written by this run are for the next one.
@@ -100,6 +101,15 @@ pub fn run(args: RepublishArgs) -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     Ok(())
+}
+
+/// The step a test build may stop at (compactor/src/crash.rs's hook, same variable): a
+/// file's records published, its journal not yet written.
+const STEP_PUBLISHED: &str = "republish_published";
+
+fn after_publish(_key: &str) {
+    #[cfg(feature = "compact")]
+    firelake_compactor::crash::point(STEP_PUBLISHED);
 }
 
 fn print_summary(to: &str, t: &Tally) {

@@ -6,8 +6,9 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::{firelake, python, require_emulators};
 
@@ -83,6 +84,25 @@ fn consume(dir: &Path, from: &str) -> String {
     out
 }
 
+/// `republish` stopped (the crash hook of test builds) after its first publish, then killed.
+fn kill_after_publish(dir: &Path, to: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firelake"))
+        .args(["republish", "--to", to, "--state", "state", "--all"])
+        .current_dir(dir)
+        .env("FIRELAKE_COMPACT_PAUSE_AT", "republish_published")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reached = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("paused at republish_published"));
+    assert!(reached, "republish ended without publishing");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn dead_letters_are_sent_again_once_and_what_fails_again_stays_a_dead_letter() {
     if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
@@ -152,9 +172,11 @@ fn dead_letters_are_sent_again_once_and_what_fails_again_stays_a_dead_letter() {
         kept[0]
     );
 
-    // The stream exists: the dead letters of the second file are sent, the first file's are
-    // done already (they moved to the second).
+    // The stream exists. Killed (-9) after publishing, before the journal: the rerun sends
+    // the records again (at least once, nothing lost); the first file's are done already
+    // (they moved to the second).
     common::python_tool("aws_tool.py", &["create-stream", &stream, "1"]);
+    kill_after_publish(dir, &to);
     let (ok, out, err) = republish(dir, &to);
     assert!(ok, "{err}\n{out}");
     assert_eq!(field(&out, "sent"), N, "{out}");
@@ -165,10 +187,10 @@ fn dead_letters_are_sent_again_once_and_what_fails_again_stays_a_dead_letter() {
         "{out}"
     );
     let consumed = consume(dir, &to);
-    assert_eq!(field(&consumed, "records_in"), N, "{consumed}");
+    assert_eq!(field(&consumed, "records_in"), 2 * N, "{consumed}");
     let (rows, marked) = lake_rows(&dir.join("lake"));
     assert_eq!(rows, field(&consumed, "rows_out"), "{consumed}");
-    assert!(rows > N * 9 / 10, "{rows}");
+    assert!(rows > 2 * N * 9 / 10, "{rows}");
     assert_eq!(marked, 0, "a redacted value landed as data");
 
     // Twice sends nothing: the consumer finds nothing new.

@@ -100,6 +100,9 @@ pub struct Republisher {
     pub target: String,
     pub cleaner: Cleaner,
     pub publisher: Arc<dyn Publisher>,
+    /// Called with a file's key after its records are published, before its journal is
+    /// written (a test build stops there to show that a rerun sends them again).
+    pub after_publish: fn(&str),
 }
 
 impl Republisher {
@@ -178,6 +181,7 @@ impl Republisher {
             }
             Err(e) => return Err(e.into()),
         }
+        (self.after_publish)(key);
         journal.done.extend(lines);
         let bytes = serde_json::to_vec(&journal).expect("a journal serializes");
         self.lake.put(&jkey, Bytes::from(bytes)).await?;
