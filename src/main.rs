@@ -23,6 +23,7 @@ mod produce;
 mod replay;
 #[cfg(feature = "compact")]
 mod reprocess;
+mod republish;
 mod run;
 mod schema;
 mod schema_evolve;
@@ -143,6 +144,9 @@ enum Command {
     /// what now passes, exactly once; report what still fails (docs/reprocess.md).
     #[cfg(feature = "compact")]
     Reprocess(reprocess::ReprocessArgs),
+    /// Send a target's dead letters (the producer's `_dead_letter/`) to it again, never
+    /// twice; what it refuses again stays a dead letter with its reason (docs/reprocess.md).
+    Republish(republish::RepublishArgs),
     /// Drive a stream at a rate (or a ramp), measure produced -> durable latency, reconcile
     /// the counts with the lake; JSON report on stdout, SVG chart.
     #[cfg(feature = "loadtest")]
@@ -230,6 +234,10 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Reprocess(args) => {
             init_tracing("warn");
             reprocess::run(args)
+        }
+        Command::Republish(args) => {
+            init_tracing("warn");
+            republish::run(args)
         }
         #[cfg(feature = "loadtest")]
         Command::Loadtest(args) => {

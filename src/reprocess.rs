@@ -1,7 +1,7 @@
 //! `firelake reprocess`: run a table's kept rejected records (`<table>/_rejected/`) through the
-//! current source definition and land what now passes, exactly once; report what still fails
-//! and what the `_nulled/` originals would give (docs/reprocess.md). This module is the I/O
-//! edge; what passes and the journal are `firelake_core::reprocess`.
+//! current source definition and land what now passes, exactly once; report what still fails;
+//! land corrected the records whose `_nulled/` originals now pass (`nulled`, docs/reprocess.md).
+//! This module is the I/O edge; what passes and the journal are `firelake_core::reprocess`.
 
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use firelake_stream_consumer::{ConsumerMetrics, LakeWriter, ShardBuffer};
 
 use crate::SourceArgs;
 use crate::compact::CatalogArgs;
+
+mod nulled;
 
 #[derive(Args, Clone)]
 #[command(group(clap::ArgGroup::new("days").required(true).multiple(true)
@@ -150,8 +152,8 @@ async fn reprocess(ctx: &Ctx, range: (i32, i32)) -> Result<Tally, Box<dyn std::e
         ));
     }
     bar.finish_and_clear();
-    for (_, key) in kept_files(ctx, "_nulled", range).await? {
-        recheck_nulled_file(ctx, &key, &mut tally).await?;
+    for (day, key) in kept_files(ctx, "_nulled", range).await? {
+        nulled::land_nulled_file(ctx, day, &key, &mut tally).await?;
     }
     Ok(tally)
 }
@@ -214,7 +216,7 @@ async fn reprocess_file(
         return Ok(());
     };
     let jkey = journal_key(&ctx.def.table, &ctx.def.partition_column, day, stem_of(key));
-    let (mut journal, stopped) = read_journal(ctx, &jkey).await?;
+    let (journal, stopped) = read_journal(ctx, &jkey).await?;
     tally.files += 1;
     let shard = format!("{}.{}", stem_of(key), ctx.tag);
     let mut buffer = ShardBuffer::new(ctx.cleaner.clone(), "reprocess", &shard);
@@ -236,20 +238,32 @@ async fn reprocess_file(
             Err(kind) => *tally.still_failing.entry(kind).or_default() += 1,
         }
     }
+    land(ctx, &jkey, (journal, stopped), &mut buffer, &days).await
+}
+
+/// Write what `buffer` holds exactly once: the journal with the files about to be written
+/// (`pending`), the data files, the journal committed. `days` are (day, line) of its records.
+async fn land(
+    ctx: &Ctx,
+    jkey: &str,
+    (mut journal, stopped): (Journal, bool),
+    buffer: &mut ShardBuffer,
+    days: &[(i32, u64)],
+) -> Result<(), Box<dyn std::error::Error>> {
     let flushes = without_rejected(buffer.take());
     if flushes.is_empty() {
         if stopped {
-            write_journal(ctx, &jkey, &journal).await?;
+            write_journal(ctx, jkey, &journal).await?;
         }
         return Ok(());
     }
     journal.tag = ctx.tag.clone();
-    journal.pending = pending_of(&ctx.def, &flushes, &days);
-    write_journal(ctx, &jkey, &journal).await?;
+    journal.pending = pending_of(&ctx.def, &flushes, days);
+    write_journal(ctx, jkey, &journal).await?;
     firelake_compactor::crash::point(STEP_PENDING);
     ctx.writer.write(flushes).await?;
     firelake_compactor::crash::point(STEP_WRITTEN);
-    write_journal(ctx, &jkey, &journal.commit()).await?;
+    write_journal(ctx, jkey, &journal.commit()).await?;
     Ok(())
 }
 
@@ -281,32 +295,6 @@ fn pending_of(def: &SourceDef, flushes: &[DayFlush], days: &[(i32, u64)]) -> Vec
         .collect()
 }
 
-/// Count what the current definition makes of the nulled originals (nothing is written:
-/// landed rows are immutable Parquet, docs/reprocess.md).
-async fn recheck_nulled_file(
-    ctx: &Ctx,
-    key: &str,
-    tally: &mut Tally,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let Some(bytes) = ctx.lake.get(key).await? else {
-        return Ok(());
-    };
-    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        tally.nulled_read += 1;
-        match firelake_core::reprocess::recheck_nulled(&ctx.cleaner, line) {
-            Ok(true) => tally.nulled_now_valid += 1,
-            Ok(false) => {
-                *tally
-                    .nulled_failing
-                    .entry("still_nulled".into())
-                    .or_default() += 1
-            }
-            Err(kind) => *tally.nulled_failing.entry(kind).or_default() += 1,
-        }
-    }
-    Ok(())
-}
-
 fn print_summary(def: &SourceDef, t: &Tally) {
     println!(
         "reprocessed table={} files={} read={} landed={} already_landed={} still_failing={}",
@@ -324,9 +312,11 @@ fn print_summary(def: &SourceDef, t: &Tally) {
         def.table
     );
     println!(
-        "  nulled values  {} originals read, {} would now pass, NOT restored: landed rows are immutable raw Parquet (docs/reprocess.md); still failing: {}",
+        "  nulled values  {} originals read, {} now pass: {} records landed corrected (they replace the nulled rows at compaction, docs/reprocess.md), {} corrected earlier; not corrected: {}",
         t.nulled_read,
         t.nulled_now_valid,
+        t.nulled_corrected,
+        t.nulled_already,
         Tally::describe(&t.nulled_failing)
     );
     if t.files == 0 {

@@ -95,7 +95,10 @@ import duckdb, glob, json, sys
 t = sys.argv[1]
 q = lambda sql: duckdb.sql(sql).fetchall()
 n, ids = q(f"SELECT count(*), count(DISTINCT user_id) FROM read_parquet('{t}/p_date=*/*.parquet')")[0]
-re = q(f"SELECT user_id, age FROM read_parquet('{t}/p_date=*/reprocess-*.parquet')") if glob.glob(f"{t}/p_date=*/reprocess-*.parquet") else []
+# Rejected records landed, apart from the nulled records landed corrected (`.nulled.`).
+files = glob.glob(f"{t}/p_date=*/reprocess-*.parquet")
+rej = [f for f in files if ".nulled." not in f]
+re = q(f"SELECT user_id, age FROM read_parquet({rej!r})") if rej else []
 ages = [a for _, a in re if a is not None]
 print(json.dumps({"rows": n, "ids": ids, "re": [u for u, _ in re], "max_age": max(ages) if ages else None}))
 "#;
@@ -142,6 +145,43 @@ fn by_kind(out: &str, label: &str) -> BTreeMap<String, u64> {
             (k.to_string(), n.parse().unwrap())
         })
         .collect()
+}
+
+/// The users whose latitude the strict rule nulled (out of range; the relaxed rule takes
+/// them), with the original value, from the `_nulled/` lines of the run (not of reprocess).
+fn latitude_nulled(nulled: &[serde_json::Value]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for l in nulled {
+        let from_run = l["origin"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("embedded"));
+        if !(from_run && l["column"] == "latitude" && l["kind"] == "out_of_range") {
+            continue;
+        }
+        let data: serde_json::Value = serde_json::from_str(l["data"].as_str().unwrap()).unwrap();
+        let id = data["login"]["uuid"].as_str().unwrap().to_string();
+        // The original's JSON text: here a number in a string ("\"123.4567\"").
+        let v: serde_json::Value = serde_json::from_str(l["original"].as_str().unwrap()).unwrap();
+        let n = v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+        out.insert(id, n.unwrap_or_else(|| panic!("{l}")));
+    }
+    out
+}
+
+/// `_nulled/` lines whose value the relaxed definition accepts (the latitudes above).
+fn nulled_now_valid(nulled: &[serde_json::Value]) -> usize {
+    let from_run = |l: &&serde_json::Value| {
+        l["origin"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("embedded"))
+    };
+    nulled
+        .iter()
+        .filter(from_run)
+        .filter(|l| l["column"] == "latitude" && l["kind"] == "out_of_range")
+        .count()
 }
 
 /// A lake from `firelake run` with the strict rule; returns the rows it has.
@@ -200,33 +240,41 @@ fn relaxed_rule_lands_the_rejected_records_exactly_once() {
         .map(|p| std::fs::read(p).unwrap())
         .collect();
 
+    // Values the strict rule nulled that the relaxed one accepts: their records land again.
+    let nulled = kept_lines(&lake.join("users/_nulled"));
+    let corrected = latitude_nulled(&nulled);
+    assert!(!corrected.is_empty());
     let out = reprocess(dir, &relaxed);
     assert_eq!(field(&out, "landed"), ids.len() as u64, "{out}");
     assert_eq!(field(&out, "already_landed"), 0, "{out}");
     assert_eq!(by_kind(&out, "still failing"), others, "{out}");
     let (rows, distinct, landed, max_age) = duck(&lake);
-    assert_eq!(rows, before + ids.len() as u64);
-    assert_eq!(distinct, rows, "every row once");
+    let n_corrected = corrected.len() as u64;
+    assert_eq!(rows, before + ids.len() as u64 + n_corrected);
+    assert_eq!(
+        distinct,
+        rows - n_corrected,
+        "every row once, but the corrections"
+    );
     assert_eq!(landed, ids, "exactly the formerly rejected users");
     assert!(max_age.is_some_and(|a| a < 50), "{max_age:?}");
-
-    // Values the strict rule nulled that the relaxed one accepts: counted, not restored.
-    let nulled = kept_lines(&lake.join("users/_nulled"));
-    let now_valid = nulled
+    // Read: the run's lines and those of the rows just landed (not the corrections' own).
+    let read: usize = files_under(&lake.join("users/_nulled"), "jsonl")
         .iter()
-        .filter(|l| l["column"] == "latitude" && l["kind"] == "out_of_range")
-        .count();
-    assert!(now_valid > 0);
+        .filter(|p| !p.to_string_lossy().contains(".nulled."))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
     assert!(
         out.contains(&format!(
-            "{} originals read, {now_valid} would now pass, NOT restored",
-            nulled.len()
+            "{read} originals read, {} now pass: {n_corrected} records landed corrected",
+            nulled_now_valid(&nulled)
         )),
         "{out}"
     );
 
     let again = reprocess(dir, &relaxed);
     assert_eq!(field(&again, "landed"), 0, "{again}");
+    assert!(again.contains(" 0 records landed corrected"), "{again}");
     assert_eq!(field(&again, "already_landed"), ids.len() as u64, "{again}");
     assert_eq!(by_kind(&again, "still failing"), others, "{again}");
     assert_eq!(duck(&lake).0, rows, "the second run adds nothing");
@@ -291,7 +339,9 @@ fn kill_9_at_each_step_then_rerun_is_exact_even_with_another_definition() {
         "{out}"
     );
     let (rows, distinct, landed, _) = duck(&lake);
-    assert_eq!((rows, distinct), (before + ids.len() as u64, rows));
+    let corrected = latitude_nulled(&kept_lines(&lake.join("users/_nulled"))).len() as u64;
+    assert_eq!(rows, before + ids.len() as u64 + corrected);
+    assert_eq!(distinct, rows - corrected);
     assert_eq!(landed, ids);
     assert_eq!(field(&reprocess(dir, &relaxed), "landed"), 0);
 }
@@ -323,4 +373,100 @@ fn exit_codes_say_what_went_wrong() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     let out = run(&["reprocess", "--all", "--date", "2025-06-01"], &[]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The curated table as DuckDB reads it (every partition the catalog points at): rows,
+/// distinct user ids, and the latitude of each user of `ids`.
+fn curated(lake: &Path, ids: &BTreeMap<String, f64>) -> (u64, u64, BTreeMap<String, Option<f64>>) {
+    const SQL: &str = r#"
+import duckdb, json, sys
+folders, ids = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+rel = "read_parquet(" + repr([f + "/*.parquet" for f in folders]) + ")"
+n, d = duckdb.sql(f"SELECT count(*), count(DISTINCT user_id) FROM {rel}").fetchall()[0]
+lat = duckdb.sql(f"SELECT user_id, latitude FROM {rel} WHERE list_contains({ids!r}, user_id)").fetchall()
+print(json.dumps({"rows": n, "ids": d, "lat": dict(lat)}))
+"#;
+    let cat: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lake.join("_catalog/firelake.json")).unwrap())
+            .unwrap();
+    let folders: Vec<String> = cat["Tables"]["users_curated"]["Partitions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| {
+            let loc = p["Location"].as_str().unwrap();
+            let path = lake.join(loc.strip_prefix("file://").unwrap_or(loc));
+            path.display().to_string()
+        })
+        .collect();
+    let keys: Vec<&String> = ids.keys().collect();
+    let out = Command::new(python())
+        .args(["-c", SQL])
+        .arg(serde_json::to_string(&folders).unwrap())
+        .arg(serde_json::to_string(&keys).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lat = v["lat"].as_object().unwrap();
+    let by_id = lat.iter().map(|(k, x)| (k.clone(), x.as_f64())).collect();
+    (
+        v["rows"].as_u64().unwrap(),
+        v["ids"].as_u64().unwrap(),
+        by_id,
+    )
+}
+
+/// Issue 21 point 9, nulled originals: values a rule nulled that the fixed rule accepts land
+/// corrected, and after compaction the curated table holds the corrected row INSTEAD of the
+/// nulled one: the value is there, one row per key; twice adds nothing.
+#[test]
+fn nulled_values_now_valid_replace_the_nulled_rows_after_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (strict, relaxed) = sources(dir);
+    let lake = dir.join("lake");
+    strict_lake(dir, &strict);
+    let fixed = latitude_nulled(&kept_lines(&lake.join("users/_nulled")));
+    assert!(fixed.len() >= 5, "{}", fixed.len());
+    let compact = || {
+        let args = [
+            "compact",
+            "--lake",
+            "lake",
+            "--source-dir",
+            &relaxed,
+            "--all",
+        ];
+        ok(dir, &[&args[..], &["--grace", "0s"]].concat())
+    };
+    compact();
+    let (_, _, nulled) = curated(&lake, &fixed);
+    assert_eq!(nulled.len(), fixed.len(), "every such user is curated");
+    assert!(nulled.values().all(Option::is_none), "nulled before");
+
+    let out = reprocess(dir, &relaxed);
+    let n = fixed.len();
+    assert!(
+        out.contains(&format!(" {n} records landed corrected")),
+        "{out}"
+    );
+    compact();
+    let (rows, distinct, after) = curated(&lake, &fixed);
+    assert_eq!(rows, distinct, "exactly one row per key");
+    assert_eq!(distinct, duck(&lake).1, "every key of the raw table");
+    for (id, v) in &fixed {
+        let got = after[id].unwrap_or_else(|| panic!("{id}: latitude still null"));
+        assert!((got - v).abs() < 1e-9, "{id}: {got} != {v}");
+    }
+
+    let again = reprocess(dir, &relaxed);
+    assert!(again.contains(" 0 records landed corrected"), "{again}");
+    compact();
+    assert_eq!(
+        curated(&lake, &fixed),
+        (rows, distinct, after),
+        "twice adds nothing"
+    );
 }

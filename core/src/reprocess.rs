@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::clean::{CleanRow, CleanValue, Cleaner};
-use crate::kept::{KeptData, KeptRecord, Origin};
+use crate::kept::{KeptRecord, Origin};
 use crate::layout::StableHash;
 use crate::redact::MARKER;
 use crate::source::SourceDef;
 use crate::time;
+
+pub mod nulled;
 
 /// Why a kept record is not landed (besides the cleaner's own rejection kinds).
 pub const REDACTED_VALUE: &str = "redacted_value";
@@ -120,33 +122,12 @@ pub fn recheck(cleaner: &Cleaner, line_no: u64, line: &[u8]) -> Result<Passing, 
 
 /// Whether a value of the row, or an original a rule nulled, is (or holds) the redaction
 /// marker: the record's real value is gone, so the row would be wrong.
-fn holds_marker(row: &CleanRow<'_>) -> bool {
+pub fn holds_marker(row: &CleanRow<'_>) -> bool {
     let in_values = row.values.iter().any(|v| match v {
         CleanValue::Str(s) => s.contains(MARKER),
         _ => false,
     });
     in_values || row.nulled.iter().any(|n| n.original.contains(MARKER))
-}
-
-/// What the current definition makes of one `_nulled/` line: `Ok(true)` when the column's
-/// value now passes (it could be restored), `Ok(false)` when it is still nulled, `Err(kind)`
-/// when the whole record no longer cleans.
-pub fn recheck_nulled(cleaner: &Cleaner, line: &[u8]) -> Result<bool, String> {
-    let kept = KeptRecord::from_line(line).map_err(|_| UNREADABLE_LINE.to_string())?;
-    let (Some(nulled), Origin::Stream { arrival_ms, .. }) = (&kept.nulled, &kept.origin) else {
-        return Err(UNREADABLE_LINE.into());
-    };
-    let bytes = KeptData::bytes(&kept.data).ok_or(UNREADABLE_LINE)?;
-    let row = cleaner
-        .clean(&bytes, *arrival_ms)
-        .map_err(|r| r.kind().to_string())?;
-    let Some(i) = cleaner.source().column_index(&nulled.column) else {
-        return Ok(false);
-    };
-    let restored = !matches!(row.values[i], CleanValue::Null)
-        && !row.nulled.iter().any(|n| n.column == i)
-        && !holds_marker(&row);
-    Ok(restored)
 }
 
 /// Counts of a reprocess, by outcome and reason.
@@ -161,6 +142,10 @@ pub struct Tally {
     pub nulled_read: u64,
     pub nulled_now_valid: u64,
     pub nulled_failing: BTreeMap<String, u64>,
+    /// Records landed again with their nulled values now valid (`nulled::recheck_line`).
+    pub nulled_corrected: u64,
+    /// `_nulled/` lines whose record an earlier reprocess corrected (in a journal).
+    pub nulled_already: u64,
 }
 
 impl Tally {

@@ -14,6 +14,7 @@ pub mod kinesis;
 pub mod lambda;
 pub mod publish;
 pub mod replay;
+pub mod republish;
 pub mod retry;
 pub mod sample;
 pub mod ticks;
