@@ -29,7 +29,11 @@ refuse() {
 expect() {
     local what=$1 pattern=$2
     shift 2
-    if ! tree "$@" | grep -qE "$pattern"; then
+    local graph
+    graph=$(tree "$@")
+    # Not `tree | grep -q`: grep stops at the first match, and under pipefail the tree's
+    # SIGPIPE would then fail the check.
+    if ! grep -qE "$pattern" <<<"$graph"; then
         echo "error: $what has no crate matching $pattern: update scripts/check_features.sh" >&2
         status=1
     fi
@@ -52,12 +56,14 @@ expect "firelake (default features)" '^iceberg$' -p firelake
 
 # The compactor's crash hook (FIRELAKE_COMPACT_PAUSE_AT) is for test builds only.
 for crate in firelake firelake-compactor; do
-    if cargo tree --locked -e normal,features -p "$crate" -i firelake-compactor | grep -q '"crash-hook"'; then
+    normal=$(cargo tree --locked -e normal,features -p "$crate" -i firelake-compactor)
+    if grep -q '"crash-hook"' <<<"$normal"; then
         echo "error: $crate's normal build has the test-only crash-hook feature of firelake-compactor" >&2
         status=1
     fi
 done
-if ! cargo tree --locked -e features -p firelake -i firelake-compactor | grep -q '"crash-hook"'; then
+with_dev=$(cargo tree --locked -e features -p firelake -i firelake-compactor)
+if ! grep -q '"crash-hook"' <<<"$with_dev"; then
     echo "error: firelake's test build lacks firelake-compactor's crash-hook: tests/compact.rs needs it" >&2
     status=1
 fi

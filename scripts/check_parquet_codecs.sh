@@ -5,9 +5,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0
+# The workspace's parquet (the iceberg crate brings its own older one, which only reads and
+# writes Iceberg metadata and never a lake file).
+spec="parquet@$(sed -nE 's/^parquet = \{ version = "([0-9]+)".*/\1/p' Cargo.toml)"
 for crate in firelake-compactor firelake-producer firelake-stream-consumer firelake; do
-    features=$(cargo tree --locked -p "$crate" -e features -i parquet 2>/dev/null \
-        | grep -oE 'parquet feature "[a-z0-9_-]+"' | sort -u)
+    tree=$(cargo tree --locked -p "$crate" -e features -i "$spec" 2>&1) || {
+        echo "error: cargo tree -p $crate -i $spec failed: ${tree%%$'\n'*}" >&2
+        exit 1
+    }
+    features=$(grep -oE 'parquet feature "[a-z0-9_-]+"' <<<"$tree" | sort -u)
     for codec in snap flate2 lz4 brotli zstd; do
         if ! grep -q "parquet feature \"$codec\"" <<<"$features"; then
             echo "error: $crate built alone has no parquet codec '$codec': add it to its parquet features in Cargo.toml" >&2
