@@ -260,18 +260,7 @@ fn print_summary(
     columns: &[firelake_core::source::ColumnDef],
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let dedupe = if r.dedupe_key.is_empty() {
-        "every row kept (no dedupe)".to_string()
-    } else {
-        let arrival = columns
-            .iter()
-            .find(|c| c.arrival)
-            .map_or("partition time", |c| c.name.as_str());
-        format!(
-            "one row per {} (latest {arrival} wins)",
-            r.dedupe_key.join(", ")
-        )
-    };
+    let dedupe = dedupe_rule(r, columns);
     writeln!(
         out,
         "firelake compact: {} -> {} in {}, {dedupe}",
@@ -280,16 +269,7 @@ fn print_summary(
         lake.url()
     )?;
     if !r.recovered.is_empty() {
-        let count = |a: Recovery| r.recovered.iter().filter(|x| x.action == a).count();
-        writeln!(
-            out,
-            "  recovered      {} rolled back, {} committed, {} previous generations deleted, {} kept for their grace period, {} orphans deleted",
-            count(Recovery::RolledBack),
-            count(Recovery::Committed),
-            count(Recovery::Cleaned),
-            count(Recovery::CleanupPending),
-            count(Recovery::OrphanDeleted),
-        )?;
+        writeln!(out, "  recovered      {}", recovered_line(&r.recovered))?;
     }
     for d in &r.days {
         writeln!(out, "  day {}  {}", d.day, day_line(d))?;
@@ -352,6 +332,34 @@ fn print_summary(
         r.days_compacted(),
         r.seconds,
         rate
+    )
+}
+
+/// How the curated table keeps rows, in words.
+fn dedupe_rule(r: &CompactReport, columns: &[firelake_core::source::ColumnDef]) -> String {
+    if r.dedupe_key.is_empty() {
+        return "every row kept (no dedupe)".to_string();
+    }
+    let arrival = columns
+        .iter()
+        .find(|c| c.arrival)
+        .map_or("partition time", |c| c.name.as_str());
+    format!(
+        "one row per {} (latest {arrival} wins)",
+        r.dedupe_key.join(", ")
+    )
+}
+
+/// What the recovery of interrupted runs did, counted by action.
+fn recovered_line(recovered: &[firelake_compactor::RecoveryAction]) -> String {
+    let count = |a: Recovery| recovered.iter().filter(|x| x.action == a).count();
+    format!(
+        "{} rolled back, {} committed, {} previous generations deleted, {} kept for their grace period, {} orphans deleted",
+        count(Recovery::RolledBack),
+        count(Recovery::Committed),
+        count(Recovery::Cleaned),
+        count(Recovery::CleanupPending),
+        count(Recovery::OrphanDeleted),
     )
 }
 

@@ -142,34 +142,7 @@ pub async fn run_embedded(
         cfg.consumer.clone(),
     ));
 
-    // Producer: ticks of `per_tick` records until `records` are on the stream.
-    let producer = {
-        let stream = stream.clone();
-        let cleaner = cleaner.clone();
-        tokio::spawn(async move {
-            let publisher = EmbeddedPublisher::new(stream.clone());
-            let mut generator = SampleGenerator::new(cfg.seed, cfg.bad_rate);
-            let mut produced = 0u64;
-            let result = async {
-                while produced < cfg.records && !cfg.stop.load(Ordering::Acquire) {
-                    let n = (cfg.records - produced).min(cfg.per_tick as u64) as usize;
-                    let batch: Vec<Vec<u8>> = (0..n).map(|_| generator.next_record()).collect();
-                    let report =
-                        publish_batch(&cleaner, &publisher as &dyn Publisher, batch).await?;
-                    produced += report.records as u64;
-                    // A put into the embedded stream is ready at once until it is full, so
-                    // without this the producer never yields: the consumer it wakes waits in
-                    // this worker's LIFO slot (which no other worker takes) and nothing is read
-                    // or written until the stream is full or the producer done.
-                    tokio::task::yield_now().await;
-                }
-                Ok::<_, firelake_producer::PublishError>(produced)
-            }
-            .await;
-            stream.close();
-            result
-        })
-    };
+    let producer = spawn_producer(stream.clone(), cleaner.clone(), &cfg);
 
     progress.set_length(cfg.records);
     let mut producer = Some(producer);
@@ -194,16 +167,7 @@ pub async fn run_embedded(
     #[cfg(not(feature = "iceberg"))]
     let iceberg = None;
 
-    let partitions = catalog
-        .partitions(&def.table)
-        .await
-        .or_else(|e| match e {
-            firelake_core::catalog::CatalogError::NoTable(_) => Ok(Vec::new()),
-            e => Err(e),
-        })?
-        .into_iter()
-        .map(|p| p.values.join("/"))
-        .collect();
+    let partitions = partition_names(&*catalog, &def.table).await?;
     let m = &metrics;
     Ok(RunSummary {
         produced,
@@ -219,6 +183,47 @@ pub async fn run_embedded(
         catalog: catalog.describe(),
         iceberg,
     })
+}
+
+/// The sample producer: ticks of `per_tick` records until `records` are on the stream (or a
+/// signal stops it); the stream is closed when it ends.
+fn spawn_producer(
+    stream: Arc<EmbeddedStream>,
+    cleaner: Arc<Cleaner>,
+    cfg: &RunConfig,
+) -> tokio::task::JoinHandle<Result<u64, firelake_producer::PublishError>> {
+    let (records, per_tick, stop) = (cfg.records, cfg.per_tick as u64, cfg.stop.clone());
+    let mut generator = SampleGenerator::new(cfg.seed, cfg.bad_rate);
+    tokio::spawn(async move {
+        let publisher = EmbeddedPublisher::new(stream.clone());
+        let mut produced = 0u64;
+        let result = async {
+            while produced < records && !stop.load(Ordering::Acquire) {
+                let n = (records - produced).min(per_tick) as usize;
+                let batch: Vec<Vec<u8>> = (0..n).map(|_| generator.next_record()).collect();
+                let report = publish_batch(&cleaner, &publisher as &dyn Publisher, batch).await?;
+                produced += report.records as u64;
+                // A put into the embedded stream is ready at once until it is full, so
+                // without this the producer never yields: the consumer it wakes waits in
+                // this worker's LIFO slot (which no other worker takes) and nothing is read
+                // or written until the stream is full or the producer done.
+                tokio::task::yield_now().await;
+            }
+            Ok(produced)
+        }
+        .await;
+        stream.close();
+        result
+    })
+}
+
+/// The table's partitions in the catalog (none when nothing was written, so no table).
+async fn partition_names(catalog: &dyn Catalog, table: &str) -> Result<Vec<String>, RunError> {
+    let partitions = catalog.partitions(table).await.or_else(|e| match e {
+        firelake_core::catalog::CatalogError::NoTable(_) => Ok(Vec::new()),
+        e => Err(e),
+    })?;
+    Ok(partitions.into_iter().map(|p| p.values.join("/")).collect())
 }
 
 pub fn print_summary(def: &SourceDef, lake: &Lake, s: &RunSummary, out: &mut dyn std::io::Write) {

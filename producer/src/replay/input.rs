@@ -89,110 +89,28 @@ fn has_glob_chars(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+/// A named input before it is looked at: a local path or a listed remote object.
+enum Named {
+    Local(PathBuf),
+    Remote(RemoteObject),
+}
+
 /// Expand paths and globs into the ordered input list: arguments in the order given, each
 /// glob's matches sorted, every file once.
 pub fn resolve_inputs(
     args: &[String],
     format: Option<Format>,
 ) -> Result<Vec<InputFile>, ReplayError> {
-    enum Named {
-        Local(PathBuf),
-        Remote(RemoteObject),
-    }
     let mut named: Vec<Named> = Vec::new();
     for arg in args {
-        if remote::is_remote(arg) {
-            named.extend(remote::resolve(arg)?.into_iter().map(Named::Remote));
-            continue;
-        }
-        if let Some((scheme, _)) = arg.split_once("://") {
-            return Err(ReplayError::Input {
-                path: arg.clone(),
-                message: format!(
-                    "{scheme}:// inputs are not supported: use a local path or s3://BUCKET/KEY"
-                ),
-            });
-        }
-        if has_glob_chars(arg) {
-            let pattern = glob::glob(arg).map_err(|e| ReplayError::Input {
-                path: arg.clone(),
-                message: format!("bad glob pattern: {e}"),
-            })?;
-            let mut matched = Vec::new();
-            for entry in pattern {
-                let p = entry.map_err(|e| ReplayError::Input {
-                    path: arg.clone(),
-                    message: e.to_string(),
-                })?;
-                if p.is_file() {
-                    matched.push(p);
-                }
-            }
-            if matched.is_empty() {
-                return Err(ReplayError::Input {
-                    path: arg.clone(),
-                    message: "the pattern matches no file".into(),
-                });
-            }
-            matched.sort();
-            named.extend(matched.into_iter().map(Named::Local));
-        } else {
-            let p = PathBuf::from(arg);
-            if p.is_dir() {
-                return Err(ReplayError::Input {
-                    path: arg.clone(),
-                    message: format!("is a folder; name its files, e.g. '{arg}/*.csv.gz'"),
-                });
-            }
-            named.push(Named::Local(p));
-        }
+        named.extend(expand(arg)?);
     }
     let mut out: Vec<InputFile> = Vec::with_capacity(named.len());
     for n in named {
-        let (path, size, remote, shown) = match n {
-            Named::Local(p) => {
-                let shown = p.display().to_string();
-                let io_err = |e: io::Error| ReplayError::Input {
-                    path: shown.clone(),
-                    message: e.to_string(),
-                };
-                let path = std::fs::canonicalize(&p).map_err(io_err)?;
-                let size = std::fs::metadata(&path).map_err(io_err)?.len();
-                (path, size, None, shown)
-            }
-            Named::Remote(o) => (
-                PathBuf::from(&o.url),
-                o.size,
-                Some(Arc::new(o.clone())),
-                o.url,
-            ),
-        };
-        if out.iter().any(|f| f.path == path) {
-            continue;
+        let file = input_file(n, format)?;
+        if !out.iter().any(|f| f.path == file.path) {
+            out.push(file);
         }
-        let name = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let (compression, detected) = detect(&name);
-        let format = format.or(detected).ok_or_else(|| ReplayError::Input {
-            path: shown.clone(),
-            message: "cannot tell the format from the name (.csv, .jsonl, .parquet, optionally .gz or .zst): pass --format".into(),
-        })?;
-        if format == Format::Parquet && compression != Compression::None {
-            return Err(ReplayError::Input {
-                path: shown,
-                message:
-                    "Parquet files compress their pages themselves: replay the .parquet file itself"
-                        .into(),
-            });
-        }
-        out.push(InputFile {
-            path,
-            remote,
-            format,
-            compression,
-            size,
-        });
     }
     if out.is_empty() {
         return Err(ReplayError::Input {
@@ -201,6 +119,92 @@ pub fn resolve_inputs(
         });
     }
     Ok(out)
+}
+
+/// One argument's inputs: a remote listing, a glob's sorted matches, or the path itself.
+fn expand(arg: &str) -> Result<Vec<Named>, ReplayError> {
+    let input_err = |message: String| ReplayError::Input {
+        path: arg.to_string(),
+        message,
+    };
+    if remote::is_remote(arg) {
+        return Ok(remote::resolve(arg)?
+            .into_iter()
+            .map(Named::Remote)
+            .collect());
+    }
+    if let Some((scheme, _)) = arg.split_once("://") {
+        return Err(input_err(format!(
+            "{scheme}:// inputs are not supported: use a local path or s3://BUCKET/KEY"
+        )));
+    }
+    if !has_glob_chars(arg) {
+        let p = PathBuf::from(arg);
+        if p.is_dir() {
+            return Err(input_err(format!(
+                "is a folder; name its files, e.g. '{arg}/*.csv.gz'"
+            )));
+        }
+        return Ok(vec![Named::Local(p)]);
+    }
+    let pattern = glob::glob(arg).map_err(|e| input_err(format!("bad glob pattern: {e}")))?;
+    let mut matched = Vec::new();
+    for entry in pattern {
+        let p = entry.map_err(|e| input_err(e.to_string()))?;
+        if p.is_file() {
+            matched.push(p);
+        }
+    }
+    if matched.is_empty() {
+        return Err(input_err("the pattern matches no file".into()));
+    }
+    matched.sort();
+    Ok(matched.into_iter().map(Named::Local).collect())
+}
+
+/// A named input with its size, compression and format (from the name unless given).
+fn input_file(n: Named, format: Option<Format>) -> Result<InputFile, ReplayError> {
+    let (path, size, remote, shown) = match n {
+        Named::Local(p) => {
+            let shown = p.display().to_string();
+            let io_err = |e: io::Error| ReplayError::Input {
+                path: shown.clone(),
+                message: e.to_string(),
+            };
+            let path = std::fs::canonicalize(&p).map_err(io_err)?;
+            let size = std::fs::metadata(&path).map_err(io_err)?.len();
+            (path, size, None, shown)
+        }
+        Named::Remote(o) => (
+            PathBuf::from(&o.url),
+            o.size,
+            Some(Arc::new(o.clone())),
+            o.url,
+        ),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let (compression, detected) = detect(&name);
+    let format = format.or(detected).ok_or_else(|| ReplayError::Input {
+        path: shown.clone(),
+        message: "cannot tell the format from the name (.csv, .jsonl, .parquet, optionally .gz or .zst): pass --format".into(),
+    })?;
+    if format == Format::Parquet && compression != Compression::None {
+        return Err(ReplayError::Input {
+            path: shown,
+            message:
+                "Parquet files compress their pages themselves: replay the .parquet file itself"
+                    .into(),
+        });
+    }
+    Ok(InputFile {
+        path,
+        remote,
+        format,
+        compression,
+        size,
+    })
 }
 
 /// Counts the bytes read from disk into a shared counter (progress).

@@ -437,34 +437,9 @@ async fn read_until_idle(
                 check_fatal(consumer)?;
             }
             Ok(Some(Ok(m))) => {
-                reads.last_record_ms = now_ms();
-                reads.busy_until_ms = reads.last_record_ms;
-                reads.first_record_ms.get_or_insert(reads.last_record_ms);
-                let arrival = m.timestamp().to_millis().unwrap_or(reads.last_record_ms);
-                let data = m.payload().unwrap_or_default();
-                let partition = m.partition();
-                let out =
-                    shared
-                        .partitions
-                        .lock()
-                        .unwrap()
-                        .push(partition, m.offset(), arrival, data);
+                full = take_message(shared, &m, reads, &metrics);
+                // Not held across the yield below: it borrows the consumer.
                 drop(m);
-                if out.dropped > 0 {
-                    tracing::info!(
-                        partition,
-                        dropped = out.dropped,
-                        "partition read again from an earlier offset; its buffer starts over"
-                    );
-                }
-                ConsumerMetrics::add(&metrics.records_in, 1);
-                match out.pushed {
-                    Pushed::Row => ConsumerMetrics::add(&metrics.rows_out, 1),
-                    Pushed::Rejected => ConsumerMetrics::add(&metrics.rejected, 1),
-                }
-                if out.full {
-                    full = Some(partition);
-                }
                 since_yield += 1;
                 if since_yield >= YIELD_EVERY {
                     since_yield = 0;
@@ -511,6 +486,40 @@ async fn read_until_idle(
             return Ok(());
         }
     }
+}
+
+/// Buffer one message for its partition and count it; `Some(partition)` when that
+/// partition's buffer is full.
+fn take_message(
+    shared: &Shared,
+    m: &impl Message,
+    reads: &mut Reads,
+    metrics: &ConsumerMetrics,
+) -> Option<i32> {
+    reads.last_record_ms = now_ms();
+    reads.busy_until_ms = reads.last_record_ms;
+    reads.first_record_ms.get_or_insert(reads.last_record_ms);
+    let arrival = m.timestamp().to_millis().unwrap_or(reads.last_record_ms);
+    let data = m.payload().unwrap_or_default();
+    let partition = m.partition();
+    let out = shared
+        .partitions
+        .lock()
+        .unwrap()
+        .push(partition, m.offset(), arrival, data);
+    if out.dropped > 0 {
+        tracing::info!(
+            partition,
+            dropped = out.dropped,
+            "partition read again from an earlier offset; its buffer starts over"
+        );
+    }
+    ConsumerMetrics::add(&metrics.records_in, 1);
+    match out.pushed {
+        Pushed::Row => ConsumerMetrics::add(&metrics.rows_out, 1),
+        Pushed::Rejected => ConsumerMetrics::add(&metrics.rejected, 1),
+    }
+    out.full.then_some(partition)
 }
 
 /// Make everything buffered durable, then commit its offsets and wait for the confirmation.
