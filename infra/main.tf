@@ -60,7 +60,7 @@ locals {
   glue_curated_arn  = "arn:${local.partition}:glue:${local.region}:${local.account_id}:table/${var.glue_database}/${local.schema.table}_curated"
 
   artifacts = {
-    for b in ["producer", "firehose-transformer", "stream-consumer", "compactor"] :
+    for b in ["producer", "firehose-transformer", "stream-consumer", "compactor", "sync-lambda"] :
     b => "${var.artifacts_dir}/${b}/bootstrap.zip"
   }
 

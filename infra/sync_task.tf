@@ -6,7 +6,10 @@
 
 locals {
   postgres_sync_enabled = length(var.postgres_sync_tables) > 0 && (var.postgres_create_rds || var.postgres_url != null)
-  postgres_rds_user     = "firelake"
+  # Which runs it (var.postgres_sync_runner): this container task, or sync_lambda.tf's function.
+  postgres_sync_task   = local.postgres_sync_enabled && var.postgres_sync_runner == "container"
+  postgres_sync_lambda = local.postgres_sync_enabled && var.postgres_sync_runner == "lambda"
+  postgres_rds_user    = "firelake"
   # The target's port: the created instance's, else the one postgres_url names (5432 when none).
   postgres_port = var.postgres_create_rds ? var.postgres_port : tonumber(
     try(regex("^[^/]+//[^/?]*:([0-9]+)(?:[/?]|$)", coalesce(var.postgres_url, "none"))[0], 5432)
@@ -87,14 +90,14 @@ data "aws_iam_policy_document" "sync_task" {
 }
 
 resource "aws_iam_role" "sync_task" {
-  count = local.postgres_sync_enabled ? 1 : 0
+  count = local.postgres_sync_task ? 1 : 0
 
   name               = "${var.name}-postgres-sync-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
 resource "aws_iam_role_policy" "sync_task" {
-  count = local.postgres_sync_enabled ? 1 : 0
+  count = local.postgres_sync_task ? 1 : 0
 
   name   = "code"
   role   = aws_iam_role.sync_task[0].id
@@ -103,7 +106,7 @@ resource "aws_iam_role_policy" "sync_task" {
 
 # The compactor's image and execution role (pull it, log to the compactor's group under "sync").
 resource "aws_ecs_task_definition" "sync" {
-  count = local.postgres_sync_enabled ? 1 : 0
+  count = local.postgres_sync_task ? 1 : 0
 
   family                   = "${var.name}-postgres-sync"
   requires_compatibilities = ["FARGATE"]
@@ -138,10 +141,11 @@ resource "aws_ecs_task_definition" "sync" {
   depends_on = [aws_iam_role_policy.sync_task]
 }
 
-# The task may reach AWS's APIs (HTTPS) and the database's port (local.postgres_port), nothing else.
+# The task (or the sync function, sync_lambda.tf) may reach AWS's APIs (HTTPS) and the
+# database's port (local.postgres_port), nothing else.
 resource "aws_security_group" "sync_task" {
   count = local.postgres_sync_enabled && var.postgres_vpc_id != null ? 1 : 0
-  # checkov:skip=CKV2_AWS_5:The workflow attaches it to each sync task it starts (RunTask network configuration in workflow.asl.json).
+  # checkov:skip=CKV2_AWS_5:The workflow attaches it to each sync task it starts (RunTask network configuration in workflow.asl.json), or the sync function's vpc_config does (sync_lambda.tf).
 
   name        = "${var.name}-postgres-sync-task"
   description = "firelake sync task: HTTPS to AWS APIs, PostgreSQL to the target"

@@ -82,3 +82,25 @@ variable "postgres_schema" {
   type        = string
   default     = "public"
 }
+
+variable "postgres_sync_runner" {
+  description = "What runs the nightly sync: \"container\" (a Fargate task on the compactor's image, no time limit) or \"lambda\" (the sync-lambda function in postgres_vpc_id's subnets, invoked again by the workflow until it answers done)."
+  type        = string
+  default     = "container"
+
+  validation {
+    condition     = contains(["container", "lambda"], var.postgres_sync_runner)
+    error_message = "postgres_sync_runner: \"container\" or \"lambda\"."
+  }
+}
+
+variable "postgres_sync_lambda_max_invocations" {
+  description = "With postgres_sync_runner = \"lambda\": invocations of the sync function per table and night (each up to 15 minutes) before the workflow gives up and notifies the alarm topic; the next night continues where it stopped."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.postgres_sync_lambda_max_invocations >= 1 && floor(var.postgres_sync_lambda_max_invocations) == var.postgres_sync_lambda_max_invocations
+    error_message = "postgres_sync_lambda_max_invocations: a whole number, at least 1."
+  }
+}

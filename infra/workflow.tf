@@ -26,7 +26,11 @@ locals {
     sync_task_definition_arn  = try(aws_ecs_task_definition.sync[0].arn, "not-configured")
     sync_subnets_json         = jsonencode(var.postgres_subnet_ids)
     sync_security_groups_json = jsonencode(aws_security_group.sync_task[*].id)
-    transform_json            = jsonencode(local.transform_enabled)
+    # Or the sync function (sync_lambda.tf), invoked until it answers done.
+    postgres_sync_runner        = var.postgres_sync_runner
+    sync_function_arn           = try(module.sync_lambda[0].arn, "not-configured")
+    sync_lambda_max_invocations = var.postgres_sync_lambda_max_invocations
+    transform_json              = jsonencode(local.transform_enabled)
     # The dbt task (transform_task.tf), in the compactor's cluster.
     transform_task_definition_arn = try(aws_ecs_task_definition.transform[0].arn, "not-configured")
   })
@@ -66,7 +70,16 @@ data "aws_iam_policy_document" "workflow" {
   }
 
   dynamic "statement" {
-    for_each = local.postgres_sync_enabled ? [1] : []
+    for_each = local.postgres_sync_lambda ? [1] : []
+    content {
+      sid       = "InvokeTheSyncFunction"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [module.sync_lambda[0].arn, "${module.sync_lambda[0].arn}:*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.postgres_sync_task ? [1] : []
     content {
       sid       = "RunTheSyncTask"
       actions   = ["ecs:RunTask"]
@@ -80,7 +93,7 @@ data "aws_iam_policy_document" "workflow" {
   }
 
   dynamic "statement" {
-    for_each = local.postgres_sync_enabled ? [1] : []
+    for_each = local.postgres_sync_task ? [1] : []
     content {
       sid       = "PassTheSyncTaskRoles"
       actions   = ["iam:PassRole"]

@@ -17,10 +17,10 @@ cd "$REPO"
 source "$REPO/scripts/python-env.sh"
 export PATH=$VENV/bin:$PATH
 
-# The functions infra/lambda.tf deploys (infra/tests check the two lists agree), and the
+# The functions infra/lambda.tf and sync_lambda.tf deploy (infra/tests check the two lists agree), and the
 # workspace packages they are in.
-BINARIES=(producer firehose-transformer stream-consumer compactor)
-PACKAGES=(firelake-producer firelake-firehose-transformer firelake-stream-consumer firelake-compactor)
+BINARIES=(producer firehose-transformer stream-consumer compactor sync-lambda)
+PACKAGES=(firelake-producer firelake-firehose-transformer firelake-stream-consumer firelake-compactor firelake-sync)
 # Lambda's limits for a .zip deployment package uploaded directly (bytes).
 MAX_ZIPPED=$((50 * 1024 * 1024))
 MAX_UNZIPPED=$((250 * 1024 * 1024))
@@ -32,9 +32,11 @@ if [ "${1:-}" = "--arm64" ]; then
 fi
 # The Firehose transformer is built on its own: built with the others, cargo would unify its
 # firelake-core features with theirs and link Parquet and Arrow (scripts/check_features.sh).
+# So is sync-lambda (infra/sync_lambda.tf): its firelake-aws features (Secrets Manager, RDS
+# IAM tokens) stay out of the others.
 args=()
 for i in "${!BINARIES[@]}"; do
-    if [ "${BINARIES[$i]}" = firehose-transformer ]; then
+    if [ "${BINARIES[$i]}" = firehose-transformer ] || [ "${BINARIES[$i]}" = sync-lambda ]; then
         cargo lambda build --profile lambda --locked --output-format zip "$target" \
             --package "${PACKAGES[$i]}" --bin "${BINARIES[$i]}" "$@"
     else
@@ -43,6 +45,19 @@ for i in "${!BINARIES[@]}"; do
 done
 
 cargo lambda build --profile lambda --locked --output-format zip "$target" "${args[@]}" "$@"
+
+# sync-lambda checks the database's certificate (sslmode=verify-full) against RDS's CA
+# bundle, the one compactor/Dockerfile puts in the image: in the zip, so at
+# /var/task/global-bundle.pem (infra/sync_lambda.tf's FIRELAKE_PG_CA_FILE).
+curl -fsSL --retry 3 -o target/lambda/sync-lambda/global-bundle.pem \
+    https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+"$PY" - target/lambda/sync-lambda <<'PY'
+import os, sys, zipfile
+folder = sys.argv[1]
+with zipfile.ZipFile(os.path.join(folder, "bootstrap.zip"), "a", zipfile.ZIP_DEFLATED) as z:
+    if "global-bundle.pem" not in z.namelist():
+        z.write(os.path.join(folder, "global-bundle.pem"), "global-bundle.pem")
+PY
 
 fail=0
 printf '%-22s %12s %14s  %s\n' binary zipped unzipped package

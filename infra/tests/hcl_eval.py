@@ -766,7 +766,10 @@ def call(name: str, args: list):
         m = re.search(args[0], args[1])
         if not m:
             raise EvalError(f"regex {args[0]} does not match {args[1]}")
-        return m.group(0)
+        # As Terraform: the match without groups, else the named groups (a map) or the groups (a list).
+        if m.groupdict():
+            return m.groupdict()
+        return list(m.groups()) if m.groups() else m.group(0)
     if name == "format":
         fmt = args[0].replace("%s", "{}").replace("%d", "{}")
         return fmt.format(*[_to_str(a) for a in args[1:]])

@@ -847,7 +847,7 @@ def test_every_checkov_skip_says_why():
 def test_the_packaging_script_builds_every_deployed_binary():
     text = (REPO / "scripts/package-lambdas.sh").read_text()
     listed = set(re.search(r"^BINARIES=\(([^)]*)\)", text, re.M).group(1).split())
-    deployed = set()
+    deployed = set(functions(root(**SYNC_ON_LAMBDA)))
     for mode in MODES:
         deployed |= set(functions(root(mode)))
     assert listed == deployed
@@ -921,6 +921,53 @@ def test_the_sync_task_runs_only_when_configured():
     sids = {s.get("sid"): s for s in st}
     assert sids["RunTheSyncTask"]["resources"] == ["${aws_ecs_task_definition.sync[0].arn}"]
     assert grants(st)["lambda:InvokeFunction"] == [COMPACTOR_FN, COMPACTOR_FN + ":*"]
+
+
+# The sync on Lambda (postgres_sync_runner = "lambda", sync_lambda.tf) with your own target.
+SYNC_ON_LAMBDA = dict(postgres_sync_tables=["users_curated"], postgres_sync_runner="lambda",
+                      postgres_url="postgres://loader@db.example:6543/lake?sslmode=verify-full",
+                      postgres_password_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:pg-AbCdEf",
+                      postgres_vpc_id="vpc-1", postgres_subnet_ids=["subnet-a", "subnet-b"],
+                      postgres_target_cidr_blocks=["10.1.0.0/16"])
+SYNC_FN = "${module.sync_lambda[0].aws_lambda_function.this.arn}"
+
+
+def test_the_sync_lambda_runs_in_the_vpc_with_the_settings_and_role_of_the_task(ws):
+    assert "sync-lambda" not in functions(root(postgres_sync_tables=["users_curated"], **{
+        k: v for k, v in SYNC_ON_LAMBDA.items() if k not in ("postgres_sync_tables", "postgres_sync_runner")}))
+    m = root(**SYNC_ON_LAMBDA)
+    fn = functions(m)["sync-lambda"]
+    assert env_problems(ws, m, "sync-lambda", fn) == []
+    env = fn.vars["environment"]
+    # Lambda reserves AWS_REGION; RDS's CA bundle is in the zip (package-lambdas.sh).
+    assert "AWS_REGION" not in env and env["FIRELAKE_PG_CA_FILE"] == "/var/task/global-bundle.pem"
+    script = (REPO / "scripts/package-lambdas.sh").read_text()
+    assert re.search(r"global-bundle\.pem\"\), \"global-bundle\.pem\"\)", script), "the zip carries the CA bundle at its root"
+    assert env["FIRELAKE_PG_URL"].startswith("postgres://loader@db.example:6543/")
+    assert env["FIRELAKE_PG_PASSWORD_SECRET"].endswith(":secret:pg-AbCdEf")
+    assert (env["FIRELAKE_LAKE"], env["FIRELAKE_CATALOG"]) == (m.local("lake_url"), "glue://firelake")
+    assert {k: str(v) for k, v in fn.vars["policies"].items()} == {"code": "${data.aws_iam_policy_document.sync_task.json}"}
+    assert fn.vars["timeout_s"] == 900 and fn.vars["reserved_concurrency"] == 1
+    f = fn.instances("resource", "aws_lambda_function", "this")[0].body()
+    assert f["vpc_config"] == [{"subnet_ids": ["subnet-a", "subnet-b"],
+                                "security_group_ids": ["${aws_security_group.sync_task[0].id}"]}]
+    (vpc,) = [i.body() for i in fn.instances("resource", "aws_iam_role_policy_attachment", "vpc")]
+    assert vpc["policy_arn"].endswith(":iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole")
+    # Its security group: HTTPS out, and the target's port to the target only; no ECS task.
+    rules = {(r.body()["from_port"], r.body().get("cidr_ipv4")) for name in ("sync_task_https", "sync_task_to_target")
+             for r in m.instances("resource", "aws_vpc_security_group_egress_rule", name)}
+    assert rules == {(443, "0.0.0.0/0"), (6543, "10.1.0.0/16")}
+    assert m.instances("resource", "aws_ecs_task_definition", "sync") == []
+    assert m.instances("resource", "aws_iam_role", "sync_task") == []
+    # The workflow may invoke it, and runs no sync task.
+    st = policy(m, "${data.aws_iam_policy_document.workflow.json}")
+    assert grants(st)["lambda:InvokeFunction"] == [COMPACTOR_FN, COMPACTOR_FN + ":*", SYNC_FN, SYNC_FN + ":*"]
+    assert not {"RunTheSyncTask", "PassTheSyncTaskRoles"} & {s.get("sid") for s in st}
+    # Functions outside a VPC stay so (no network interfaces to manage).
+    for b in ("producer", "compactor"):
+        other = functions(m)[b]
+        assert "vpc_config" not in other.instances("resource", "aws_lambda_function", "this")[0].body()
+        assert other.instances("resource", "aws_iam_role_policy_attachment", "vpc") == []
 
 
 def test_the_schedule_may_only_start_the_nightly_workflow():

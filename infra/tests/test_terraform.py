@@ -41,7 +41,7 @@ SECRET = "tf-test-credential-5f2c9a7e"
 AUTH_ENV = "USERS_API_TOKEN"
 SERVICES = ["cloudwatch", "ecr", "ecs", "events", "firehose", "glue", "iam", "kinesis", "kms",
             "lambda", "logs", "s3", "secretsmanager", "sfn", "sns", "sqs", "sts"]
-BINARIES = ["producer", "firehose-transformer", "stream-consumer", "compactor"]
+BINARIES = ["producer", "firehose-transformer", "stream-consumer", "compactor", "sync-lambda"]
 
 INIT_LOCK = threading.Lock()
 # Filled by the tests, printed by conftest.py at the end of the run.
@@ -412,8 +412,9 @@ def test_failed_batches_go_to_their_queue_whose_alarm_says_how_to_redrive(cycles
             "--lake s3://fl-sc-lake-123456789012-us-east-1 --catalog glue://fl_sc") in alarm["AlarmDescription"]
 
 
-def plan_sync(tf_env: dict, work: Path, *extra: str) -> dict:
-    """`terraform plan` in an emulated account with `extra` variables: address -> planned values."""
+def plan_sync(tf_env: dict, work: Path, *extra: str, fails=False) -> dict | str:
+    """`terraform plan` in an emulated account with `extra` variables: address -> planned values
+    (with `fails`: the failed plan's error output)."""
     work.mkdir()
     with emulator(work / "moto.log") as endpoint:
         mod = emulated_module(tf_env, endpoint, work)
@@ -424,6 +425,9 @@ def plan_sync(tf_env: dict, work: Path, *extra: str) -> dict:
                      "-var", 'postgres_sync_tables=["users_curated"]', *extra]
         p = subprocess.run([terraform_binary(), "plan", "-no-color", f"-out={planfile}", *variables], cwd=mod,
                            env={**tf_env, "TF_VAR_source_api_secret": SECRET}, capture_output=True, text=True)
+        if fails:
+            assert p.returncode != 0, p.stdout[-6000:]
+            return p.stderr
         assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-6000:]
         shown = json.loads(subprocess.run([terraform_binary(), "show", "-json", str(planfile)], cwd=mod, env=tf_env,
                                           capture_output=True, text=True, check=True).stdout)
@@ -461,3 +465,31 @@ def test_a_plan_with_the_rds_target_and_the_nightly_sync_task(tf_env, tmp_path):
     assert env["FIRELAKE_PG_URL"].startswith("postgres://loader@db.example:6543/")
     egress = planned['aws_vpc_security_group_egress_rule.sync_task_to_target["10.1.0.0/16"]']
     assert (egress["from_port"], egress["to_port"], egress["cidr_ipv4"]) == (6543, 6543, "10.1.0.0/16")
+
+
+def test_a_plan_with_the_sync_on_lambda_in_the_vpc(tf_env, tmp_path):
+    """Issue 23 point 4: postgres_sync_runner = "lambda" plans the sync-lambda function in the
+    target's subnets with the sync security group (HTTPS out, the instance's port to the
+    instance only), its VPC access and no ECS sync task; any other runner is refused."""
+    planned = plan_sync(tf_env, tmp_path / "lambda", "-var", "postgres_create_rds=true", "-var", "postgres_port=6432",
+                        "-var", "postgres_sync_runner=lambda")
+    fn = planned["module.sync_lambda[0].aws_lambda_function.this"]
+    assert fn["function_name"] == "fl-sync-postgres-sync" and fn["tags"] == {"Binary": "sync-lambda"}
+    assert fn["timeout"] == 900 and fn["reserved_concurrent_executions"] == 1
+    (vpc,) = fn["vpc_config"]
+    assert vpc["subnet_ids"] == ["subnet-a", "subnet-b"]
+    # Its environment (the instance's address is known after apply) is held to the binary's
+    # env twins by test_infra.py.
+    attached = planned["module.sync_lambda[0].aws_iam_role_policy_attachment.vpc[0]"]
+    assert attached["policy_arn"] == "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    egress = {a: planned[a] for a in planned if a.startswith("aws_vpc_security_group_egress_rule.sync_task")}
+    assert {(e["from_port"], e["to_port"]) for e in egress.values()} == {(443, 443), (6432, 6432)}
+    assert egress["aws_vpc_security_group_egress_rule.sync_task_https[0]"]["cidr_ipv4"] == "0.0.0.0/0"
+    rule = planned["aws_vpc_security_group_ingress_rule.postgres_from_sync[0]"]
+    assert (rule["from_port"], rule["to_port"]) == (6432, 6432)
+    assert not any(a.startswith(("aws_ecs_task_definition.sync", "aws_iam_role.sync_task")) for a in planned)
+    assert "module.sync_lambda[0].aws_cloudwatch_log_group.this" in planned
+
+    err = plan_sync(tf_env, tmp_path / "bad", "-var", "postgres_url=postgres://loader@db.example/lake",
+                    "-var", "postgres_sync_runner=fargate", fails=True)
+    assert 'postgres_sync_runner: "container" or "lambda"' in err, err

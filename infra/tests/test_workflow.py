@@ -30,6 +30,7 @@ COMPACTOR = "arn:aws:lambda:us-east-1:123456789012:function:fl-compactor"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:fl-alarms"
 SYNC = ["users_curated", "users"]
 SYNC_TASK = "arn:aws:ecs:us-east-1:123456789012:task-definition/fl-postgres-sync:1"
+SYNC_FN = "arn:aws:lambda:us-east-1:123456789012:function:fl-postgres-sync"
 TRANSFORM = "arn:aws:ecs:us-east-1:123456789012:task-definition/fl-transform:1"
 
 
@@ -45,7 +46,8 @@ def template_variables_in_workflow_tf() -> set[str]:
     return set(re.findall(r"^\s*(\w+)\s*=", m.group(1), re.M))
 
 
-def variables(max_day_bytes=4096 << 20, sync=None, transform=None) -> dict[str, str]:
+def variables(max_day_bytes=4096 << 20, sync=None, transform=None, runner="container",
+              max_invocations=40) -> dict[str, str]:
     """The values workflow.tf passes, for a deployment in account 123456789012."""
     return {
         "partition": "aws",
@@ -62,6 +64,9 @@ def variables(max_day_bytes=4096 << 20, sync=None, transform=None) -> dict[str, 
         "sync_task_definition_arn": SYNC_TASK if sync else "not-configured",
         "sync_subnets_json": json.dumps(["subnet-db"]),
         "sync_security_groups_json": json.dumps(["sg-sync"]),
+        "postgres_sync_runner": runner,
+        "sync_function_arn": SYNC_FN if sync and runner == "lambda" else "not-configured",
+        "sync_lambda_max_invocations": str(max_invocations),
         "transform_json": json.dumps(transform is not None),
         "transform_task_definition_arn": transform or "not-configured",
     }
@@ -87,9 +92,11 @@ def asl_validator() -> str:
     return exe
 
 
-@pytest.mark.parametrize("steps", ["compaction only", "with the steps after compaction"])
+@pytest.mark.parametrize("steps", ["compaction only", "with the steps after compaction", "with the sync on lambda"])
 def test_the_definition_is_valid_states_language(asl_validator, tmp_path, steps):
-    values = variables() if steps == "compaction only" else variables(sync=SYNC, transform=TRANSFORM)
+    values = {"compaction only": variables(),
+              "with the steps after compaction": variables(sync=SYNC, transform=TRANSFORM),
+              "with the sync on lambda": variables(sync=SYNC, transform=TRANSFORM, runner="lambda")}[steps]
     path = tmp_path / "nightly.asl.json"
     path.write_text(json.dumps(render(values)))
     p = subprocess.run([asl_validator, "--json-path", str(path)], capture_output=True, text=True)
@@ -171,19 +178,28 @@ def set_path(data, path, value):
     return out
 
 
-def evaluate(template, data):
-    """Parameters / ResultSelector: "key.$" fields are paths or States.JsonToString(path)."""
+def evaluate(template, data, context=None):
+    """Parameters / ResultSelector / ItemSelector: "key.$" fields are paths ("$$." ones in the
+    context object), States.JsonToString(path) or States.MathAdd(path, n)."""
     if isinstance(template, list):
-        return [evaluate(t, data) for t in template]
+        return [evaluate(t, data, context) for t in template]
     if not isinstance(template, dict):
         return template
     out = {}
     for k, v in template.items():
         if k.endswith(".$"):
             m = re.fullmatch(r"States\.JsonToString\((\$[\w.]*)\)", v)
-            out[k[:-2]] = json.dumps(get_path(data, m.group(1)), separators=(",", ":")) if m else get_path(data, v)
+            add = re.fullmatch(r"States\.MathAdd\((\$[\w.]*), *(-?\d+)\)", v)
+            if m:
+                out[k[:-2]] = json.dumps(get_path(data, m.group(1)), separators=(",", ":"))
+            elif add:
+                out[k[:-2]] = get_path(data, add.group(1)) + int(add.group(2))
+            elif v.startswith("$$."):
+                out[k[:-2]] = get_path(context, v[1:])
+            else:
+                out[k[:-2]] = get_path(data, v)
         else:
-            out[k] = evaluate(v, data)
+            out[k] = evaluate(v, data, context)
     return out
 
 
@@ -232,6 +248,10 @@ class LocalMachine:
         v = get_path(data, c["Variable"])
         if "NumericGreaterThan" in c:
             return v > c["NumericGreaterThan"]
+        if "NumericGreaterThanEquals" in c:
+            return v >= c["NumericGreaterThanEquals"]
+        if "StringEquals" in c:
+            return v == c["StringEquals"]
         if "BooleanEquals" in c:
             return v is c["BooleanEquals"]
         raise AssertionError(f"comparison not implemented here: {c}")
@@ -262,8 +282,10 @@ class LocalMachine:
 
     def _map(self, s: dict, data, where: str):
         try:
-            for item in get_path(data, s["ItemsPath"]):
+            for i, item in enumerate(get_path(data, s["ItemsPath"])):
                 label = item["day"] if isinstance(item, dict) else item
+                if "ItemSelector" in s:
+                    item = evaluate(s["ItemSelector"], data, {"Map": {"Item": {"Value": item, "Index": i}}})
                 self._run(s["ItemProcessor"], item, f"{where}[{label}].")
         except StatesError as e:
             return self._caught(s, data, e)
@@ -293,6 +315,10 @@ class Deployment:
         self.published: list[dict] = []
         self.commands: list[list[str]] = []
         self.synced: list[str] = []
+        # The sync function's answers, in order (stand-ins: tests/sync.rs runs the real
+        # sync-lambda against PostgreSQL until it answers done).
+        self.sync_answers: list[bool] = []
+        self.sync_invocations: list[dict] = []
 
     def cli(self, args: list[str], env: dict | None = None) -> dict:
         cmd = [str(self.firelake), "compact", "--lake", str(self.lake), *args]
@@ -304,6 +330,10 @@ class Deployment:
 
     def task(self, resource: str, params: dict):
         if resource == "arn:aws:states:::lambda:invoke":
+            if params["FunctionName"] == SYNC_FN:
+                self.sync_invocations.append(params["Payload"])
+                return {"Payload": {"table": params["Payload"]["table"], "done": self.sync_answers.pop(0),
+                                    "days_synced": 1, "days_partial": 0, "rows": 10}}
             if params["FunctionName"] != COMPACTOR:
                 raise StatesError("Lambda.ResourceNotFoundException", params["FunctionName"])
             payload = params["Payload"]
@@ -381,9 +411,44 @@ def test_the_sync_runs_after_compaction_for_each_table(firelake, tmp_path):
     assert top == ["Settings", "ListDays", "CompactDays", "PostgresSyncEnabled", "PostgresSync",
                    "TransformEnabled", "Done"]
     assert [t for t in machine.trace if t.startswith("PostgresSync[")] == [
-        f"PostgresSync[{t}].SyncTable" for t in SYNC]
+        f"PostgresSync[{t}].{s}" for t in SYNC for s in ["SyncRunner", "SyncTable"]]
     assert dep.synced == SYNC
     assert curated_days(lake) == days
+
+
+def test_the_sync_lambda_is_invoked_again_until_it_answers_done(firelake, tmp_path):
+    """postgres_sync_runner = lambda: per table, the function is invoked while it answers
+    done = false (a day larger than one invocation continues in the next), then the next table."""
+    days = past_days(1)
+    lake = lake_with_days(firelake, tmp_path, days)
+    dep = Deployment(firelake, lake)
+    dep.sync_answers = [False, False, True, True]
+    machine = LocalMachine(render(variables(sync=SYNC, runner="lambda", max_invocations=5)), dep.task)
+    machine.run()
+    loop = ["SyncOnLambda", "CountSyncInvocation", "SyncDone"]
+    assert [t for t in machine.trace if t.startswith("PostgresSync[")] == (
+        [f"PostgresSync[{SYNC[0]}].{s}" for s in ["SyncRunner", *loop * 3, "SyncedOnLambda"]]
+        + [f"PostgresSync[{SYNC[1]}].{s}" for s in ["SyncRunner", *loop, "SyncedOnLambda"]])
+    assert dep.sync_invocations == [{"table": SYNC[0]}] * 3 + [{"table": SYNC[1]}]
+    assert dep.synced == [] and dep.sync_answers == [] and dep.published == []
+    assert machine.trace[-2:] == ["TransformEnabled", "Done"]
+
+
+def test_a_sync_lambda_never_done_fails_after_the_bound_and_notifies(firelake, tmp_path):
+    days = past_days(1)
+    lake = lake_with_days(firelake, tmp_path, days)
+    dep = Deployment(firelake, lake)
+    dep.sync_answers = [False] * 10
+    machine = LocalMachine(render(variables(sync=SYNC, runner="lambda", max_invocations=3)), dep.task)
+    with pytest.raises(StatesError) as failed:
+        machine.run()
+    assert failed.value.error == "Firelake.NightlyFailed"
+    assert dep.sync_invocations == [{"table": SYNC[0]}] * 3 and len(dep.sync_answers) == 7
+    (msg,) = dep.published
+    assert (msg["step"], msg["error"]) == ("postgres_sync", "Firelake.SyncNotDone")
+    assert "done = false 3 times in a row" in msg["cause"] and "postgres_sync_lambda_max_invocations" in msg["cause"]
+    assert machine.trace[-5:] == [f"PostgresSync[{SYNC[0]}].SyncDone", f"PostgresSync[{SYNC[0]}].SyncNotDone",
+                                  "PostgresSyncFailed", "Notify", "Failed"]
 
 
 def test_a_day_too_large_for_lambda_runs_in_the_container(firelake, tmp_path):

@@ -57,6 +57,18 @@ variable "policies" {
   default     = {}
 }
 
+variable "vpc_subnet_ids" {
+  description = "Subnets the function runs in (with vpc_security_group_ids); empty: outside any VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of the function's network interfaces, with vpc_subnet_ids."
+  type        = list(string)
+  default     = []
+}
+
 variable "kms_key_arn" {
   description = "Key of the log group and the environment variables."
   type        = string
@@ -77,6 +89,7 @@ variable "log_retention_days" {
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
+data "aws_partition" "current" {}
 
 resource "aws_cloudwatch_log_group" "this" {
   name              = "/aws/lambda/${var.name}"
@@ -146,6 +159,15 @@ data "aws_iam_policy_document" "runtime" {
   }
 }
 
+# In a VPC, Lambda creates and deletes the function's network interfaces with its role: AWS's
+# managed policy for exactly that (ec2:*NetworkInterface*, whose Describe calls take no resource).
+resource "aws_iam_role_policy_attachment" "vpc" {
+  count = length(var.vpc_subnet_ids) > 0 ? 1 : 0
+
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
 resource "aws_iam_role_policy" "runtime" {
   name   = "runtime"
   role   = aws_iam_role.this.id
@@ -153,7 +175,7 @@ resource "aws_iam_role_policy" "runtime" {
 }
 
 resource "aws_lambda_function" "this" {
-  # checkov:skip=CKV_AWS_117:The functions call only AWS APIs and the source's public HTTPS API, all over TLS with IAM or API credentials; a VPC would add NAT gateways and endpoints without isolating anything more.
+  # checkov:skip=CKV_AWS_117:The functions call only AWS APIs and the source's public HTTPS API, all over TLS with IAM or API credentials; a VPC would add NAT gateways and endpoints without isolating anything more. The sync function, which reaches a private database, runs in its VPC (vpc_subnet_ids).
   # checkov:skip=CKV_AWS_272:The zips are built from this repository by scripts/package-lambdas.sh and uploaded by Terraform, pinned by source_code_hash; code signing would need an AWS Signer profile and an S3 upload step this deployment does not have.
   function_name = var.name
   description   = var.description
@@ -182,6 +204,14 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
+  dynamic "vpc_config" {
+    for_each = length(var.vpc_subnet_ids) > 0 ? [1] : []
+    content {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
+  }
+
   dead_letter_config {
     target_arn = var.dead_letter_queue_arn
   }
@@ -196,7 +226,7 @@ resource "aws_lambda_function" "this" {
     Binary = var.binary
   }
 
-  depends_on = [aws_iam_role_policy.runtime, aws_iam_role_policy.code]
+  depends_on = [aws_iam_role_policy.runtime, aws_iam_role_policy.code, aws_iam_role_policy_attachment.vpc]
 }
 
 resource "aws_cloudwatch_metric_alarm" "errors" {
