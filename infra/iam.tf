@@ -91,6 +91,8 @@ data "aws_iam_policy_document" "stream_consumer" {
       "glue:GetDatabase",
       "glue:CreateDatabase",
       "glue:CreateTable",
+      # A changed source definition's allowed changes (docs/schema-evolution.md), at cold start.
+      "glue:UpdateTable",
       "glue:BatchCreatePartition",
     ]
     resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_raw_arn]
@@ -170,6 +172,9 @@ data "aws_iam_policy_document" "compactor" {
       "glue:GetDatabase",
       "glue:CreateDatabase",
       "glue:CreateTable",
+      # A changed source definition's allowed changes to the curated table (the raw one is
+      # its writers'; docs/schema-evolution.md).
+      "glue:UpdateTable",
       "glue:GetPartition",
       "glue:GetPartitions",
       "glue:CreatePartition",

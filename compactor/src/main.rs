@@ -106,11 +106,13 @@ async fn run(a: Args) -> Result<CompactReport, BoxError> {
         stop: Some(stop_on_sigterm()?),
     };
     let table = a.table.unwrap_or_else(|| def.table.clone());
+    // The curated table only (the raw one is its writers', and the role may not change it).
     // A refused schema change fails the run before anything is written.
-    firelake_core::schema_evolution::apply_at_start(
+    firelake_core::schema_evolution::apply_to(
         catalog.as_ref(),
         &def,
         Some(&table),
+        firelake_core::schema_evolution::Tables::Curated,
         a.schema_policy,
     )
     .await?;

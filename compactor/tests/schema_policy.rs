@@ -1,6 +1,8 @@
 //! The `compactor` binary (the nightly Lambda and container task) applies a changed source
-//! definition's allowed schema changes to the catalog at start, and refuses to run under
-//! `FIRELAKE_SCHEMA_POLICY=freeze` without changing anything (docs/schema-evolution.md).
+//! definition's allowed schema changes to the curated table at start (never to the raw table:
+//! its writers evolve that one, and the compactor's role may not change it), and refuses to
+//! run under `FIRELAKE_SCHEMA_POLICY=freeze` without changing anything
+//! (docs/schema-evolution.md).
 
 use std::process::Command;
 
@@ -51,11 +53,13 @@ async fn the_compactor_evolves_the_catalog_at_start_or_refuses_under_freeze() {
     let root = lake.canonicalize().unwrap();
     let def = SourceDef::resolve("evo", Some(&v1)).unwrap();
     let catalog = LocalCatalog::beside_lake(&root, "firelake");
-    let location = format!("file://{}/evo/", root.display());
-    catalog
-        .ensure_table(&TableDef::for_source(&def, "evo", location))
-        .await
-        .unwrap();
+    for table in ["evo", "evo_curated"] {
+        let location = format!("file://{}/{table}/", root.display());
+        catalog
+            .ensure_table(&TableDef::for_source(&def, table, location))
+            .await
+            .unwrap();
+    }
     let file = root.join("_catalog/firelake.json");
     let before = std::fs::read(&file).unwrap();
 
@@ -63,7 +67,7 @@ async fn the_compactor_evolves_the_catalog_at_start_or_refuses_under_freeze() {
     assert_eq!(frozen.status.code(), Some(1));
     let err = String::from_utf8_lossy(&frozen.stderr);
     assert!(
-        err.contains("table evo: add column note string: refused"),
+        err.contains("table evo_curated: add column note string: refused"),
         "{err}"
     );
     assert_eq!(
@@ -78,7 +82,13 @@ async fn the_compactor_evolves_the_catalog_at_start_or_refuses_under_freeze() {
         "{}",
         String::from_utf8_lossy(&evolved.stderr)
     );
-    let t = catalog.table("evo").await.unwrap().unwrap();
-    let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["id", "ingested_at", "note"]);
+    let columns = |t: TableDef| -> Vec<String> { t.columns.into_iter().map(|c| c.name).collect() };
+    let curated = catalog.table("evo_curated").await.unwrap().unwrap();
+    assert_eq!(columns(curated), ["id", "ingested_at", "note"]);
+    let raw = catalog.table("evo").await.unwrap().unwrap();
+    assert_eq!(
+        columns(raw),
+        ["id", "ingested_at"],
+        "the raw table is its writers'"
+    );
 }

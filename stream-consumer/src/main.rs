@@ -25,12 +25,14 @@ async fn main() -> Result<(), Error> {
     )?);
     let lake = Lake::from_url(&config.lake)?;
     let catalog = Arc::new(firelake_aws::GlueCatalog::from_url(&config.catalog).await?);
-    // A refused schema change fails the cold start: the batches wait in the stream (the event
-    // source mapping retries) until the definition or the policy is fixed.
-    firelake_core::schema_evolution::apply_at_start(
+    // Its own (raw) table only, as its role allows. A refused schema change fails the cold
+    // start: the batches wait in the stream (the event source mapping retries) until the
+    // definition or the policy is fixed.
+    firelake_core::schema_evolution::apply_to(
         catalog.as_ref(),
         &def,
         None,
+        firelake_core::schema_evolution::Tables::Raw,
         config.schema_policy,
     )
     .await?;
