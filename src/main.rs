@@ -10,6 +10,7 @@ mod compact_hints;
 #[cfg(all(feature = "kinesis", feature = "kafka", feature = "sqs"))]
 mod consume;
 mod convert;
+mod day_range;
 mod exit;
 mod flags;
 #[cfg(feature = "iceberg")]

@@ -34,34 +34,8 @@ pub struct ReprocessArgs {
     catalog: CatalogArgs,
     #[command(flatten)]
     schema: crate::schema_evolve::PolicyArgs,
-    /// Reprocess the records kept on this day (YYYY-MM-DD; their arrival day).
-    #[arg(long, env = "FIRELAKE_DATE", conflicts_with_all = ["since", "until", "all"])]
-    date: Option<String>,
-    /// Reprocess the days from this one (YYYY-MM-DD) on.
-    #[arg(long, env = "FIRELAKE_SINCE", conflicts_with = "all")]
-    since: Option<String>,
-    /// Reprocess the days up to this one (YYYY-MM-DD), inclusive.
-    #[arg(long, env = "FIRELAKE_UNTIL", conflicts_with = "all")]
-    until: Option<String>,
-    /// Reprocess every day that has kept records.
-    #[arg(long, env = "FIRELAKE_ALL")]
-    all: bool,
-}
-
-/// The days selected: an inclusive range of days since 1970-01-01.
-fn day_range(a: &ReprocessArgs) -> Result<(i32, i32), String> {
-    let day = |flag: &str, s: &Option<String>, default: i32| match s {
-        None => Ok(default),
-        Some(s) => time::parse_day(s).ok_or(format!("{flag}: expected YYYY-MM-DD, got {s:?}")),
-    };
-    if a.date.is_some() {
-        let d = day("--date", &a.date, 0)?;
-        return Ok((d, d));
-    }
-    Ok((
-        day("--since", &a.since, i32::MIN)?,
-        day("--until", &a.until, i32::MAX)?,
-    ))
+    #[command(flatten)]
+    days: crate::day_range::DayRangeArgs,
 }
 
 /// The step names a test build may stop at (compactor/src/crash.rs's hook, same variable).
@@ -77,7 +51,7 @@ struct Ctx {
 }
 
 pub fn run(args: ReprocessArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let range = day_range(&args)?;
+    let range = args.days.range()?;
     let mut def = (*args.source.load()?).clone();
     if let Some(t) = &args.table {
         def.table = t.clone();

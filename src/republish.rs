@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use firelake_core::reprocess::Tally as Reasons;
-use firelake_core::{Cleaner, Lake, time};
+use firelake_core::{Cleaner, Lake};
 use firelake_producer::dead_letter::DeadLetter;
 use firelake_producer::republish::{Republisher, Tally, folder};
 use firelake_producer::retry::RetryPolicy;
@@ -32,38 +32,12 @@ pub struct RepublishArgs {
     /// How long a publish may retry before what is left is dead-lettered again.
     #[arg(long, env = "FIRELAKE_PUBLISH_DEADLINE", default_value = "30s", value_parser = parse_duration)]
     publish_deadline: Duration,
-    /// Republish the dead letters of this day (YYYY-MM-DD; the day they failed).
-    #[arg(long, env = "FIRELAKE_DATE", conflicts_with_all = ["since", "until", "all"])]
-    date: Option<String>,
-    /// Republish the days from this one (YYYY-MM-DD) on.
-    #[arg(long, env = "FIRELAKE_SINCE", conflicts_with = "all")]
-    since: Option<String>,
-    /// Republish the days up to this one (YYYY-MM-DD), inclusive.
-    #[arg(long, env = "FIRELAKE_UNTIL", conflicts_with = "all")]
-    until: Option<String>,
-    /// Republish every day that has dead letters.
-    #[arg(long, env = "FIRELAKE_ALL")]
-    all: bool,
-}
-
-/// The days selected: an inclusive range of days since 1970-01-01.
-fn day_range(a: &RepublishArgs) -> Result<(i32, i32), String> {
-    let day = |flag: &str, s: &Option<String>, default: i32| match s {
-        None => Ok(default),
-        Some(s) => time::parse_day(s).ok_or(format!("{flag}: expected YYYY-MM-DD, got {s:?}")),
-    };
-    if a.date.is_some() {
-        let d = day("--date", &a.date, 0)?;
-        return Ok((d, d));
-    }
-    Ok((
-        day("--since", &a.since, i32::MIN)?,
-        day("--until", &a.until, i32::MAX)?,
-    ))
+    #[command(flatten)]
+    days: crate::day_range::DayRangeArgs,
 }
 
 pub fn run(args: RepublishArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let range = day_range(&args)?;
+    let range = args.days.range()?;
     let def = args.source.load()?;
     let retry = RetryPolicy {
         deadline: args.publish_deadline,
@@ -105,6 +79,7 @@ pub fn run(args: RepublishArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 /// The step a test build may stop at (compactor/src/crash.rs's hook, same variable): a
 /// file's records published, its journal not yet written.
+#[cfg(feature = "compact")]
 const STEP_PUBLISHED: &str = "republish_published";
 
 fn after_publish(_key: &str) {
