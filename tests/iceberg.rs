@@ -517,3 +517,69 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     );
     assert_eq!(schema_field(&c6, "cell_country").0, nat_id + 1, "{c6}");
 }
+
+/// `replay --iceberg` evolves the table at the same point as `run`: order lines replayed with
+/// the built-in definition, then with one that gained `note` and widened `add_to_cart_order`.
+#[test]
+fn replay_with_a_changed_definition_evolves_the_iceberg_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 100 lines per file on 2024-03-01; the file's `note` column is read only by the new
+    // definition.
+    let lines = |file: &str, first: u64| {
+        let mut csv =
+            String::from("order_id,product_id,add_to_cart_order,reordered,ordered_at,note\n");
+        for i in first..first + 100 {
+            let at = 1_709_251_200_000 + i * 1000;
+            csv.push_str(&format!("{i},{},{},1,{at},n{i}\n", i % 7 + 1, i % 5 + 1));
+        }
+        std::fs::write(d.join(file), csv).unwrap();
+    };
+    let replay = |file: &str, extra: &[&str]| {
+        let out = firelake(d)
+            .args(["replay", file, "--source", "order_lines", "--iceberg"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        field(&String::from_utf8(out.stdout).unwrap(), "lake rows")
+    };
+    let check = |d: &Path| -> Value {
+        let out = Command::new(python())
+            .arg(root().join("tests/iceberg_check.py"))
+            .args([d.join("lake").to_str().unwrap(), "order_lines"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    lines("a.csv", 1);
+    assert_eq!(replay("a.csv", &[]), 100);
+    let c1 = check(d);
+    let last_id = c1["schema"].as_array().unwrap().iter();
+    let last_id = last_id.map(|f| f["id"].as_u64().unwrap()).max().unwrap();
+    let (cart_id, _) = schema_field(&c1, "add_to_cart_order");
+
+    let text = std::fs::read_to_string(root().join("sources/order_lines.toml")).unwrap();
+    let cart = "pointer = \"/add_to_cart_order\"\ntype = \"int32\"";
+    assert!(text.contains(cart));
+    let text = text.replace(cart, &cart.replace("int32", "int64"));
+    let note = "[[columns]]\nname = \"note\"\npointer = \"/note\"\ntype = \"string\"\n";
+    std::fs::create_dir_all(d.join("v2")).unwrap();
+    std::fs::write(d.join("v2/order_lines.toml"), format!("{text}\n{note}")).unwrap();
+    lines("b.csv", 1001);
+    assert_eq!(replay("b.csv", &["--source-dir", "v2"]), 100);
+    let c2 = check(d);
+    assert_table_is_the_lake(&c2);
+    assert_eq!(c2["rows"], 200, "{c2}");
+    assert_eq!(schema_field(&c2, "note"), (last_id + 1, "string".into()));
+    assert_eq!(
+        schema_field(&c2, "add_to_cart_order"),
+        (cart_id, "long".into())
+    );
+    // Exactly the second file's lines have a note; every line has its cart position.
+    assert_eq!(c2["non_null"]["note"], 100, "{c2}");
+    assert_eq!(c2["non_null"]["add_to_cart_order"], 200, "{c2}");
+}
