@@ -561,6 +561,31 @@ mod tests {
         assert_eq!(t3.metadata().last_column_id(), last + 2);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_evolving_at_once_both_start_and_add_the_column_once() {
+        let lake = tempfile::tempdir().unwrap();
+        open(lake.path(), users("int32", &[]), Policy::Evolve)
+            .await
+            .unwrap();
+        let v2 = || open(lake.path(), users("int64", &["nat"]), Policy::Evolve);
+        let (a, b) = tokio::join!(v2(), v2());
+        let (a, _b) = (a.unwrap(), b.unwrap());
+        let t = table(&a).await;
+        let schema = t.metadata().current_schema();
+        let nats = schema
+            .as_struct()
+            .fields()
+            .iter()
+            .filter(|f| f.name == "nat");
+        assert_eq!(nats.count(), 1);
+        let mapping = t
+            .metadata()
+            .properties()
+            .get(NAME_MAPPING)
+            .map(String::as_str);
+        assert!(evolution::mapping_is_current(mapping, schema));
+    }
+
     #[tokio::test]
     async fn the_check_of_a_lake_without_a_catalog_writes_nothing() {
         let lake = tempfile::tempdir().unwrap();
