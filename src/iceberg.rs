@@ -12,6 +12,7 @@ use firelake_core::SourceDef;
 use firelake_iceberg::{CommitPolicy, CommitReport, IcebergError, Landing, policy};
 
 use crate::flags::{count, parse_duration};
+use crate::schema_evolve::Policy;
 
 /// The one catalog this version offers: the SQL (SQLite) catalog file inside a local lake.
 pub const LOCAL: &str = "local";
@@ -74,16 +75,20 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Opens (creating) the table and starts committing due batches. Files a crashed run
-    /// wrote and never committed are found and committed like this run's.
+    /// Opens (creating) the table, brings its schema to the definition under `schema_policy`
+    /// (called where the Hive-style tables are evolved: at start, before anything is
+    /// written, so a refusal leaves the table as it was) and starts committing due batches.
+    /// Files a crashed run wrote and never committed are found and committed like this run's.
     pub async fn start(
         lake_root: Option<&Path>,
         database: &str,
         def: Arc<SourceDef>,
         policy: CommitPolicy,
+        schema_policy: Policy,
     ) -> Result<Committer, RunIcebergError> {
         let root = lake_root.ok_or(RunIcebergError::NotLocal)?;
-        let landing = Arc::new(Landing::open_local(root, database, def, policy).await?);
+        let landing =
+            Arc::new(Landing::open_local(root, database, def, policy, schema_policy).await?);
         let (done, mut finished) = tokio::sync::watch::channel(false);
         // Often enough that a batch is committed soon after it is due, never busy.
         let poll = (policy.max_wait / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
@@ -122,6 +127,19 @@ impl Committer {
         );
         Ok((total, at))
     }
+}
+
+/// What opening the Iceberg table would refuse (a refused schema change, any change under
+/// freeze, another partition column), found without writing: called before the Hive-style
+/// tables are evolved, so a refusal leaves every table as it was.
+pub async fn check_at_start(
+    lake_root: Option<&Path>,
+    database: &str,
+    def: &SourceDef,
+    schema_policy: Policy,
+) -> Result<(), RunIcebergError> {
+    let root = lake_root.ok_or(RunIcebergError::NotLocal)?;
+    Ok(Landing::check_local(root, database, def, schema_policy).await?)
 }
 
 /// The summary line of `run` and `replay`.

@@ -301,6 +301,12 @@ async fn replay_embedded(
         Some(root) => Arc::new(LocalCatalog::beside_lake(root, &args.database)),
         None => Arc::new(MemoryCatalog::default()),
     };
+    // Every table is checked before any is changed: the Iceberg table's refusals first.
+    #[cfg(feature = "iceberg")]
+    if let (Some(_), Some(root)) = (&args.iceberg, lake.local_root()) {
+        let policy = args.schema.schema_policy;
+        crate::iceberg::check_at_start(Some(root), &args.database, &def, policy).await?;
+    }
     crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, args.schema.schema_policy)
         .await?;
     let metrics = Arc::new(ConsumerMetrics::default());
@@ -321,6 +327,7 @@ async fn replay_embedded(
                 &args.database,
                 def.clone(),
                 args.iceberg_commit.policy(),
+                args.schema.schema_policy,
             )
             .await?,
         ),

@@ -31,6 +31,10 @@ pub struct RunConfig {
     /// Also commit the written files to an Iceberg table (`--iceberg`, docs/iceberg.md).
     #[cfg(feature = "iceberg")]
     pub iceberg: Option<firelake_iceberg::CommitPolicy>,
+    /// What a changed definition does to the Iceberg table (`--schema-policy`), applied when
+    /// the committer opens it, before anything is written.
+    #[cfg(feature = "iceberg")]
+    pub schema_policy: crate::schema_evolve::Policy,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +134,7 @@ pub async fn run_embedded(
                 &cfg.database,
                 def.clone(),
                 policy,
+                cfg.schema_policy,
             )
             .await?,
         ),
@@ -359,6 +364,16 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(root) = lake.local_root() {
         let catalog = LocalCatalog::beside_lake(root, &database);
         let policy = schema.schema_policy;
+        // Every table is checked before any is changed: the Iceberg table's refusals first.
+        #[cfg(feature = "iceberg")]
+        if iceberg.is_some() {
+            rt.block_on(crate::iceberg::check_at_start(
+                Some(root),
+                &database,
+                &def,
+                policy,
+            ))?;
+        }
         rt.block_on(crate::schema_evolve::apply_at_start(
             &catalog, &def, None, policy,
         ))?;
@@ -380,6 +395,8 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_addr,
         #[cfg(feature = "iceberg")]
         iceberg: iceberg.map(|_| iceberg_commit.policy()),
+        #[cfg(feature = "iceberg")]
+        schema_policy: schema.schema_policy,
     };
     let progress = progress_bar(records);
     let summary = rt.block_on(run_embedded(def.clone(), cfg, &progress))?;

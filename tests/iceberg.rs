@@ -348,3 +348,238 @@ fn embedded_replay_lands_an_iceberg_table_partitioned_by_its_event_time() {
         "30 days and _rejected"
     );
 }
+
+/// The built-in `users` definition with `street_number` as `street_type` and the columns
+/// `extra` appended, in `dir/<version>/users.toml`; the folder, for `--source-dir`.
+fn users_def(dir: &Path, version: &str, street_type: &str, extra: &[(&str, &str)]) -> String {
+    let street = "name = \"street_number\"\npointer = \"/location/street/number\"\ntype = ";
+    let users = std::fs::read_to_string(root().join("sources/users.toml")).unwrap();
+    assert!(users.contains(&format!("{street}\"int32\"")));
+    let mut text = users.replace(
+        &format!("{street}\"int32\""),
+        &format!("{street}\"{street_type}\""),
+    );
+    for (name, pointer) in extra {
+        text.push_str(&format!(
+            "\n[[columns]]\nname = \"{name}\"\npointer = \"{pointer}\"\ntype = \"string\"\n"
+        ));
+    }
+    let defs = dir.join(version);
+    std::fs::create_dir_all(&defs).unwrap();
+    std::fs::write(defs.join("users.toml"), text).unwrap();
+    defs.display().to_string()
+}
+
+/// A field of the table's current schema (pyiceberg's view): (id, type).
+fn schema_field(c: &Value, name: &str) -> (u64, String) {
+    let f = c["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no column {name} in {c}"));
+    (
+        f["id"].as_u64().unwrap(),
+        f["type"].as_str().unwrap().into(),
+    )
+}
+
+/// What a refused start must leave as it was: the table's schema, metadata and snapshots.
+fn table_state(c: &Value) -> Value {
+    serde_json::json!([
+        c["schema"],
+        c["name_mapping"],
+        c["metadata_location"],
+        c["snapshots"],
+        c["rows"]
+    ])
+}
+
+/// Issue 20 point 5 for the Iceberg table: a definition that gained a nullable column and
+/// widened an int32 evolves the table at the next `--iceberg` start (new field id, the name
+/// mapping follows); a refused change, or any change under freeze, fails before anything is
+/// written and leaves the table as it was.
+#[test]
+fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let records =
+        |seed: &'static str| ["--records", "600", "--seed", seed, "--flush-records", "200"];
+    let s1 = run(d, &[&records("1")[..], &["--iceberg"]].concat());
+    let rows1 = field(&s1, "rows out");
+    assert_eq!(rows1 + field(&s1, "rejected"), 600);
+    let c1 = check(d);
+    let (street_id, street_type) = schema_field(&c1, "street_number");
+    assert_eq!(street_type, "int");
+    let last_id = c1["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_u64().unwrap())
+        .max()
+        .unwrap();
+
+    // v2: a new nullable column (the users' nationality) and street_number int32 -> int64.
+    let v2 = users_def(d, "v2", "int64", &[("nat", "/nat")]);
+    let s2 = run(
+        d,
+        &[&records("2")[..], &["--iceberg", "--source-dir", &v2]].concat(),
+    );
+    let rows2 = field(&s2, "rows out");
+    assert_eq!(rows2 + field(&s2, "rejected"), 600);
+    let c2 = check(d);
+    assert_table_is_the_lake(&c2);
+    assert_eq!(c2["rows"], rows1 + rows2, "{c2}");
+    assert_eq!(
+        schema_field(&c2, "street_number"),
+        (street_id, "long".into()),
+        "widened in place"
+    );
+    let (nat_id, nat_type) = schema_field(&c2, "nat");
+    assert_eq!(
+        (nat_id, nat_type.as_str()),
+        (last_id + 1, "string"),
+        "a new id: {c2}"
+    );
+    assert!(
+        c2["name_mapping"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"field-id": nat_id, "names": ["nat"]})),
+        "{c2}"
+    );
+    // The first run's rows read null, the second's have values.
+    let nat = c2["non_null"]["nat"].as_u64().unwrap();
+    assert!(nat > 0 && nat <= rows2, "{c2}");
+    // Old int32 values are read through the widened type (not as nulls).
+    let streets = c2["non_null"]["street_number"].as_u64().unwrap();
+    assert!(streets > rows2, "{c2}");
+
+    // v3 drops nat: refused before anything is written, the table unchanged.
+    let v3 = users_def(d, "v3", "int64", &[]);
+    let out = firelake(d)
+        .arg("run")
+        .args(records("3"))
+        .args(["--iceberg", "--source-dir", &v3])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("column nat was dropped"), "{err}");
+    let c3 = check(d);
+    assert_eq!(table_state(&c3), table_state(&c2));
+    assert_eq!(c3["lake_files"], c2["lake_files"], "nothing written");
+
+    // v4 adds a column. The Hive-style table is evolved by a run without --iceberg (its files
+    // wait uncommitted); under freeze the Iceberg table's difference alone refuses the start.
+    let v4 = users_def(
+        d,
+        "v4",
+        "int64",
+        &[("nat", "/nat"), ("cell_country", "/cell_country")],
+    );
+    let s4 = run(d, &[&records("4")[..], &["--source-dir", &v4]].concat());
+    let rows4 = field(&s4, "rows out");
+    let c4 = check(d);
+    let out = firelake(d)
+        .arg("run")
+        .args(records("5"))
+        .args([
+            "--iceberg",
+            "--source-dir",
+            &v4,
+            "--schema-policy",
+            "freeze",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("add column cell_country string: refused by the schema policy freeze"),
+        "{err}"
+    );
+    let c5 = check(d);
+    assert_eq!(table_state(&c5), table_state(&c2));
+    assert_eq!(c5["lake_files"], c4["lake_files"], "nothing written");
+
+    // Evolving: the waiting files are committed with the new column.
+    let s6 = run(
+        d,
+        &[&records("6")[..], &["--iceberg", "--source-dir", &v4]].concat(),
+    );
+    let c6 = check(d);
+    assert_table_is_the_lake(&c6);
+    assert_eq!(
+        c6["rows"],
+        rows1 + rows2 + rows4 + field(&s6, "rows out"),
+        "{c6}"
+    );
+    assert_eq!(schema_field(&c6, "cell_country").0, nat_id + 1, "{c6}");
+}
+
+/// `replay --iceberg` evolves the table at the same point as `run`: order lines replayed with
+/// the built-in definition, then with one that gained `note` and widened `add_to_cart_order`.
+#[test]
+fn replay_with_a_changed_definition_evolves_the_iceberg_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 100 lines per file on 2024-03-01; the file's `note` column is read only by the new
+    // definition.
+    let lines = |file: &str, first: u64| {
+        let mut csv =
+            String::from("order_id,product_id,add_to_cart_order,reordered,ordered_at,note\n");
+        for i in first..first + 100 {
+            let at = 1_709_251_200_000 + i * 1000;
+            csv.push_str(&format!("{i},{},{},1,{at},n{i}\n", i % 7 + 1, i % 5 + 1));
+        }
+        std::fs::write(d.join(file), csv).unwrap();
+    };
+    let replay = |file: &str, extra: &[&str]| {
+        let out = firelake(d)
+            .args(["replay", file, "--source", "order_lines", "--iceberg"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        field(&String::from_utf8(out.stdout).unwrap(), "lake rows")
+    };
+    let check = |d: &Path| -> Value {
+        let out = Command::new(python())
+            .arg(root().join("tests/iceberg_check.py"))
+            .args([d.join("lake").to_str().unwrap(), "order_lines"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    lines("a.csv", 1);
+    assert_eq!(replay("a.csv", &[]), 100);
+    let c1 = check(d);
+    let last_id = c1["schema"].as_array().unwrap().iter();
+    let last_id = last_id.map(|f| f["id"].as_u64().unwrap()).max().unwrap();
+    let (cart_id, _) = schema_field(&c1, "add_to_cart_order");
+
+    let text = std::fs::read_to_string(root().join("sources/order_lines.toml")).unwrap();
+    let cart = "pointer = \"/add_to_cart_order\"\ntype = \"int32\"";
+    assert!(text.contains(cart));
+    let text = text.replace(cart, &cart.replace("int32", "int64"));
+    let note = "[[columns]]\nname = \"note\"\npointer = \"/note\"\ntype = \"string\"\n";
+    std::fs::create_dir_all(d.join("v2")).unwrap();
+    std::fs::write(d.join("v2/order_lines.toml"), format!("{text}\n{note}")).unwrap();
+    lines("b.csv", 1001);
+    assert_eq!(replay("b.csv", &["--source-dir", "v2"]), 100);
+    let c2 = check(d);
+    assert_table_is_the_lake(&c2);
+    assert_eq!(c2["rows"], 200, "{c2}");
+    assert_eq!(schema_field(&c2, "note"), (last_id + 1, "string".into()));
+    assert_eq!(
+        schema_field(&c2, "add_to_cart_order"),
+        (cart_id, "long".into())
+    );
+    // Exactly the second file's lines have a note; every line has its cart position.
+    assert_eq!(c2["non_null"]["note"], 100, "{c2}");
+    assert_eq!(c2["non_null"]["add_to_cart_order"], 200, "{c2}");
+}

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from pyiceberg.catalog.sql import SqlCatalog
 
 
@@ -29,8 +30,26 @@ def main():
     table = catalog.load_table(f"{database}.{table_name}")
     ice = table.scan().to_arrow()
 
+    # The folders' files as one table: files written before a schema change lack its new
+    # columns (null) or hold a narrower type (widened), as Iceberg readers see them.
+    lake_files = sorted(
+        os.path.join(r, n)
+        for r, _, ns in os.walk(os.path.join(lake, table_name))
+        if "/_" not in r
+        for n in ns
+        if n.endswith(".parquet")
+    )
+    schemas = []
+    for f in lake_files:
+        try:
+            schemas.append(pq.read_schema(f))
+        except pa.ArrowInvalid:
+            pass  # not (yet) a Parquet file: the dataset skips it too
     hive = ds.dataset(
-        os.path.join(lake, table_name), partitioning="hive", exclude_invalid_files=True
+        os.path.join(lake, table_name),
+        partitioning="hive",
+        exclude_invalid_files=True,
+        schema=pa.unify_schemas(schemas, promote_options="permissive") if schemas else None,
     ).to_table()
     hive = hive.select(ice.column_names).cast(ice.schema)
     keys = [(c, "ascending") for c in ice.column_names]
@@ -48,13 +67,6 @@ def main():
     ts_column = table.schema().find_field(spec.fields[0].source_id).name
     stamps = pc.cast(ice[ts_column], pa.timestamp("us", tz="UTC")).to_pylist()
     days_of_rows = Counter(str(t.date()) for t in stamps if t is not None)
-    lake_files = sorted(
-        os.path.join(r, n)
-        for r, _, ns in os.walk(os.path.join(lake, table_name))
-        if "/_" not in r
-        for n in ns
-        if n.endswith(".parquet")
-    )
     snapshots = table.metadata.snapshots
     print(
         json.dumps(
@@ -72,6 +84,14 @@ def main():
                 "partition_ok": partition_ok,
                 "days": dict(sorted(days_of_rows.items())),
                 "snapshots": len(snapshots),
+                "schema": [
+                    {"id": f.field_id, "name": f.name, "type": str(f.field_type)}
+                    for f in table.schema().fields
+                ],
+                "schema_id": table.schema().schema_id,
+                "name_mapping": json.loads(table.properties.get("schema.name-mapping.default", "[]")),
+                "non_null": {c: ice.num_rows - ice[c].null_count for c in ice.column_names},
+                "metadata_location": table.metadata_location,
                 "positions": [s.summary.additional_properties.get("firelake.positions", "") for s in snapshots],
             }
         )

@@ -9,20 +9,27 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use firelake_core::SourceDef;
+use firelake_core::schema_evolution::{Plan, Policy, StartError};
 use futures::TryStreamExt;
 use iceberg::io::LocalFsStorageFactory;
-use iceberg::spec::{DataContentType, DataFile, DataFileBuilder, DataFileFormat, Literal, Struct};
-use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::spec::{
+    DataContentType, DataFile, DataFileBuilder, DataFileFormat, Literal, Struct, Type,
+};
+use iceberg::table::Table;
+use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 use iceberg_catalog_sql::{SqlCatalog, SqlCatalogBuilder};
 
 use crate::policy::CommitPolicy;
-use crate::{IcebergError, positions, spec};
+use crate::widening::Widening;
+use crate::{IcebergError, evolution, positions, spec};
 
 /// The SQL catalog file inside a local lake.
 pub const LOCAL_CATALOG_FILE: &str = "_catalog/iceberg.sqlite";
 /// Where table metadata goes inside a local lake (`_`: Hive-style readers skip it).
 pub const WAREHOUSE_DIR: &str = "_iceberg";
+/// The table property readers map file columns to field ids by (files carry no ids).
+const NAME_MAPPING: &str = "schema.name-mapping.default";
 /// Commits retried after another committer added some of the same files.
 const DUPLICATE_RETRIES: usize = 5;
 
@@ -62,32 +69,17 @@ fn file_url(p: &Path) -> String {
 
 impl Landing {
     /// Opens (creating if needed) the catalog `<lake>/_catalog/iceberg.sqlite` (catalog and
-    /// namespace named `database`) and the source's table in it.
+    /// namespace named `database`) and the source's table in it, and brings an existing
+    /// table's schema to the definition under `schema_policy` (a refusal changes nothing).
     pub async fn open_local(
         lake_root: &Path,
         database: &str,
         def: Arc<SourceDef>,
         policy: CommitPolicy,
+        schema_policy: Policy,
     ) -> Result<Landing, IcebergError> {
         let lake_root = std::path::absolute(lake_root).map_err(IcebergError::io(lake_root))?;
-        let db = lake_root.join(LOCAL_CATALOG_FILE);
-        let dir = db.parent().expect("catalog file has a folder");
-        std::fs::create_dir_all(dir).map_err(IcebergError::io(dir))?;
-        let props = HashMap::from([
-            (
-                "uri".to_string(),
-                format!("sqlite://{}?mode=rwc", db.display()),
-            ),
-            (
-                "warehouse".to_string(),
-                file_url(&lake_root.join(WAREHOUSE_DIR)),
-            ),
-            ("sql_bind_style".to_string(), "QMark".to_string()),
-        ]);
-        let catalog = SqlCatalogBuilder::default()
-            .with_storage_factory(Arc::new(LocalFsStorageFactory))
-            .load(database, props)
-            .await?;
+        let catalog = local_catalog(&lake_root, database).await?;
         let ns = NamespaceIdent::new(database.to_string());
         let ident = TableIdent::new(ns, def.table.clone());
         let landing = Landing {
@@ -97,8 +89,31 @@ impl Landing {
             def,
             policy,
         };
-        landing.ensure_table().await?;
+        landing.ensure_table(schema_policy).await?;
         Ok(landing)
+    }
+
+    /// What [`Landing::open_local`] would refuse for an existing table (another partition
+    /// column, a refused schema change, any change under freeze), found without writing
+    /// anything (a lake without the catalog file has nothing to refuse): run before the
+    /// Hive-style tables are changed, so a refusal leaves every table as it was.
+    pub async fn check_local(
+        lake_root: &Path,
+        database: &str,
+        def: &SourceDef,
+        schema_policy: Policy,
+    ) -> Result<(), IcebergError> {
+        let lake_root = std::path::absolute(lake_root).map_err(IcebergError::io(lake_root))?;
+        if !lake_root.join(LOCAL_CATALOG_FILE).exists() {
+            return Ok(());
+        }
+        let catalog = local_catalog(&lake_root, database).await?;
+        let ident = TableIdent::new(NamespaceIdent::new(database.to_string()), def.table.clone());
+        if !catalog.table_exists(&ident).await? {
+            return Ok(());
+        }
+        let table = catalog.load_table(&ident).await?;
+        start_check(&ident, &table, def, schema_policy).map(|_| ())
     }
 
     /// `sqlite:///...` for a reader (pyiceberg's SQLAlchemy URL of the same file).
@@ -111,8 +126,8 @@ impl Landing {
     }
 
     /// Creates the namespace and the table unless they exist; another process creating them
-    /// at the same time is not an error.
-    async fn ensure_table(&self) -> Result<(), IcebergError> {
+    /// at the same time is not an error. An existing table is evolved to the definition.
+    async fn ensure_table(&self, schema_policy: Policy) -> Result<(), IcebergError> {
         let ns = self.ident.namespace();
         if !self.catalog.namespace_exists(ns).await? {
             let made = self.catalog.create_namespace(ns, HashMap::new()).await;
@@ -124,18 +139,18 @@ impl Landing {
             }
         }
         if self.catalog.table_exists(&self.ident).await? {
-            return self.same_partition_source().await;
+            let table = self.catalog.load_table(&self.ident).await?;
+            return self.evolve(table, schema_policy).await;
         }
         let location = self.lake_root.join(WAREHOUSE_DIR).join(&self.def.table);
+        let schema = spec::schema(&self.def)?;
+        let mapping = evolution::name_mapping(&schema);
         let creation = TableCreation::builder()
             .name(self.def.table.clone())
             .location(file_url(&location))
-            .schema(spec::schema(&self.def)?)
+            .schema(schema)
             .partition_spec(spec::partition_spec(&self.def)?)
-            .properties([(
-                "schema.name-mapping.default".to_string(),
-                spec::name_mapping(&self.def),
-            )])
+            .properties([(NAME_MAPPING.to_string(), mapping)])
             .build();
         match self.catalog.create_table(ns, creation).await {
             Err(e) if !self.catalog.table_exists(&self.ident).await? => Err(e.into()),
@@ -143,18 +158,62 @@ impl Landing {
         }
     }
 
-    /// A table partitioned by another timestamp (a replay's `--event-time`) would get files
-    /// whose folder day is not the day of its partition column: refused.
-    async fn same_partition_source(&self) -> Result<(), IcebergError> {
-        let table = self.catalog.load_table(&self.ident).await?;
-        let spec = table.metadata().default_partition_spec();
-        let ours = spec::field_id(self.def.partition_from);
-        match spec.fields().first().map(|f| f.source_id) {
-            Some(id) if id == ours => Ok(()),
-            _ => Err(IcebergError::OtherPartition {
-                table: self.ident.to_string(),
-                column: self.def.columns[self.def.partition_from].name.clone(),
-            }),
+    /// Brings the table's schema to the definition with the core diff's rules, before
+    /// anything is written: a refused change, or any change under freeze, is the error and
+    /// changes nothing. Then the name mapping is made to match the schema (it is a commit of
+    /// its own, so one lost to a crash is made at the next start).
+    async fn evolve(&self, table: Table, schema_policy: Policy) -> Result<(), IcebergError> {
+        let plan = start_check(&self.ident, &table, &self.def, schema_policy)?;
+        if schema_policy == Policy::Freeze {
+            // Freeze makes no write, not even the mapping's.
+            return Ok(());
+        }
+        let table = if evolution::changes(&plan).is_empty() {
+            table
+        } else {
+            self.update_schema(table, &plan).await?
+        };
+        let schema = table.metadata().current_schema();
+        let held = table.metadata().properties().get(NAME_MAPPING);
+        if !evolution::mapping_is_current(held.map(String::as_str), schema) {
+            let tx = Transaction::new(&table);
+            let set = tx
+                .update_table_properties()
+                .set(NAME_MAPPING.to_string(), evolution::name_mapping(schema));
+            set.apply(tx)?.commit(&self.catalog).await?;
+        }
+        Ok(())
+    }
+
+    /// One schema commit: new columns (the crate gives each the table's next field id, so no
+    /// id is ever reused) and widened types (through [`Widening`]). Another process that
+    /// evolved the table to the same definition first makes this one's commit fail: then the
+    /// table it left is taken if it needs nothing more.
+    async fn update_schema(&self, table: Table, plan: &Plan) -> Result<Table, IcebergError> {
+        let changes = evolution::changes(plan);
+        let catalog = Widening {
+            inner: &self.catalog,
+            widen: &changes.widen,
+        };
+        let base = catalog.widened(table)?;
+        let tx = Transaction::new(&base);
+        let mut action = tx.update_schema();
+        for (name, t) in &changes.add {
+            action = action.add_column(AddColumn::optional(name, Type::Primitive(t.clone())));
+        }
+        match action.apply(tx)?.commit(&catalog).await {
+            Ok(table) => {
+                tracing::warn!(table = %self.ident, "Iceberg schema evolved: {plan}");
+                Ok(table)
+            }
+            Err(e) => {
+                let table = self.catalog.load_table(&self.ident).await?;
+                let schema = table.metadata().current_schema();
+                match evolution::plan(&plan.table, schema, &self.def) {
+                    Ok(again) if evolution::changes(&again).is_empty() => Ok(table),
+                    _ => Err(e.into()),
+                }
+            }
         }
     }
 
@@ -303,6 +362,65 @@ impl Landing {
     }
 }
 
+/// A table partitioned by another timestamp (a replay's `--event-time`) would get files
+/// whose folder day is not the day of its partition column: refused. The column is found
+/// by name: in an evolved table ids do not follow the definition's order.
+fn same_partition_source(
+    ident: &TableIdent,
+    table: &Table,
+    def: &SourceDef,
+) -> Result<(), IcebergError> {
+    let spec = table.metadata().default_partition_spec();
+    let column = &def.columns[def.partition_from].name;
+    let ours = table.metadata().current_schema().field_by_name(column);
+    match (spec.fields().first(), ours) {
+        (Some(p), Some(f)) if p.source_id == f.id => Ok(()),
+        _ => Err(IcebergError::OtherPartition {
+            table: ident.to_string(),
+            column: column.clone(),
+        }),
+    }
+}
+
+/// The refusals of an existing table at start, and the plan that brings it to `def`.
+fn start_check(
+    ident: &TableIdent,
+    table: &Table,
+    def: &SourceDef,
+    schema_policy: Policy,
+) -> Result<Plan, IcebergError> {
+    same_partition_source(ident, table, def)?;
+    let schema = table.metadata().current_schema();
+    let plan = evolution::plan(&ident.to_string(), schema, def).map_err(StartError::Refused)?;
+    if schema_policy == Policy::Freeze && !plan.is_empty() {
+        return Err(StartError::Frozen { plan }.into());
+    }
+    Ok(plan)
+}
+
+/// The SQL catalog file of a local lake (`lake_root` absolute), created if missing.
+async fn local_catalog(lake_root: &Path, database: &str) -> Result<SqlCatalog, IcebergError> {
+    let db = lake_root.join(LOCAL_CATALOG_FILE);
+    let dir = db.parent().expect("catalog file has a folder");
+    std::fs::create_dir_all(dir).map_err(IcebergError::io(dir))?;
+    let props = HashMap::from([
+        (
+            "uri".to_string(),
+            format!("sqlite://{}?mode=rwc", db.display()),
+        ),
+        (
+            "warehouse".to_string(),
+            file_url(&lake_root.join(WAREHOUSE_DIR)),
+        ),
+        ("sql_bind_style".to_string(), "QMark".to_string()),
+    ]);
+    let catalog = SqlCatalogBuilder::default()
+        .with_storage_factory(Arc::new(LocalFsStorageFactory))
+        .load(database, props)
+        .await?;
+    Ok(catalog)
+}
+
 /// The fast-append check that refuses files the table already references.
 fn is_duplicate(e: &iceberg::Error) -> bool {
     e.kind() == ErrorKind::DataInvalid && e.message().contains("already referenced")
@@ -332,4 +450,153 @@ fn data_file(f: &LakeFile, spec_id: i32) -> Result<DataFile, IcebergError> {
             path: f.path.clone(),
             reason: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `users` with street_number as `street` and `extra` columns (string) appended.
+    fn users(street: &str, extra: &[&str]) -> Arc<SourceDef> {
+        let int32 = "pointer = \"/location/street/number\"\ntype = \"int32\"";
+        let mut text = include_str!("../../sources/users.toml")
+            .replace(int32, &int32.replace("int32", street));
+        for name in extra {
+            text.push_str(&format!(
+                "\n[[columns]]\nname = \"{name}\"\npointer = \"/{name}\"\ntype = \"string\"\n"
+            ));
+        }
+        Arc::new(SourceDef::parse(&text, "test").unwrap())
+    }
+
+    async fn open(lake: &Path, def: Arc<SourceDef>, p: Policy) -> Result<Landing, IcebergError> {
+        Landing::open_local(lake, "firelake", def, CommitPolicy::default(), p).await
+    }
+
+    async fn table(l: &Landing) -> Table {
+        l.catalog.load_table(&l.ident).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_table_follows_an_evolved_definition_and_refusals_change_nothing() {
+        let lake = tempfile::tempdir().unwrap();
+        let l = open(lake.path(), users("int32", &[]), Policy::Evolve)
+            .await
+            .unwrap();
+        let t1 = table(&l).await;
+        let s1 = t1.metadata().current_schema().clone();
+        let last = t1.metadata().last_column_id();
+
+        let l = open(lake.path(), users("int64", &["nat"]), Policy::Evolve)
+            .await
+            .unwrap();
+        let t2 = table(&l).await;
+        let s2 = t2.metadata().current_schema();
+        let street = s2.field_by_name("street_number").unwrap();
+        assert_eq!(street.id, s1.field_by_name("street_number").unwrap().id);
+        assert_eq!(
+            *street.field_type,
+            Type::Primitive(iceberg::spec::PrimitiveType::Long)
+        );
+        assert_eq!(s2.field_by_name("nat").unwrap().id, last + 1);
+        assert_ne!(s2.schema_id(), s1.schema_id());
+        let mapping = t2
+            .metadata()
+            .properties()
+            .get(NAME_MAPPING)
+            .map(String::as_str);
+        assert!(evolution::mapping_is_current(mapping, s2));
+        // The same definition again: nothing to do, no commit.
+        let l = open(lake.path(), users("int64", &["nat"]), Policy::Freeze)
+            .await
+            .unwrap();
+        assert_eq!(table(&l).await.metadata_location(), t2.metadata_location());
+
+        // Dropped, or frozen: refused, the table as it was; the check alone says so too.
+        let root = lake.path();
+        let check = |def: Arc<SourceDef>, p| async move {
+            Landing::check_local(root, "firelake", &def, p).await
+        };
+        assert!(
+            check(users("int64", &["nat"]), Policy::Freeze)
+                .await
+                .is_ok()
+        );
+        let e = check(users("int64", &[]), Policy::Evolve)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("column nat was dropped"), "{e}");
+        let e = check(users("int64", &["nat", "x"]), Policy::Freeze)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("refused by the schema policy freeze"),
+            "{e}"
+        );
+        let dropped = open(lake.path(), users("int64", &[]), Policy::Evolve).await;
+        let e = dropped.err().unwrap().to_string();
+        assert!(e.contains("column nat was dropped"), "{e}");
+        let frozen = open(lake.path(), users("int64", &["nat", "x"]), Policy::Freeze).await;
+        let e = frozen.err().unwrap().to_string();
+        assert!(
+            e.contains("add column x string: refused by the schema policy freeze"),
+            "{e}"
+        );
+        assert_eq!(table(&l).await.metadata_location(), t2.metadata_location());
+
+        // A later column gets the next id (no reuse), and the partition column is still found.
+        let l = open(lake.path(), users("int64", &["nat", "x"]), Policy::Evolve)
+            .await
+            .unwrap();
+        let t3 = table(&l).await;
+        assert_eq!(
+            t3.metadata()
+                .current_schema()
+                .field_by_name("x")
+                .unwrap()
+                .id,
+            last + 2
+        );
+        assert_eq!(t3.metadata().last_column_id(), last + 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_evolving_at_once_both_start_and_add_the_column_once() {
+        let lake = tempfile::tempdir().unwrap();
+        open(lake.path(), users("int32", &[]), Policy::Evolve)
+            .await
+            .unwrap();
+        let v2 = || open(lake.path(), users("int64", &["nat"]), Policy::Evolve);
+        let (a, b) = tokio::join!(v2(), v2());
+        let (a, _b) = (a.unwrap(), b.unwrap());
+        let t = table(&a).await;
+        let schema = t.metadata().current_schema();
+        let nats = schema
+            .as_struct()
+            .fields()
+            .iter()
+            .filter(|f| f.name == "nat");
+        assert_eq!(nats.count(), 1);
+        let mapping = t
+            .metadata()
+            .properties()
+            .get(NAME_MAPPING)
+            .map(String::as_str);
+        assert!(evolution::mapping_is_current(mapping, schema));
+    }
+
+    #[tokio::test]
+    async fn the_check_of_a_lake_without_a_catalog_writes_nothing() {
+        let lake = tempfile::tempdir().unwrap();
+        Landing::check_local(
+            lake.path(),
+            "firelake",
+            &users("int32", &[]),
+            Policy::Freeze,
+        )
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read_dir(lake.path()).unwrap().count(), 0);
+    }
 }

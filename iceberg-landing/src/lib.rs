@@ -1,15 +1,19 @@
 //! Iceberg landing tables (docs/iceberg.md): the Parquet data files a firelake writer already
 //! wrote, committed to an Apache Iceberg table through a catalog with the `iceberg` crate
 //! (`fast_append`). Pure parts: the table a source definition gives ([`spec`]), the source
-//! positions a commit covers ([`positions`]) and when a batch is committed ([`policy`]); the
-//! I/O is in [`landing`].
+//! positions a commit covers ([`positions`]), when a batch is committed ([`policy`]) and how
+//! a changed definition changes the table's schema ([`evolution`]); the I/O is in [`landing`].
 
+pub mod evolution;
 pub mod landing;
 pub mod policy;
 pub mod positions;
 pub mod spec;
+mod widening;
 
 use std::path::{Path, PathBuf};
+
+use firelake_core::schema_evolution::StartError;
 
 pub use landing::{CommitReport, Landing};
 pub use policy::CommitPolicy;
@@ -18,6 +22,9 @@ pub use policy::CommitPolicy;
 pub enum IcebergError {
     #[error("iceberg: {0}")]
     Iceberg(#[from] iceberg::Error),
+    /// The table's schema cannot follow the definition (refused, or frozen).
+    #[error(transparent)]
+    Schema(#[from] StartError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

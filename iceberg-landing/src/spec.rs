@@ -1,5 +1,5 @@
-//! The Iceberg table a source definition gives (pure): its schema, its partition spec and the
-//! name mapping that lets readers find the columns of files written without field ids.
+//! The Iceberg table a source definition gives when it is created (pure): its schema and its
+//! partition spec. The name mapping is built from the schema ([`crate::evolution`]).
 
 use firelake_core::source::{ColumnType, SourceDef};
 use iceberg::spec::{NestedField, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec};
@@ -20,8 +20,9 @@ pub fn iceberg_type(t: ColumnType) -> PrimitiveType {
     }
 }
 
-/// Field id of the definition's `i`th column: ids start at 1 in definition order, so a schema
-/// rebuilt from the same definition gives every column the same id.
+/// Field id of the definition's `i`th column in a new table: ids start at 1 in definition
+/// order. A column added later gets the next id of the table ([`crate::evolution`]), so in an
+/// evolved table a column's id is looked up by name, not derived from its place.
 pub fn field_id(i: usize) -> i32 {
     i as i32 + 1
 }
@@ -47,18 +48,6 @@ pub fn partition_spec(def: &SourceDef) -> iceberg::Result<UnboundPartitionSpec> 
     UnboundPartitionSpec::builder()
         .add_partition_field(field_id(def.partition_from), DAY_FIELD, Transform::Day)
         .map(|b| b.build())
-}
-
-/// `schema.name-mapping.default`: firelake's files carry no Iceberg field ids, so readers map
-/// a file's columns to the table's by name (the Iceberg spec's "column projection" rule).
-pub fn name_mapping(def: &SourceDef) -> String {
-    let fields = def
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| serde_json::json!({"field-id": field_id(i), "names": [c.name]}))
-        .collect::<Vec<_>>();
-    serde_json::Value::Array(fields).to_string()
 }
 
 #[cfg(test)]
@@ -91,15 +80,5 @@ mod tests {
         assert_eq!(f.transform, Transform::Day);
         let bound = spec.bind(schema(&def).unwrap()).unwrap();
         assert_eq!(bound.fields().len(), 1);
-    }
-
-    #[test]
-    fn name_mapping_names_every_column() {
-        let def = users();
-        let m: serde_json::Value = serde_json::from_str(&name_mapping(&def)).unwrap();
-        let m = m.as_array().unwrap();
-        assert_eq!(m.len(), def.columns.len());
-        assert_eq!(m[0]["field-id"], 1);
-        assert_eq!(m[0]["names"][0], def.columns[0].name.as_str());
     }
 }
