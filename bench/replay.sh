@@ -33,7 +33,8 @@ gen() {
         print "order_id,product_id,add_to_cart_order,reordered,ordered_at"
         for (i = 0; i < n; i++) {
             o = int(i / 8) + 1
-            printf "%d,%d,%d,%d,%d\n", o, (i % 8) * 1009 + o % 97 + 1, i % 8 + 1, (i % 3 == 0),
+            # %.0f, not %d: mawk clamps %d at 2^31 - 1 (every time would be 1970-01-25).
+            printf "%d,%d,%d,%d,%.0f\n", o, (i % 8) * 1009 + o % 97 + 1, i % 8 + 1, (i % 3 == 0),
                 1709251200000 + (o % 30) * 86400000 + (o * 37 % 86400) * 1000
         }
     }' > "$1.tmp"
