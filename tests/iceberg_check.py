@@ -42,15 +42,23 @@ def main():
     schemas = []
     for f in lake_files:
         try:
-            schemas.append(pq.read_schema(f))
+            schemas.append((f, pq.read_schema(f)))
         except pa.ArrowInvalid:
-            pass  # not (yet) a Parquet file: the dataset skips it too
-    hive = ds.dataset(
-        os.path.join(lake, table_name),
-        partitioning="hive",
-        exclude_invalid_files=True,
-        schema=pa.unify_schemas(schemas, promote_options="permissive") if schemas else None,
-    ).to_table()
+            pass  # not (yet) a Parquet file: not read, as the committer leaves it out
+    # The data files themselves, not folder discovery: a kill -9 between writing a file and
+    # linking it into place leaves object_store's staging copy (`NAME.parquet#1`), a complete
+    # Parquet file that is not one of the lake's data files (the compactor sweeps it).
+    readable = [f for f, _ in schemas]
+    hive = (
+        ds.dataset(
+            readable,
+            partitioning=ds.partitioning(flavor="hive"),
+            partition_base_dir=os.path.join(lake, table_name),
+            schema=pa.unify_schemas([s for _, s in schemas], promote_options="permissive"),
+        ).to_table()
+        if readable
+        else ice.schema.empty_table()
+    )
     hive = hive.select(ice.column_names).cast(ice.schema)
     keys = [(c, "ascending") for c in ice.column_names]
     same_rows = ice.sort_by(keys).equals(hive.sort_by(keys))
