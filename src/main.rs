@@ -15,6 +15,8 @@ mod exit;
 mod flags;
 #[cfg(feature = "iceberg")]
 mod iceberg;
+#[cfg(feature = "iceberg")]
+mod iceberg_maintain;
 #[cfg(feature = "loadtest")]
 mod loadtest;
 mod logs;
@@ -139,6 +141,10 @@ enum Command {
     /// List a table's catalog partitions with their locations, file counts and sizes.
     #[cfg(feature = "compact")]
     Catalog(compact::CatalogCommandArgs),
+    /// Expire old snapshots of a local lake's Iceberg table and delete the metadata files
+    /// nothing references any more; data files are never deleted (docs/iceberg.md).
+    #[cfg(feature = "iceberg")]
+    IcebergMaintain(iceberg_maintain::MaintainArgs),
     /// Replay batch files (CSV, JSON lines, Parquet; gzip/zstd) into a stream, resumably.
     Replay(replay::ReplayArgs),
     /// Run a table's kept rejected records through the current source definition and land
@@ -226,6 +232,11 @@ fn real_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Catalog(args) => {
             init_tracing("warn");
             compact::run_catalog(args)
+        }
+        #[cfg(feature = "iceberg")]
+        Command::IcebergMaintain(args) => {
+            init_tracing("warn");
+            iceberg_maintain::run(args)
         }
         Command::Replay(args) => {
             init_tracing("warn");

@@ -76,6 +76,7 @@ def main():
     stamps = pc.cast(ice[ts_column], pa.timestamp("us", tz="UTC")).to_pylist()
     days_of_rows = Counter(str(t.date()) for t in stamps if t is not None)
     snapshots = table.metadata.snapshots
+    metadata_dir = os.path.join(lake, "_iceberg", table_name, "metadata")
     print(
         json.dumps(
             {
@@ -101,9 +102,40 @@ def main():
                 "non_null": {c: ice.num_rows - ice[c].null_count for c in ice.column_names},
                 "metadata_location": table.metadata_location,
                 "positions": [s.summary.additional_properties.get("firelake.positions", "") for s in snapshots],
+                "snapshot_ids": sorted(s.snapshot_id for s in snapshots),
+                "metadata_files": sorted(os.listdir(metadata_dir)),
+                "missing": missing_files(table),
+                "snapshot_rows": {
+                    str(s.snapshot_id): sum(
+                        t.file.record_count for t in table.scan(snapshot_id=s.snapshot_id).plan_files()
+                    )
+                    for s in snapshots
+                },
             }
         )
     )
+
+
+def missing_files(table):
+    """The files a reader of any of the table's snapshots opens that do not exist: the current
+    metadata, each snapshot's manifest list, the manifests it lists and their data files."""
+    missing = set()
+
+    def gone(location):
+        if os.path.exists(location.removeprefix("file://")):
+            return False
+        missing.add(location)
+        return True
+
+    gone(table.metadata_location)
+    for s in table.metadata.snapshots:
+        if gone(s.manifest_list):
+            continue
+        for m in s.manifests(table.io):
+            if not gone(m.manifest_path):
+                for e in m.fetch_manifest_entry(table.io):
+                    gone(e.data_file.file_path)
+    return sorted(missing)
 
 
 def day_value(partition):

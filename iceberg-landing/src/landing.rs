@@ -399,7 +399,10 @@ fn start_check(
 }
 
 /// The SQL catalog file of a local lake (`lake_root` absolute), created if missing.
-async fn local_catalog(lake_root: &Path, database: &str) -> Result<SqlCatalog, IcebergError> {
+pub(crate) async fn local_catalog(
+    lake_root: &Path,
+    database: &str,
+) -> Result<SqlCatalog, IcebergError> {
     let db = lake_root.join(LOCAL_CATALOG_FILE);
     let dir = db.parent().expect("catalog file has a folder");
     std::fs::create_dir_all(dir).map_err(IcebergError::io(dir))?;

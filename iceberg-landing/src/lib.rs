@@ -2,10 +2,15 @@
 //! wrote, committed to an Apache Iceberg table through a catalog with the `iceberg` crate
 //! (`fast_append`). Pure parts: the table a source definition gives ([`spec`]), the source
 //! positions a commit covers ([`positions`]), when a batch is committed ([`policy`]) and how
-//! a changed definition changes the table's schema ([`evolution`]); the I/O is in [`landing`].
+//! a changed definition changes the table's schema ([`evolution`]), which metadata files are
+//! orphans ([`orphans`]); the I/O is in [`landing`] and [`maintain`] (snapshot expiry and
+//! orphan clean-up).
 
+mod dry_run;
 pub mod evolution;
 pub mod landing;
+pub mod maintain;
+pub mod orphans;
 pub mod policy;
 pub mod positions;
 pub mod spec;
@@ -16,6 +21,7 @@ use std::path::{Path, PathBuf};
 use firelake_core::schema_evolution::StartError;
 
 pub use landing::{CommitReport, Landing};
+pub use maintain::{MaintainOptions, MaintainReport, maintain_local};
 pub use policy::CommitPolicy;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +40,20 @@ pub enum IcebergError {
         "Iceberg table {table} is partitioned by another column than {column}: land this source's partition column in another lake or database"
     )]
     OtherPartition { table: String, column: String },
+    #[error(
+        "no Iceberg table {table} in {}: land one on this lake first (`firelake run --iceberg` or `replay --iceberg`), or name the lake, --source and --database it was landed with",
+        catalog.display()
+    )]
+    NoTable { table: String, catalog: PathBuf },
+    #[error(
+        "Iceberg table {table}'s current metadata {location} is not in {}: the table of a moved lake or another lake's table is not maintained",
+        expected.display()
+    )]
+    MetadataElsewhere {
+        table: String,
+        location: String,
+        expected: PathBuf,
+    },
     #[error("data file {path} cannot be committed: {reason}")]
     Unreadable { path: PathBuf, reason: String },
 }
