@@ -175,6 +175,13 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
     assert_eq!(rows.len(), 3);
     assert!(rows.values().any(|r| *r == c2["rows"]), "{c2}");
     let meta2 = names(&c2["metadata_files"]);
+    let left = count_after(&out, "snapshots and");
+    assert_eq!(left, meta2.len() as u64, "{out}");
+    assert_eq!(
+        count_after(&dry, "snapshots and"),
+        left,
+        "the dry run's plan: {dry}"
+    );
     assert_eq!(
         meta2.len() as u64,
         meta0.len() as u64 - (snaps0 - 3) + 1,

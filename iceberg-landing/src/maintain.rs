@@ -92,13 +92,15 @@ pub async fn maintain_local(
             "unreferenced metadata files younger than the grace kept (a commit under way)"
         );
     }
+    // A dry run's expiry wrote no metadata file; the real one would have.
+    let unwritten = usize::from(opts.dry_run && !expired.is_empty());
     Ok(MaintainReport {
         table: ident.to_string(),
         catalog_file,
         dry_run: opts.dry_run,
         expired,
         snapshots_left: after.metadata().snapshots().len(),
-        metadata_files_left: listed.len() - deleted.len(),
+        metadata_files_left: listed.len() + unwritten - deleted.len(),
         deleted,
         kept_young: found.too_young.len(),
     })
