@@ -266,3 +266,57 @@ fn delete(dir: &Path, files: &[Listed], dry: bool) -> Result<Vec<(PathBuf, u64)>
     }
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use firelake_core::SourceDef;
+    use firelake_core::schema_evolution::Policy;
+
+    use super::*;
+    use crate::{CommitPolicy, Landing};
+
+    const NOW: MaintainOptions = MaintainOptions {
+        expire_older_than: Duration::ZERO,
+        retain_last: 1,
+        orphan_older_than: Duration::ZERO,
+        dry_run: false,
+    };
+
+    #[tokio::test]
+    async fn a_lake_without_the_catalog_has_no_table_and_nothing_is_created() {
+        let lake = tempfile::tempdir().unwrap();
+        let e = maintain_local(lake.path(), "firelake", "users", NOW).await;
+        assert!(matches!(e, Err(E::NoTable { .. })), "{e:?}");
+        assert_eq!(std::fs::read_dir(lake.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_table_with_nothing_to_expire_gets_no_commit_and_loses_no_file() {
+        let lake = tempfile::tempdir().unwrap();
+        let def = SourceDef::parse(include_str!("../../sources/users.toml"), "test").unwrap();
+        let l = Landing::open_local(
+            lake.path(),
+            "firelake",
+            Arc::new(def),
+            CommitPolicy::default(),
+            Policy::Evolve,
+        )
+        .await
+        .unwrap();
+        let meta = lake.path().join("_iceberg/users/metadata");
+        let files = || std::fs::read_dir(&meta).unwrap().count();
+        let before = files();
+        for dry_run in [true, false] {
+            let opts = MaintainOptions { dry_run, ..NOW };
+            let r = maintain_local(lake.path(), "firelake", "users", opts)
+                .await
+                .unwrap();
+            assert_eq!((r.expired.len(), r.deleted.len()), (0, 0), "{r:?}");
+            assert_eq!(r.metadata_files_left, before);
+            assert_eq!(files(), before);
+        }
+        assert!(l.committed().await.unwrap().is_empty());
+    }
+}
