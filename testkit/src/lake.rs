@@ -18,6 +18,22 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Every file below `dir`, in its subfolders too, in no order (none when `dir` does not exist).
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_below(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// Every batch of one Parquet file.
 pub fn read_batches(file: &Path) -> Vec<RecordBatch> {
     let f = std::fs::File::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
