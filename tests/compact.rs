@@ -6,7 +6,7 @@
 mod common;
 
 use common::{firelake_ok, python};
-use firelake_testkit::lake::{files_below, format_rows, parquet_files, read_batches};
+use firelake_testkit::lake::{days, files_below, format_rows, parquet_files, read_batches};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -83,28 +83,13 @@ fn visible_rows(generation: &Path) -> Vec<String> {
     rows
 }
 
-fn raw_days(lake: &Path) -> Vec<String> {
-    let mut days: Vec<String> = std::fs::read_dir(lake.join("users"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("p_date=")
-                .map(str::to_string)
-        })
-        .collect();
-    days.sort();
-    days
-}
-
 /// After a complete run with grace 0: every raw day's curated partition holds exactly its
 /// distinct raw rows, and the curated table's folder holds nothing else than the current
 /// generations, their journals (state `cleaned`) and the day locks: no orphan generation, no
 /// journal left to finish, no staging file of an interrupted upload.
 fn assert_exact_and_tidy(lake: &Path) {
     let parts = curated_partitions(lake);
-    let days = raw_days(lake);
+    let days = days(&lake.join("users"));
     assert_eq!(parts.len(), days.len(), "{parts:?}");
     let root = lake.join("users_curated");
     let mut expected_files = Vec::new();
@@ -263,7 +248,7 @@ fn kill_9_at_any_point_then_rerun_is_still_exact_with_no_orphans() {
     let lake = dir.path().join("lake");
     firelake_ok(dir.path(), &["run", "--records", "3000", "--seed", "21"]);
     firelake_ok(dir.path(), &["run", "--records", "1500", "--seed", "21"]);
-    let expected: HashMap<String, Vec<String>> = raw_days(&lake)
+    let expected: HashMap<String, Vec<String>> = days(&lake.join("users"))
         .into_iter()
         .map(|d| (d.clone(), expected_rows(&lake, &d)))
         .collect();

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{firelake_ok, python};
-use firelake_testkit::lake::{format_rows, parquet_files, read_batches};
+use firelake_testkit::lake::{days, format_rows, parquet_files, read_batches};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,17 +38,7 @@ fn a_raw_day_mixing_every_codec_timestamp_and_page_layout_compacts_exactly() {
     firelake_ok(dir.path(), &["run", "--records", "1500", "--seed", "11"]);
     // The same users again, later: duplicates whose latest copy must win across layouts.
     firelake_ok(dir.path(), &["run", "--records", "600", "--seed", "11"]);
-    let mut days: Vec<String> = std::fs::read_dir(lake.join("users"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("p_date=")
-                .map(str::to_string)
-        })
-        .collect();
-    days.sort();
+    let days = days(&lake.join("users"));
     // The largest day: every variant gets rows (and duplicates).
     let day = days
         .iter()

@@ -18,6 +18,22 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The days of a Hive-style table folder (its `p_date=DAY` folders), sorted.
+pub fn days(table_dir: &Path) -> Vec<String> {
+    let mut days: Vec<String> = std::fs::read_dir(table_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", table_dir.display()))
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("p_date=")
+                .map(str::to_string)
+        })
+        .collect();
+    days.sort();
+    days
+}
+
 /// Every file below `dir`, in its subfolders too, in no order (none when `dir` does not exist).
 pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
