@@ -3,7 +3,8 @@
 # transformation Lambda built alone has no Parquet, Arrow or object store; `firelake` built
 # with --no-default-features (what `firelake run` needs) has neither librdkafka nor an AWS SDK;
 # and the full builds do have them, so the checks below can see a crate at all. cargo tree
-# resolves the graphs; it builds nothing.
+# resolves the graphs; it builds nothing. Last, every target of the workspace (tests and
+# examples too) must compile without the default features.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0
@@ -68,5 +69,14 @@ if ! grep -q '"crash-hook"' <<<"$with_dev"; then
     status=1
 fi
 
-[ "$status" = 0 ] && echo "features: the Firehose Lambda links no Parquet/Arrow/object_store, firelake --no-default-features no librdkafka/AWS SDK, no crash hook outside tests"
+# A test or example that needs a feature says so with `required-features` in its Cargo.toml,
+# so this check skips it instead of failing to compile it. A check, not a build: after
+# scripts/test.sh's clippy, which has checked the dependencies with the default features, it
+# re-checks the workspace's own crates only (~30 s; the dependencies' feature sets are the same).
+if ! cargo check --workspace --no-default-features --all-targets --locked --quiet; then
+    echo "error: a target does not compile with --no-default-features: gate it with required-features (root Cargo.toml, [[test]]) or #[cfg(feature = ...)]" >&2
+    status=1
+fi
+
+[ "$status" = 0 ] && echo "features: the Firehose Lambda links no Parquet/Arrow/object_store, firelake --no-default-features no librdkafka/AWS SDK, no crash hook outside tests, every target compiles with --no-default-features"
 exit "$status"

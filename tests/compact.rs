@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::python;
-use firelake_testkit::lake::{format_rows, parquet_files, read_batches};
+use common::{firelake_ok, python};
+use firelake_testkit::lake::{days, files_below, format_rows, parquet_files, read_batches};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -29,25 +29,10 @@ const STEPS: &[&str] = &[
 /// Small output files, so a day makes several and "output" stops between two of them.
 const TARGET_BYTES: &str = "120000";
 
-fn firelake(lake_dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(lake_dir)
-        .output()
-        .expect("firelake runs");
-    assert!(
-        out.status.success(),
-        "firelake {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn compact_json(dir: &Path, extra: &[&str]) -> Value {
     let mut args = vec!["compact", "--json"];
     args.extend_from_slice(extra);
-    serde_json::from_str(&firelake(dir, &args)).unwrap()
+    serde_json::from_str(&firelake_ok(dir, &args)).unwrap()
 }
 
 /// The curated partitions: day -> local folder of the generation the catalog points at.
@@ -98,43 +83,13 @@ fn visible_rows(generation: &Path) -> Vec<String> {
     rows
 }
 
-fn raw_days(lake: &Path) -> Vec<String> {
-    let mut days: Vec<String> = std::fs::read_dir(lake.join("users"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("p_date=")
-                .map(str::to_string)
-        })
-        .collect();
-    days.sort();
-    days
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// After a complete run with grace 0: every raw day's curated partition holds exactly its
 /// distinct raw rows, and the curated table's folder holds nothing else than the current
 /// generations, their journals (state `cleaned`) and the day locks: no orphan generation, no
 /// journal left to finish, no staging file of an interrupted upload.
 fn assert_exact_and_tidy(lake: &Path) {
     let parts = curated_partitions(lake);
-    let days = raw_days(lake);
+    let days = days(&lake.join("users"));
     assert_eq!(parts.len(), days.len(), "{parts:?}");
     let root = lake.join("users_curated");
     let mut expected_files = Vec::new();
@@ -153,7 +108,7 @@ fn assert_exact_and_tidy(lake: &Path) {
         assert_eq!(j["state"], "cleaned", "{}", journal.display());
         expected_files.push(journal);
     }
-    let mut found = walk(&root);
+    let mut found = files_below(&root);
     found.sort();
     expected_files.sort();
     assert_eq!(found, expected_files);
@@ -163,9 +118,9 @@ fn assert_exact_and_tidy(lake: &Path) {
 fn the_curated_day_is_the_distinct_raw_rows_and_late_data_makes_the_next_generation() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    firelake(dir.path(), &["run", "--records", "3000", "--seed", "5"]);
+    firelake_ok(dir.path(), &["run", "--records", "3000", "--seed", "5"]);
     // The same users again, later: duplicates whose latest copy must win.
-    firelake(dir.path(), &["run", "--records", "1200", "--seed", "5"]);
+    firelake_ok(dir.path(), &["run", "--records", "1200", "--seed", "5"]);
     let first = compact_json(
         dir.path(),
         &["--all", "--grace", "0s", "--target-bytes", TARGET_BYTES],
@@ -199,8 +154,8 @@ fn the_curated_day_is_the_distinct_raw_rows_and_late_data_makes_the_next_generat
     let before = curated_partitions(&lake);
 
     // Late data: new users, and later copies of some compacted ones.
-    firelake(dir.path(), &["run", "--records", "500", "--seed", "6"]);
-    firelake(dir.path(), &["run", "--records", "300", "--seed", "5"]);
+    firelake_ok(dir.path(), &["run", "--records", "500", "--seed", "6"]);
+    firelake_ok(dir.path(), &["run", "--records", "300", "--seed", "5"]);
     let late = compact_json(
         dir.path(),
         &["--all", "--grace", "1h", "--target-bytes", TARGET_BYTES],
@@ -230,7 +185,7 @@ fn the_curated_day_is_the_distinct_raw_rows_and_late_data_makes_the_next_generat
             .all(|d| d["outcome"] == "up_to_date"),
         "{again}"
     );
-    let view: Value = serde_json::from_str(&firelake(
+    let view: Value = serde_json::from_str(&firelake_ok(
         dir.path(),
         &["catalog", "--table", "users_curated", "--json"],
     ))
@@ -250,7 +205,7 @@ fn the_curated_day_is_the_distinct_raw_rows_and_late_data_makes_the_next_generat
             parquet_files(&after[day]).len()
         );
     }
-    let text = firelake(dir.path(), &["catalog", "--table", "users"]);
+    let text = firelake_ok(dir.path(), &["catalog", "--table", "users"]);
     assert!(
         text.contains("partitions") && text.contains("users/p_date="),
         "{text}"
@@ -291,9 +246,9 @@ fn assert_visible_complete(lake: &Path, expected: &HashMap<String, Vec<String>>)
 fn kill_9_at_any_point_then_rerun_is_still_exact_with_no_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    firelake(dir.path(), &["run", "--records", "3000", "--seed", "21"]);
-    firelake(dir.path(), &["run", "--records", "1500", "--seed", "21"]);
-    let expected: HashMap<String, Vec<String>> = raw_days(&lake)
+    firelake_ok(dir.path(), &["run", "--records", "3000", "--seed", "21"]);
+    firelake_ok(dir.path(), &["run", "--records", "1500", "--seed", "21"]);
+    let expected: HashMap<String, Vec<String>> = days(&lake.join("users"))
         .into_iter()
         .map(|d| (d.clone(), expected_rows(&lake, &d)))
         .collect();
@@ -310,7 +265,7 @@ fn kill_9_at_any_point_then_rerun_is_still_exact_with_no_orphans() {
     // The very first compaction killed half-way: nothing visible, then a rerun makes it.
     kill_at_step(dir.path(), &base, "output");
     assert!(curated_partitions(&lake).is_empty());
-    firelake(dir.path(), &base);
+    firelake_ok(dir.path(), &base);
     assert_exact_and_tidy(&lake);
 
     // A kill between writing a local file and renaming it into place leaves object_store's
@@ -324,20 +279,20 @@ fn kill_9_at_any_point_then_rerun_is_still_exact_with_no_orphans() {
         .unwrap();
         std::fs::write(generation.join("part-00009.parquet#2"), b"PAR1").unwrap();
     }
-    firelake(dir.path(), &base);
+    firelake_ok(dir.path(), &base);
     assert_exact_and_tidy(&lake);
 
     // Every step of a run that replaces a generation.
     for step in STEPS {
         kill_at_step(dir.path(), &forced, step);
         assert_visible_complete(&lake, &expected);
-        firelake(dir.path(), &base);
+        firelake_ok(dir.path(), &base);
         assert_exact_and_tidy(&lake);
     }
 
     // Kills at random moments of a run (the seed is printed to replay a failure).
     let started = Instant::now();
-    firelake(dir.path(), &forced);
+    firelake_ok(dir.path(), &forced);
     let run_ms = started.elapsed().as_millis().max(20) as u64;
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -362,7 +317,7 @@ fn kill_9_at_any_point_then_rerun_is_still_exact_with_no_orphans() {
         let _ = child.kill(); // it may have finished already
         child.wait().unwrap();
         assert_visible_complete(&lake, &expected);
-        firelake(dir.path(), &base);
+        firelake_ok(dir.path(), &base);
         assert_exact_and_tidy(&lake);
     }
 }

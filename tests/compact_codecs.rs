@@ -6,19 +6,13 @@
 
 mod common;
 
-use common::python;
-use firelake_testkit::lake::{format_rows, parquet_files, read_batches};
+use common::{firelake_ok, python};
+use firelake_testkit::lake::{days, format_rows, parquet_files, read_batches};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-fn firelake(dir: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = common::firelake(dir, args);
-    assert!(ok, "firelake {args:?} failed:\n{out}{err}");
-    out
-}
 
 /// The generation folder the local catalog points the day at.
 fn curated_generation(lake: &Path, day: &str) -> PathBuf {
@@ -41,20 +35,10 @@ fn curated_generation(lake: &Path, day: &str) -> PathBuf {
 fn a_raw_day_mixing_every_codec_timestamp_and_page_layout_compacts_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    firelake(dir.path(), &["run", "--records", "1500", "--seed", "11"]);
+    firelake_ok(dir.path(), &["run", "--records", "1500", "--seed", "11"]);
     // The same users again, later: duplicates whose latest copy must win across layouts.
-    firelake(dir.path(), &["run", "--records", "600", "--seed", "11"]);
-    let mut days: Vec<String> = std::fs::read_dir(lake.join("users"))
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("p_date=")
-                .map(str::to_string)
-        })
-        .collect();
-    days.sort();
+    firelake_ok(dir.path(), &["run", "--records", "600", "--seed", "11"]);
+    let days = days(&lake.join("users"));
     // The largest day: every variant gets rows (and duplicates).
     let day = days
         .iter()
@@ -77,7 +61,7 @@ fn a_raw_day_mixing_every_codec_timestamp_and_page_layout_compacts_exactly() {
     let variants = String::from_utf8_lossy(&out.stdout).lines().count();
     assert_eq!(variants, 11, "every variant got rows");
 
-    let report: Value = serde_json::from_str(&firelake(
+    let report: Value = serde_json::from_str(&firelake_ok(
         dir.path(),
         &["compact", "--json", "--date", &day, "--grace", "0s"],
     ))

@@ -5,19 +5,13 @@
 //! local target; the model's rows are compared with the data model computed in Python.
 
 mod common;
-use common::{python, root};
+use common::{firelake_ok, python, root};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-fn firelake(dir: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = common::firelake(dir, args);
-    assert!(ok, "firelake {args:?} failed:\n{out}{err}");
-    out
-}
 
 fn check(args: &[&str]) -> String {
     let out = Command::new(python())
@@ -71,7 +65,7 @@ fn convert_day(dir: &Path, day: &str, count: usize, again: usize) {
     let first: Vec<&str> = text.lines().take(again).collect();
     std::fs::write(dir.join("again.jsonl"), first.join("\n") + "\n").unwrap();
     for (input, at, name) in [("users.jsonl", "10:00", "a"), ("again.jsonl", "15:00", "b")] {
-        firelake(
+        firelake_ok(
             dir,
             &[
                 "convert",
@@ -90,9 +84,9 @@ fn two_day_lake() -> (tempfile::TempDir, String, String, Value) {
     let dir = tempfile::tempdir().unwrap();
     let (d1, d2) = (day_before(1), day_before(0));
     convert_day(dir.path(), &d1, 700, 250);
-    firelake(dir.path(), &["run", "--records", "1500", "--seed", "5"]);
-    firelake(dir.path(), &["run", "--records", "600", "--seed", "5"]);
-    let report = firelake(dir.path(), &["compact", "--all", "--json", "--grace", "0s"]);
+    firelake_ok(dir.path(), &["run", "--records", "1500", "--seed", "5"]);
+    firelake_ok(dir.path(), &["run", "--records", "600", "--seed", "5"]);
+    let report = firelake_ok(dir.path(), &["compact", "--all", "--json", "--grace", "0s"]);
     (dir, d1, d2, serde_json::from_str(&report).unwrap())
 }
 
@@ -128,7 +122,7 @@ fn duckdb_reads_the_raw_and_curated_tables_through_catalog_sql() {
         days.values().all(|(i, o)| i > o),
         "duplicates in both days: {days:?}"
     );
-    let sql = firelake(dir.path(), &["catalog", "--sql"]);
+    let sql = firelake_ok(dir.path(), &["catalog", "--sql"]);
     let counts = duckdb_counts(dir.path(), &sql);
     for (day, (rows_in, rows_out)) in &days {
         assert_eq!(counts["users"][day], *rows_in, "raw {day}");
@@ -149,7 +143,7 @@ fn duckdb_reads_the_raw_and_curated_tables_through_catalog_sql() {
         .unwrap();
     assert!(status.success());
     std::fs::rename(dir.path().join("lake"), dir.path().join("moved")).unwrap();
-    let copied = firelake(
+    let copied = firelake_ok(
         dir.path(),
         &["catalog", "--sql", "--lake", copy.to_str().unwrap()],
     );
@@ -160,7 +154,7 @@ fn duckdb_reads_the_raw_and_curated_tables_through_catalog_sql() {
     assert_eq!(duckdb_counts(dir.path(), &copied), counts);
     std::fs::rename(dir.path().join("moved"), dir.path().join("lake")).unwrap();
     // One table, and a table the catalog does not have.
-    let one = firelake(
+    let one = firelake_ok(
         dir.path(),
         &["catalog", "--sql", "--table", "users_curated"],
     );
@@ -289,7 +283,7 @@ fn the_dbt_sources_files_match_the_source_definitions() {
     names.sort();
     let dir = root().join("transform/models/sources");
     for source in &names {
-        let want = firelake(&root(), &["schema", "--source", source, "--format", "dbt"]);
+        let want = firelake_ok(&root(), &["schema", "--source", source, "--format", "dbt"]);
         let path = dir.join(format!("{source}.yml"));
         let have = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
@@ -325,8 +319,8 @@ fn add_source_day(dir: &Path, source: &str, table: &str, day: &str, lines: &[Str
     let args = ["convert", "--source", source, input.to_str().unwrap()];
     let mut args = args.to_vec();
     args.extend([output.to_str().unwrap(), "--ingested-at", &at]);
-    firelake(dir, &args);
-    firelake(
+    firelake_ok(dir, &args);
+    firelake_ok(
         dir,
         &["compact", "--source", source, "--all", "--grace", "0s"],
     );
@@ -339,7 +333,7 @@ fn every_model_builds_on_a_lake_with_every_source() {
     let dir = tempfile::tempdir().unwrap();
     let day = day_before(1);
     convert_day(dir.path(), &day, 40, 10);
-    firelake(dir.path(), &["compact", "--all", "--grace", "0s"]);
+    firelake_ok(dir.path(), &["compact", "--all", "--grace", "0s"]);
     let ms = firelake_core::time::parse_iso8601_ms(&format!("{day}T09:00:00.000Z")).unwrap();
     let orders: Vec<String> = [(1, 10, 8), (1, 10, 9), (1, 11, 9), (2, 10, 23)]
         .iter()

@@ -3,22 +3,19 @@
 //! the CLI's documentation never silently ignores a setting (issue 19: the producer Lambda read
 //! `FIRELAKE_PUBLISH_DEADLINE_S` while `firelake produce` documents `FIRELAKE_PUBLISH_DEADLINE`).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use clap::CommandFactory;
 
 /// `NAME -> default` of every flag with an env twin, read from `firelake <sub> --help`.
 fn cli_env_defaults(sub: &str) -> BTreeMap<String, Option<String>> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firelake"));
-    cmd.args([sub, "--help"]);
     // Values set in this environment would show in the help instead of the defaults' absence.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FIRELAKE_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.output().expect("firelake runs");
+    let out = common::firelake_command(&common::root())
+        .args([sub, "--help"])
+        .output()
+        .expect("firelake runs");
     assert!(out.status.success(), "firelake {sub} --help failed");
     let help = String::from_utf8(out.stdout).unwrap();
     // One block per option: it starts at a line whose first non-blank character is '-'.

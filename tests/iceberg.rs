@@ -7,43 +7,12 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{python, root};
+use common::{firelake_command, python, root, stdout_of, summary_field};
 use serde_json::Value;
 
-/// `firelake` run in `dir` with no FIRELAKE_* settings of this environment.
-fn firelake(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firelake"));
-    cmd.current_dir(dir).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("FIRELAKE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
-
+/// `firelake run` in `dir` with no FIRELAKE_* settings of this environment: its summary.
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = firelake(dir).arg("run").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "firelake run {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A number of the run summary (`  rows out       2912`).
-fn field(summary: &str, name: &str) -> u64 {
-    let line = summary
-        .lines()
-        .find(|l| l.trim_start().starts_with(name))
-        .unwrap_or_else(|| panic!("no {name:?} in {summary}"));
-    line.trim_start()[name.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    stdout_of(firelake_command(dir).arg("run").args(args))
 }
 
 /// What pyiceberg reads from the lake's Iceberg table (tests/iceberg_check.py).
@@ -89,7 +58,10 @@ fn run_lands_an_iceberg_table_that_pyiceberg_reads_and_a_rerun_adds_only_its_fil
             "--iceberg",
         ],
     );
-    let (rows1, rejected1) = (field(&s1, "rows out"), field(&s1, "rejected"));
+    let (rows1, rejected1) = (
+        summary_field(&s1, "rows out"),
+        summary_field(&s1, "rejected"),
+    );
     assert_eq!(rows1 + rejected1, 3000);
     assert!(rejected1 > 0, "the sample source makes bad records");
     assert!(s1.contains("iceberg "), "{s1}");
@@ -141,7 +113,7 @@ fn run_lands_an_iceberg_table_that_pyiceberg_reads_and_a_rerun_adds_only_its_fil
             "2",
         ],
     );
-    let rows2 = field(&s2, "rows out");
+    let rows2 = summary_field(&s2, "rows out");
     let c2 = check(d);
     assert_table_is_the_lake(&c2);
     assert_eq!(c2["rows"], rows1 + rows2, "{c2}");
@@ -163,7 +135,7 @@ fn files_written_before_a_kill_9_are_committed_by_the_next_run() {
     let d = dir.path();
     // No commit during the run (an hour's wait, a million files): a kill after the first
     // file is written is a kill between writing and committing.
-    let mut child = firelake(d)
+    let mut child = firelake_command(d)
         .args([
             "run",
             "--records",
@@ -231,9 +203,9 @@ fn two_committers_at_once_add_every_file_once() {
     // once, one file per commit: they race on the catalog's compare-and-swap and on the
     // same files.
     let written = run(d, &["--records", "3000", "--flush-records", "150"]);
-    let rows = field(&written, "rows out");
+    let rows = summary_field(&written, "rows out");
     let committer = || {
-        let mut c = firelake(d);
+        let mut c = firelake_command(d);
         c.args([
             "run",
             "--records",
@@ -261,7 +233,7 @@ fn two_committers_at_once_add_every_file_once() {
             .lines()
             .find(|l| l.trim_start().starts_with("iceberg"))
             .unwrap();
-        committed += field(line, "iceberg");
+        committed += summary_field(line, "iceberg");
     }
     let c = check(d);
     assert_table_is_the_lake(&c);
@@ -290,7 +262,7 @@ fn embedded_replay_lands_an_iceberg_table_partitioned_by_its_event_time() {
     }
     csv.push_str("not-a-number,1,1,1,1709251200000\n,2,1,1,1709251200000\n");
     std::fs::write(d.join("lines.csv"), csv).unwrap();
-    let out = firelake(d)
+    let out = firelake_command(d)
         .args([
             "replay",
             "lines.csv",
@@ -306,7 +278,7 @@ fn embedded_replay_lands_an_iceberg_table_partitioned_by_its_event_time() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows = field(&summary, "lake rows");
+    let rows = summary_field(&summary, "lake rows");
     assert_eq!(rows, 3000, "{summary}");
     let out = Command::new(python())
         .arg(root().join("tests/iceberg_check.py"))
@@ -326,7 +298,7 @@ fn embedded_replay_lands_an_iceberg_table_partitioned_by_its_event_time() {
 
     // Another partition timestamp would put files in folders of another day than their
     // partition value says: refused before anything is written.
-    let out = firelake(d)
+    let out = firelake_command(d)
         .args([
             "replay",
             "lines.csv",
@@ -417,8 +389,8 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     let records =
         |seed: &'static str| ["--records", "600", "--seed", seed, "--flush-records", "200"];
     let s1 = run(d, &[&records("1")[..], &["--iceberg"]].concat());
-    let rows1 = field(&s1, "rows out");
-    assert_eq!(rows1 + field(&s1, "rejected"), 600);
+    let rows1 = summary_field(&s1, "rows out");
+    assert_eq!(rows1 + summary_field(&s1, "rejected"), 600);
     let c1 = check(d);
     let (street_id, street_type) = schema_field(&c1, "street_number");
     assert_eq!(street_type, "int");
@@ -436,8 +408,8 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
         d,
         &[&records("2")[..], &["--iceberg", "--source-dir", &v2]].concat(),
     );
-    let rows2 = field(&s2, "rows out");
-    assert_eq!(rows2 + field(&s2, "rejected"), 600);
+    let rows2 = summary_field(&s2, "rows out");
+    assert_eq!(rows2 + summary_field(&s2, "rejected"), 600);
     let c2 = check(d);
     assert_table_is_the_lake(&c2);
     assert_eq!(c2["rows"], rows1 + rows2, "{c2}");
@@ -468,7 +440,7 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
 
     // v3 drops nat: refused before anything is written, the table unchanged.
     let v3 = users_def(d, "v3", "int64", &[]);
-    let out = firelake(d)
+    let out = firelake_command(d)
         .arg("run")
         .args(records("3"))
         .args(["--iceberg", "--source-dir", &v3])
@@ -490,9 +462,9 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
         &[("nat", "/nat"), ("cell_country", "/cell_country")],
     );
     let s4 = run(d, &[&records("4")[..], &["--source-dir", &v4]].concat());
-    let rows4 = field(&s4, "rows out");
+    let rows4 = summary_field(&s4, "rows out");
     let c4 = check(d);
-    let out = firelake(d)
+    let out = firelake_command(d)
         .arg("run")
         .args(records("5"))
         .args([
@@ -523,7 +495,7 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     assert_table_is_the_lake(&c6);
     assert_eq!(
         c6["rows"],
-        rows1 + rows2 + rows4 + field(&s6, "rows out"),
+        rows1 + rows2 + rows4 + summary_field(&s6, "rows out"),
         "{c6}"
     );
     assert_eq!(schema_field(&c6, "cell_country").0, nat_id + 1, "{c6}");
@@ -547,14 +519,14 @@ fn replay_with_a_changed_definition_evolves_the_iceberg_table() {
         std::fs::write(d.join(file), csv).unwrap();
     };
     let replay = |file: &str, extra: &[&str]| {
-        let out = firelake(d)
+        let out = firelake_command(d)
             .args(["replay", file, "--source", "order_lines", "--iceberg"])
             .args(extra)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
-        field(&String::from_utf8(out.stdout).unwrap(), "lake rows")
+        summary_field(&String::from_utf8(out.stdout).unwrap(), "lake rows")
     };
     let check = |d: &Path| -> Value {
         let out = Command::new(python())

@@ -5,7 +5,7 @@
 //! group, one killed with SIGKILL mid-way, the other taking its partitions over.
 
 mod common;
-use common::{firelake, unique};
+use common::{firelake, kv_field, unique};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use firelake_core::{Cleaner, SourceDef, time};
 use firelake_producer::SampleGenerator;
+use firelake_testkit::lake::files_below;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -46,14 +47,6 @@ fn committed(broker: &str, topic: &str, group: &str) -> BTreeMap<i32, i64> {
     committed
 }
 
-fn field(summary: &str, name: &str) -> u64 {
-    summary
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {summary:?}"))
-}
-
 /// What the sample generator makes: the user id of every record the cleaner keeps (with
 /// repeats) and the raw bytes of every record it rejects, as kept (never-read values redacted).
 fn sample(seed: u64, n: usize) -> (BTreeMap<String, usize>, BTreeSet<Vec<u8>>) {
@@ -74,19 +67,6 @@ fn sample(seed: u64, n: usize) -> (BTreeMap<String, usize>, BTreeSet<Vec<u8>>) {
     (ids, rejected)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-}
-
 #[derive(Default)]
 struct LakeView {
     /// user id -> rows
@@ -101,8 +81,7 @@ struct LakeView {
 }
 
 fn read_lake(lake: &Path, topic: &str) -> LakeView {
-    let mut files = Vec::new();
-    walk(&lake.join("users"), &mut files);
+    let files = files_below(&lake.join("users"));
     let mut v = LakeView::default();
     for f in files {
         let name = f.file_name().unwrap().to_str().unwrap().to_string();
@@ -183,8 +162,8 @@ fn produce_consume_parquet_round_trip() {
         3,
         &["--seed", "7", "--state", &state],
     );
-    assert_eq!(field(&out, "records"), 12_000, "{out}");
-    assert_eq!(field(&out, "failed_ticks"), 0);
+    assert_eq!(kv_field(&out, "records"), 12_000, "{out}");
+    assert_eq!(kv_field(&out, "failed_ticks"), 0);
 
     let lake = dir.path().join("lake");
     let lake_url = format!("file://{}", lake.display());
@@ -209,7 +188,7 @@ fn produce_consume_parquet_round_trip() {
     let (ok, out, err) = consume("round-trip");
     assert!(ok, "consume failed: {out}\n{err}");
     let t1 = firelake_core::stream::now_ms();
-    assert_eq!(field(&out, "records_in"), 12_000, "{out}");
+    assert_eq!(kv_field(&out, "records_in"), 12_000, "{out}");
 
     let (ids, rejected) = sample(7, 12_000);
     let v = read_lake(&lake, &topic);
@@ -227,7 +206,7 @@ fn produce_consume_parquet_round_trip() {
         got_rejected, rejected,
         "rejected records kept with their raw bytes"
     );
-    assert_eq!(field(&out, "rejected"), rejected.len() as u64);
+    assert_eq!(kv_field(&out, "rejected"), rejected.len() as u64);
     // p_date and ingested_at come from the Kafka timestamps (the time of the produce run).
     assert!(v.ingested.iter().all(|t| (t0..=t1).contains(t)));
     let days: BTreeSet<String> = (time::day_of_ms(t0)..=time::day_of_ms(t1))
@@ -250,7 +229,7 @@ fn produce_consume_parquet_round_trip() {
     // The group continues where it committed: nothing is read or written twice.
     let (ok, out, err) = consume("round-trip");
     assert!(ok, "{err}");
-    assert_eq!(field(&out, "records_in"), 0, "{out}");
+    assert_eq!(kv_field(&out, "records_in"), 0, "{out}");
     assert_eq!(read_lake(&lake, &topic).ids, ids);
 }
 

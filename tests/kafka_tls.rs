@@ -10,19 +10,12 @@
 
 mod common;
 use common::firelake_env;
+use firelake_testkit::free_port;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process killed when dropped.
 struct Proc(Child);

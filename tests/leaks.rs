@@ -257,14 +257,6 @@ fn password_values_redacted(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn no_credential_lands_anywhere_and_kept_records_are_redacted() {
     let Some(broker) = firelake_testkit::kafka_broker() else {
@@ -347,7 +339,7 @@ fn no_credential_lands_anywhere_and_kept_records_are_redacted() {
     // A producer dead letter: nothing listens at the broker address; the URL holds a password.
     let dead = format!(
         "kafka://127.0.0.1:{}/dead?sasl.password={KAFKA_SECRET}",
-        closed_port()
+        firelake_testkit::free_port()
     );
     let (ok, _, err) = w.run(
         "produce-dead",
@@ -369,7 +361,7 @@ fn no_credential_lands_anywhere_and_kept_records_are_redacted() {
     // The HTTP source with a key in its query, failing (nothing listens) after retries.
     let api = format!(
         "http://127.0.0.1:{}/api/?api_key={HTTP_SECRET}",
-        closed_port()
+        firelake_testkit::free_port()
     );
     let (ok, _, err) = w.run(
         "produce-http",

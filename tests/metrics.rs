@@ -8,14 +8,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
 use common::{firelake, python_tool, unique};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use firelake_testkit::free_port;
 
 /// One scrape, or None while the endpoint is not up (yet, or any more).
 fn scrape(port: u16) -> Option<String> {

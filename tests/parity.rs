@@ -5,6 +5,7 @@
 mod common;
 use common::python;
 use common::root;
+use common::stdout_of;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,17 +25,6 @@ fn bench() -> PathBuf {
     b
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command starts");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn py(script: &str) -> Command {
     let mut c = Command::new(python());
     c.arg(bench().join(script));
@@ -52,7 +42,7 @@ fn kv(line: &str, key: &str) -> u64 {
 fn generate(dir: &Path, count: usize, seed: u64) -> (PathBuf, Value) {
     let data = dir.join("users.jsonl");
     let manifest = dir.join("manifest.json");
-    run(py("gen_users.py").args([
+    stdout_of(py("gen_users.py").args([
         "--count",
         &count.to_string(),
         "--seed",
@@ -73,7 +63,7 @@ fn convert_matches_the_reference_and_duckdb_value_for_value() {
     let dir = tempfile::tempdir().unwrap();
     let (data, manifest) = generate(dir.path(), 4000, 11);
     let ours = dir.path().join("firelake.parquet");
-    let line = run(Command::new(env!("CARGO_BIN_EXE_firelake")).args([
+    let line = stdout_of(Command::new(env!("CARGO_BIN_EXE_firelake")).args([
         "convert",
         data.to_str().unwrap(),
         ours.to_str().unwrap(),
@@ -101,14 +91,16 @@ fn convert_matches_the_reference_and_duckdb_value_for_value() {
 
     // The Python Lambda (the executable spec) on the same records as Firehose events.
     let events = dir.path().join("events");
-    run(py("make_firehose_event.py").args([data.to_str().unwrap(), events.to_str().unwrap()]));
+    stdout_of(
+        py("make_firehose_event.py").args([data.to_str().unwrap(), events.to_str().unwrap()]),
+    );
     let lambda = dir.path().join("lambda.parquet");
-    run(py("peer_lambda_python.py").args([
+    stdout_of(py("peer_lambda_python.py").args([
         events.to_str().unwrap(),
         "--parquet-out",
         lambda.to_str().unwrap(),
     ]));
-    let cmp = run(py("check_parquet.py").args([
+    let cmp = stdout_of(py("check_parquet.py").args([
         ours.to_str().unwrap(),
         "--compare",
         lambda.to_str().unwrap(),
@@ -119,13 +111,13 @@ fn convert_matches_the_reference_and_duckdb_value_for_value() {
     assert!(cmp.contains("compression=ZSTD"), "{cmp}");
 
     let duck = dir.path().join("duckdb.parquet");
-    run(py("peer_duckdb.py").args([
+    stdout_of(py("peer_duckdb.py").args([
         data.to_str().unwrap(),
         duck.to_str().unwrap(),
         "--threads",
         "1",
     ]));
-    let cmp = run(py("check_parquet.py").args([
+    let cmp = stdout_of(py("check_parquet.py").args([
         ours.to_str().unwrap(),
         "--compare",
         duck.to_str().unwrap(),
@@ -141,7 +133,7 @@ fn transform_answers_like_the_python_lambda_record_for_record() {
     let redactor = firelake_core::redact::Redactor::new(&users.never_read);
     for source in ["direct", "kinesis"] {
         let events = dir.path().join(format!("events-{source}"));
-        run(py("make_firehose_event.py").args([
+        stdout_of(py("make_firehose_event.py").args([
             data.to_str().unwrap(),
             events.to_str().unwrap(),
             "--source",
@@ -158,14 +150,15 @@ fn transform_answers_like_the_python_lambda_record_for_record() {
         files.sort();
         assert!(files.len() > 1);
         for f in files {
-            let ours: Value =
-                serde_json::from_str(&run(Command::new(env!("CARGO_BIN_EXE_firelake")).args([
+            let ours: Value = serde_json::from_str(&stdout_of(
+                Command::new(env!("CARGO_BIN_EXE_firelake")).args([
                     "transform",
                     "--event",
                     f.to_str().unwrap(),
-                ])))
-                .unwrap();
-            let theirs: Value = serde_json::from_str(&run(Command::new(python()).args([
+                ]),
+            ))
+            .unwrap();
+            let theirs: Value = serde_json::from_str(&stdout_of(Command::new(python()).args([
                 "-c",
                 "import sys, json; sys.path.insert(0, sys.argv[1]); import peer_lambda_python as p; \
                  print(json.dumps(p.handler(json.load(open(sys.argv[2])))))",

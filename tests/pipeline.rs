@@ -1,58 +1,24 @@
 //! `firelake run` end to end through the real binary: sample source -> embedded stream ->
 //! consumer -> Parquet + rejected records + local catalog, read back with the Parquet reader.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 use arrow::array::{Array, StringArray, TimestampMillisecondArray};
+use common::{firelake_ok, summary_field};
+use firelake_testkit::lake::files_below;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-fn firelake(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("firelake runs");
-    assert!(
-        out.status.success(),
-        "firelake {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn field(summary: &str, name: &str) -> u64 {
-    summary
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(name))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name:?} in summary:\n{summary}"))
-}
 
 fn files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    for e in walk(dir) {
+    for e in files_below(dir) {
         if e.extension().is_some_and(|x| x == ext) {
             out.push(e);
         }
     }
     out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
     out
 }
 
@@ -102,7 +68,7 @@ fn read_lake(lake: &Path) -> (usize, std::collections::HashSet<String>) {
 #[test]
 fn run_lands_every_record_and_a_second_run_adds_to_the_lake() {
     let dir = tempfile::tempdir().unwrap();
-    let summary = firelake(
+    let summary = firelake_ok(
         dir.path(),
         &[
             "run",
@@ -115,9 +81,9 @@ fn run_lands_every_record_and_a_second_run_adds_to_the_lake() {
         ],
     );
     let (records_in, rows, rejected) = (
-        field(&summary, "records in"),
-        field(&summary, "rows out"),
-        field(&summary, "rejected"),
+        summary_field(&summary, "records in"),
+        summary_field(&summary, "rows out"),
+        summary_field(&summary, "rejected"),
     );
     assert_eq!(records_in, 5000);
     assert_eq!(rows + rejected, 5000);
@@ -160,8 +126,8 @@ fn run_lands_every_record_and_a_second_run_adds_to_the_lake() {
 
     // A second run adds its records; nothing of the first is lost or rewritten.
     let first_files = files(&lake.join("users"), "parquet");
-    let summary2 = firelake(dir.path(), &["run", "--records", "3000", "--seed", "8"]);
-    let rows2 = field(&summary2, "rows out");
+    let summary2 = firelake_ok(dir.path(), &["run", "--records", "3000", "--seed", "8"]);
+    let rows2 = summary_field(&summary2, "rows out");
     let (lake_rows, _) = read_lake(&lake);
     assert_eq!(lake_rows as u64, rows + rows2);
     for f in first_files {
@@ -172,11 +138,11 @@ fn run_lands_every_record_and_a_second_run_adds_to_the_lake() {
 #[test]
 fn run_on_a_memory_lake_needs_no_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let summary = firelake(
+    let summary = firelake_ok(
         dir.path(),
         &["run", "--records", "1000", "--lake", "memory://"],
     );
-    assert_eq!(field(&summary, "records in"), 1000);
+    assert_eq!(summary_field(&summary, "records in"), 1000);
     assert!(!dir.path().join("lake").exists());
 }
 

@@ -9,25 +9,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{python, root};
+use common::{firelake_command, python, root, stdout_of};
 use serde_json::Value;
 
 /// Runs `firelake` in `dir` with no FIRELAKE_* settings of this environment; stdout.
 fn firelake(dir: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firelake"));
-    cmd.args(args).current_dir(dir).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("FIRELAKE_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "firelake {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(firelake_command(dir).args(args))
 }
 
 fn json(dir: &Path, args: &[&str]) -> Value {

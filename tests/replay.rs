@@ -15,6 +15,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use base64::Engine;
+use common::summary_field;
 use firelake_core::time;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -130,16 +131,6 @@ fn replay(dir: &Path, extra: &[&str]) -> String {
     ok(firelake(dir, &args))
 }
 
-/// The first number after a summary label.
-fn field(summary: &str, name: &str) -> u64 {
-    summary
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(name))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name:?} in summary:\n{summary}"))
-}
-
 fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -237,9 +228,9 @@ fn two_million_csv_rows_land_complete_in_the_lake() {
     let expected = checksum(&(0..ROWS).map(line).collect::<Vec<_>>());
 
     let summary = replay(dir.path(), &["order_lines.csv"]);
-    assert_eq!(field(&summary, "records"), ROWS, "{summary}");
-    assert_eq!(field(&summary, "rejected"), 0, "{summary}");
-    assert_eq!(field(&summary, "lake rows"), ROWS, "{summary}");
+    assert_eq!(summary_field(&summary, "records"), ROWS, "{summary}");
+    assert_eq!(summary_field(&summary, "rejected"), 0, "{summary}");
+    assert_eq!(summary_field(&summary, "lake rows"), ROWS, "{summary}");
 
     let (mut n, mut sum) = (0u64, 0u64);
     let mut days = HashSet::new();
@@ -292,7 +283,11 @@ fn killed_replay_resumes_without_a_gap() {
     let summary = ok(firelake(dir.path(), &resume_args));
     assert!(summary.contains("resumed in file 1"), "{summary}");
     // The resumed run starts right after the last confirmed row: nothing before it again.
-    assert_eq!(field(&summary, "records"), ROWS - confirmed, "{summary}");
+    assert_eq!(
+        summary_field(&summary, "records"),
+        ROWS - confirmed,
+        "{summary}"
+    );
 
     // No gap: every input line is in the lake (duplicates allowed: the compactor removes them).
     let mut seen = HashSet::new();
@@ -339,10 +334,10 @@ fn bad_rows_are_rejected_with_line_and_reason_and_kept() {
             "1",
         ],
     );
-    assert_eq!(field(&summary, "rows"), 8, "{summary}");
-    assert_eq!(field(&summary, "records"), 6, "{summary}");
-    assert_eq!(field(&summary, "rejected"), 5, "{summary}");
-    assert_eq!(field(&summary, "nulled values"), 2, "{summary}");
+    assert_eq!(summary_field(&summary, "rows"), 8, "{summary}");
+    assert_eq!(summary_field(&summary, "records"), 6, "{summary}");
+    assert_eq!(summary_field(&summary, "rejected"), 5, "{summary}");
+    assert_eq!(summary_field(&summary, "nulled values"), 2, "{summary}");
 
     let rejects: Vec<serde_json::Value> =
         std::fs::read_to_string(dir.path().join("rejected.jsonl"))
@@ -452,7 +447,7 @@ fn rate_limit_holds_within_ten_percent() {
     let dir = tempfile::tempdir().unwrap();
     write_csv(&dir.path().join("lines.csv"), (0..ROWS).map(line));
     let summary = replay(dir.path(), &["lines.csv", "--rate", "2000/s"]);
-    assert_eq!(field(&summary, "records"), ROWS);
+    assert_eq!(summary_field(&summary, "records"), ROWS);
     // Arrival times are stamped as each batch goes onto the stream. The limiter's burst is one
     // batch (a tenth of a second: 200 records), so the first batch goes at once and the rest
     // at the rate: the last arrives (ROWS - 200) / RATE seconds after the first.
@@ -561,7 +556,7 @@ fn compressed_json_lines_and_parquet_inputs_land_the_same_rows() {
             dir.path(),
             &["replay", name, "--source", "order_lines", "--lake", &lake],
         ));
-        assert_eq!(field(&out, "records"), ROWS, "{name}: {out}");
+        assert_eq!(summary_field(&out, "records"), ROWS, "{name}: {out}");
         let mut got = Vec::new();
         read_lake(&dir.path().join(&lake), |r| got.push(r.line));
         assert_eq!(checksum(&got), expected, "{name}");
@@ -575,8 +570,8 @@ fn several_files_by_glob_and_resume_after_completion_does_nothing() {
     write_csv(&dir.path().join("part-2.csv"), (3000..3500).map(line));
     std::fs::write(dir.path().join("part-3.csv"), HEADER).unwrap(); // header only
     let summary = replay(dir.path(), &["part-*.csv"]);
-    assert_eq!(field(&summary, "files"), 3);
-    assert_eq!(field(&summary, "records"), 3500);
+    assert_eq!(summary_field(&summary, "files"), 3);
+    assert_eq!(summary_field(&summary, "records"), 3500);
     let lake_files = files_under(&dir.path().join("lake"), "parquet");
     let mut got = Vec::new();
     read_lake(&dir.path().join("lake"), |r| got.push(r.line));
@@ -587,7 +582,7 @@ fn several_files_by_glob_and_resume_after_completion_does_nothing() {
 
     let again = replay(dir.path(), &["part-*.csv", "--resume"]);
     assert!(again.contains("already complete"), "{again}");
-    assert_eq!(field(&again, "records"), 0);
+    assert_eq!(summary_field(&again, "records"), 0);
     assert_eq!(files_under(&dir.path().join("lake"), "parquet"), lake_files);
     let refused = firelake(
         dir.path(),
@@ -826,7 +821,7 @@ fn s3_inputs_by_glob_replay_completely_across_a_kill_and_resume() {
     resumed.push("--resume");
     let summary = ok(firelake(dir.path(), &resumed));
     assert!(summary.contains("resumed"), "{summary}");
-    assert_eq!(field(&summary, "files"), 3, "{summary}");
+    assert_eq!(summary_field(&summary, "files"), 3, "{summary}");
     let expected: HashSet<Line> = (0..330_000).map(line).collect();
     let mut got = HashSet::new();
     let mut n = 0u64;
@@ -842,7 +837,11 @@ fn s3_inputs_by_glob_replay_completely_across_a_kill_and_resume() {
     );
     // The resumed run starts right after the last confirmed row; duplicates are only what the
     // killed run wrote after that (the compactor removes them).
-    assert_eq!(field(&summary, "records"), 330_000 - confirmed, "{summary}");
+    assert_eq!(
+        summary_field(&summary, "records"),
+        330_000 - confirmed,
+        "{summary}"
+    );
     assert!(n >= 330_000, "{summary}");
 }
 

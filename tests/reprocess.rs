@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{firelake, python};
+use common::{firelake, kv_field, python};
 
 const AGE: &str = "name = \"age\"\npointer = \"/dob/age\"\ntype = \"int32\"\n";
 const LATITUDE_RANGE: &str = "min = -90.0\nmax = 90.0\n";
@@ -124,15 +124,6 @@ print(json.dumps({"rows": n, "ids": ids, "re": [u for u, _ in re], "max_age": ma
     )
 }
 
-/// `key=N` of the summary's first line.
-fn field(out: &str, key: &str) -> u64 {
-    let pat = format!("{key}=");
-    let v = out.split_whitespace().find_map(|w| w.strip_prefix(&pat));
-    v.unwrap_or_else(|| panic!("no {key} in:\n{out}"))
-        .parse()
-        .unwrap()
-}
-
 /// `(kind n, kind n; ...)` of the summary line starting with `label` -> {kind: n}.
 fn by_kind(out: &str, label: &str) -> BTreeMap<String, u64> {
     let line = out.lines().find(|l| l.trim().starts_with(label)).unwrap();
@@ -245,8 +236,8 @@ fn relaxed_rule_lands_the_rejected_records_exactly_once() {
     let corrected = latitude_nulled(&nulled);
     assert!(!corrected.is_empty());
     let out = reprocess(dir, &relaxed);
-    assert_eq!(field(&out, "landed"), ids.len() as u64, "{out}");
-    assert_eq!(field(&out, "already_landed"), 0, "{out}");
+    assert_eq!(kv_field(&out, "landed"), ids.len() as u64, "{out}");
+    assert_eq!(kv_field(&out, "already_landed"), 0, "{out}");
     assert_eq!(by_kind(&out, "still failing"), others, "{out}");
     let (rows, distinct, landed, max_age) = duck(&lake);
     let n_corrected = corrected.len() as u64;
@@ -273,9 +264,13 @@ fn relaxed_rule_lands_the_rejected_records_exactly_once() {
     );
 
     let again = reprocess(dir, &relaxed);
-    assert_eq!(field(&again, "landed"), 0, "{again}");
+    assert_eq!(kv_field(&again, "landed"), 0, "{again}");
     assert!(again.contains(" 0 records landed corrected"), "{again}");
-    assert_eq!(field(&again, "already_landed"), ids.len() as u64, "{again}");
+    assert_eq!(
+        kv_field(&again, "already_landed"),
+        ids.len() as u64,
+        "{again}"
+    );
     assert_eq!(by_kind(&again, "still failing"), others, "{again}");
     assert_eq!(duck(&lake).0, rows, "the second run adds nothing");
     let rejected_after: Vec<_> = files_under(&lake.join("users/_rejected"), "jsonl")
@@ -334,7 +329,7 @@ fn kill_9_at_each_step_then_rerun_is_exact_even_with_another_definition() {
     assert!(duck(&lake).0 > before, "the first file was written");
     let out = reprocess(dir, &other);
     assert_eq!(
-        field(&out, "landed") + field(&out, "already_landed"),
+        kv_field(&out, "landed") + kv_field(&out, "already_landed"),
         ids.len() as u64,
         "{out}"
     );
@@ -343,7 +338,7 @@ fn kill_9_at_each_step_then_rerun_is_exact_even_with_another_definition() {
     assert_eq!(rows, before + ids.len() as u64 + corrected);
     assert_eq!(distinct, rows - corrected);
     assert_eq!(landed, ids);
-    assert_eq!(field(&reprocess(dir, &relaxed), "landed"), 0);
+    assert_eq!(kv_field(&reprocess(dir, &relaxed), "landed"), 0);
 }
 
 #[test]

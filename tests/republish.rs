@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{firelake, python, require_emulators};
+use common::{firelake, kv_field, python, require_emulators};
 
 fn jsonl_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -31,15 +31,6 @@ fn lines(file: &Path) -> Vec<serde_json::Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// `key=N` of the summary's first line.
-fn field(out: &str, key: &str) -> u64 {
-    let pat = format!("{key}=");
-    let v = out.split_whitespace().find_map(|w| w.strip_prefix(&pat));
-    v.unwrap_or_else(|| panic!("no {key} in:\n{out}"))
-        .parse()
-        .unwrap()
 }
 
 fn republish(dir: &Path, to: &str) -> (bool, String, String) {
@@ -148,7 +139,7 @@ fn dead_letters_are_sent_again_once_and_what_fails_again_stays_a_dead_letter() {
     let (ok, out, err) = republish(dir, &to);
     assert!(!ok, "{out}");
     assert_eq!(
-        (field(&out, "sent"), field(&out, "failed_again")),
+        (kv_field(&out, "sent"), kv_field(&out, "failed_again")),
         (0, N),
         "{out}"
     );
@@ -179,17 +170,17 @@ fn dead_letters_are_sent_again_once_and_what_fails_again_stays_a_dead_letter() {
     kill_after_publish(dir, &to);
     let (ok, out, err) = republish(dir, &to);
     assert!(ok, "{err}\n{out}");
-    assert_eq!(field(&out, "sent"), N, "{out}");
-    assert_eq!(field(&out, "already_sent"), N, "{out}");
+    assert_eq!(kv_field(&out, "sent"), N, "{out}");
+    assert_eq!(kv_field(&out, "already_sent"), N, "{out}");
     assert_eq!(
-        (field(&out, "failed_again"), field(&out, "held")),
+        (kv_field(&out, "failed_again"), kv_field(&out, "held")),
         (0, 0),
         "{out}"
     );
     let consumed = consume(dir, &to);
-    assert_eq!(field(&consumed, "records_in"), 2 * N, "{consumed}");
+    assert_eq!(kv_field(&consumed, "records_in"), 2 * N, "{consumed}");
     let (rows, marked) = lake_rows(&dir.join("lake"));
-    assert_eq!(rows, field(&consumed, "rows_out"), "{consumed}");
+    assert_eq!(rows, kv_field(&consumed, "rows_out"), "{consumed}");
     assert!(rows > 2 * N * 9 / 10, "{rows}");
     assert_eq!(marked, 0, "a redacted value landed as data");
 
@@ -197,10 +188,10 @@ fn dead_letters_are_sent_again_once_and_what_fails_again_stays_a_dead_letter() {
     let (ok, out, err) = republish(dir, &to);
     assert!(ok, "{err}\n{out}");
     assert_eq!(
-        (field(&out, "sent"), field(&out, "already_sent")),
+        (kv_field(&out, "sent"), kv_field(&out, "already_sent")),
         (0, 2 * N),
         "{out}"
     );
-    assert_eq!(field(&consume(dir, &to), "records_in"), 0);
+    assert_eq!(kv_field(&consume(dir, &to), "records_in"), 0);
     assert_eq!(lake_rows(&dir.join("lake")).0, rows);
 }

@@ -4,7 +4,8 @@
 //! what DuckDB reads from the lake (tests/sync_check.py), column by column.
 
 mod common;
-use common::{last_line, python};
+use common::{kv_field, last_line, python};
+use firelake_testkit::free_port;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -37,14 +38,6 @@ fn as_server_user(program: &str) -> Command {
     } else {
         Command::new(program)
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Pg {
@@ -196,15 +189,6 @@ fn sync(dir: &Path, pg: &Pg, extra: &[&str]) -> String {
     firelake_ok(dir, &args)
 }
 
-fn field(summary: &str, name: &str) -> u64 {
-    summary
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no {name} in {summary}"))
-        .parse()
-        .unwrap()
-}
-
 /// The local folder of each partition of `table` in the lake's catalog: (day, folder).
 fn partitions(lake: &Path, table: &str) -> Vec<(String, PathBuf)> {
     if !table.ends_with("_curated") {
@@ -325,7 +309,7 @@ fn full_sync_equals_the_lake_then_only_changes_are_synced() {
     lake_with_curated(dir.path(), "3000");
 
     let first = sync(dir.path(), &pg, &["--schema", "public"]);
-    assert!(field(&first, "days_synced") >= 1, "{first}");
+    assert!(kv_field(&first, "days_synced") >= 1, "{first}");
     assert_equal_to_lake(&pg, &lake, "users_curated", dir.path());
     let pk = pg.psql("SELECT string_agg(a.attname, ',' ORDER BY array_position(i.indkey, a.attnum)) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'users_curated'::regclass AND i.indisprimary");
     assert_eq!(pk, "p_date,user_id");
@@ -337,8 +321,8 @@ fn full_sync_equals_the_lake_then_only_changes_are_synced() {
         pg.psql("SELECT sum(xmin::text::bigint) FROM users_curated"),
     );
     let again = sync(dir.path(), &pg, &[]);
-    assert_eq!(field(&again, "days_synced"), 0, "{again}");
-    assert_eq!(field(&again, "rows"), 0, "{again}");
+    assert_eq!(kv_field(&again, "days_synced"), 0, "{again}");
+    assert_eq!(kv_field(&again, "rows"), 0, "{again}");
     let after = (
         state(&pg, "users_curated"),
         pg.psql("SELECT sum(xmin::text::bigint) FROM users_curated"),
@@ -352,7 +336,7 @@ fn full_sync_equals_the_lake_then_only_changes_are_synced() {
     let new_day = add_raw_day(&lake);
     firelake_ok(dir.path(), &["compact", "--all", "--grace", "0s"]);
     let late = sync(dir.path(), &pg, &[]);
-    assert!(field(&late, "days_synced") >= 2, "{late}");
+    assert!(kv_field(&late, "days_synced") >= 2, "{late}");
     assert_equal_to_lake(&pg, &lake, "users_curated", dir.path());
     assert!(state(&pg, "users_curated").contains(&new_day));
     let dups = pg.psql("SELECT count(*) - count(DISTINCT (p_date, user_id)) FROM users_curated");
@@ -360,16 +344,16 @@ fn full_sync_equals_the_lake_then_only_changes_are_synced() {
 
     // The raw table too (every row, no key), then --date of a day already synced: skipped.
     let raw = sync(dir.path(), &pg, &["--table", "users"]);
-    assert!(field(&raw, "days_synced") >= 2, "{raw}");
+    assert!(kv_field(&raw, "days_synced") >= 2, "{raw}");
     assert_equal_to_lake(&pg, &lake, "users", dir.path());
     let one = sync(dir.path(), &pg, &["--table", "users", "--date", &new_day]);
-    assert_eq!(field(&one, "days_synced"), 0, "{one}");
+    assert_eq!(kv_field(&one, "days_synced"), 0, "{one}");
     let forced = sync(
         dir.path(),
         &pg,
         &["--table", "users", "--date", &new_day, "--force"],
     );
-    assert_eq!(field(&forced, "days_synced"), 1, "{forced}");
+    assert_eq!(kv_field(&forced, "days_synced"), 1, "{forced}");
     assert_equal_to_lake(&pg, &lake, "users", dir.path());
 }
 
@@ -409,8 +393,8 @@ fn a_sync_killed_in_the_middle_of_a_day_leaves_it_as_before_and_the_rerun_is_exa
     assert_eq!(pg.psql("SELECT count(*) FROM firelake_sync_state"), "0");
 
     let rerun = sync(dir.path(), &pg, &[]);
-    assert!(field(&rerun, "days_synced") >= 1, "{rerun}");
-    assert!(field(&rerun, "rows") > 10_000, "{rerun}");
+    assert!(kv_field(&rerun, "days_synced") >= 1, "{rerun}");
+    assert!(kv_field(&rerun, "rows") > 10_000, "{rerun}");
     assert_equal_to_lake(&pg, &lake, "users_curated", dir.path());
 }
 
@@ -620,11 +604,11 @@ fn tls_verify_full_syncs_with_the_right_ca_and_refuses_a_wrong_ca_or_host_name()
             ca,
         ],
     );
-    assert_eq!(field(&summary, "days_synced"), 1, "{summary}");
+    assert_eq!(kv_field(&summary, "days_synced"), 1, "{summary}");
     // libpq's spelling: sslmode=require with sslrootcert= in the URL, verified as strictly.
     let with_rootcert = format!("{}&sslrootcert={ca}", url("localhost", "require"));
     let summary = firelake_ok(dir.path(), &["sync", "--to", &with_rootcert, "--force"]);
-    assert_eq!(field(&summary, "days_synced"), 1, "{summary}");
+    assert_eq!(kv_field(&summary, "days_synced"), 1, "{summary}");
     assert_equal_to_lake(&pg, &dir.path().join("lake"), "users_curated", dir.path());
 
     let other = certs.path().join("other-ca.pem");
@@ -741,7 +725,7 @@ fn the_password_comes_from_secrets_manager_plain_or_as_rds_json() {
         None,
     );
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(field(&out, "days_synced"), 1, "{out}");
+    assert_eq!(kv_field(&out, "days_synced"), 1, "{out}");
     // RDS's JSON secret: its user too, when the URL names none.
     let rds = common::unique("rds-db-firelake");
     let json = format!(r#"{{"username":"postgres","password":"{PASSWORD}"}}"#);
@@ -760,7 +744,7 @@ fn the_password_comes_from_secrets_manager_plain_or_as_rds_json() {
         None,
     );
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(field(&out, "days_synced"), 1, "{out}");
+    assert_eq!(kv_field(&out, "days_synced"), 1, "{out}");
     assert!(!err.contains(PASSWORD) && !out.contains(PASSWORD), "{err}");
     assert_equal_to_lake(&pg, &dir.path().join("lake"), "users_curated", dir.path());
     // A missing secret, and no user at all: one line each.
@@ -826,7 +810,7 @@ fn a_sync_with_a_time_budget_continues_the_day_across_runs_and_equals_a_one_shot
     // committed with its position), and the target is untouched.
     let first = sync(d, &pg, &["--max-duration", "0s"]);
     assert!(first.contains("done=false"), "{first}");
-    assert_eq!(field(&first, "days_partial"), 1, "{first}");
+    assert_eq!(kv_field(&first, "days_partial"), 1, "{first}");
     assert_eq!(pg.psql("SELECT count(*) FROM users_curated"), "0");
     let after_one = progress(&pg);
     assert!(!after_one.is_empty());

@@ -5,7 +5,7 @@
 //! a rejected line) and the group's committed offsets never pass what the lake holds.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -174,19 +174,6 @@ async fn consume(
     (consume_kafka(cleaner, w, opts).await, metrics)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-}
-
 /// What the lake holds.
 #[derive(Default, Debug)]
 struct LakeView {
@@ -204,8 +191,7 @@ struct LakeView {
 }
 
 fn read_lake(lake: &Path) -> LakeView {
-    let mut files = Vec::new();
-    walk(&lake.join("users"), &mut files);
+    let files = firelake_testkit::lake::files_below(&lake.join("users"));
     let mut v = LakeView::default();
     for f in files {
         let name = f.file_name().unwrap().to_str().unwrap().to_string();

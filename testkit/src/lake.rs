@@ -18,6 +18,38 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The days of a Hive-style table folder (its `p_date=DAY` folders), sorted.
+pub fn days(table_dir: &Path) -> Vec<String> {
+    let mut days: Vec<String> = std::fs::read_dir(table_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", table_dir.display()))
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("p_date=")
+                .map(str::to_string)
+        })
+        .collect();
+    days.sort();
+    days
+}
+
+/// Every file below `dir`, in its subfolders too, in no order (none when `dir` does not exist).
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_below(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// Every batch of one Parquet file.
 pub fn read_batches(file: &Path) -> Vec<RecordBatch> {
     let f = std::fs::File::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -41,3 +41,13 @@ pub fn unique(prefix: &str) -> String {
         .as_nanos();
     format!("{prefix}-{}-{}", std::process::id(), n % 1_000_000_000)
 }
+
+/// A loopback port that was free a moment ago: bound and released, so nothing listens on it
+/// (a server to start there, or an address that refuses connections).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -40,18 +40,55 @@ pub fn python_tool(script: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The `firelake` binary as a command in `dir`, without this environment's RUST_LOG and
+/// FIRELAKE_* variables: a setting exported in the shell that runs the tests (an env twin of a
+/// flag, docs/pipeline-file.md) would otherwise change what the test runs.
+pub fn firelake_command(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_firelake"));
+    cmd.current_dir(dir).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FIRELAKE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Runs `cmd`; fails the test with its output unless it succeeds; returns its stdout.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("command starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The number after `name` at the start of a line of a summary (`  written      1200 rows`).
+pub fn summary_field(summary: &str, name: &str) -> u64 {
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name:?} in summary:\n{summary}"))
+}
+
+/// The number of the first `key=N` word of `out` (`records=1200 files=3`).
+pub fn kv_field(out: &str, key: &str) -> u64 {
+    let pat = format!("{key}=");
+    out.split_whitespace()
+        .find_map(|w| w.strip_prefix(&pat))
+        .unwrap_or_else(|| panic!("no {key} in:\n{out}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is no number in:\n{out}"))
+}
+
 /// Runs the `firelake` binary in `dir`: (success, stdout, stderr).
 pub fn firelake(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_firelake"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    firelake_env(dir, &[], args)
 }
 
 /// tests/fault_proxy.py in front of the emulators' S3/Glue endpoint (moto), started on a free
@@ -127,6 +164,13 @@ impl Drop for FaultProxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs the `firelake` binary in `dir`; fails the test unless it succeeds; returns its stdout.
+pub fn firelake_ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let (ok, out, err) = firelake(dir, args);
+    assert!(ok, "firelake {args:?} failed:\n{out}{err}");
+    out
 }
 
 /// `firelake` with extra environment variables (e.g. AWS_ENDPOINT_URL at a fault proxy):
