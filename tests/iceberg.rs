@@ -5,41 +5,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use common::{firelake_command, python, root, stdout_of, summary_field};
+use common::{
+    assert_iceberg_table_is_the_lake, firelake_command, iceberg_check, iceberg_check_table, root,
+    stdout_of, summary_field,
+};
 use serde_json::Value;
 
 /// `firelake run` in `dir` with no FIRELAKE_* settings of this environment: its summary.
 fn run(dir: &Path, args: &[&str]) -> String {
     stdout_of(firelake_command(dir).arg("run").args(args))
-}
-
-/// What pyiceberg reads from the lake's Iceberg table (tests/iceberg_check.py).
-fn check(dir: &Path) -> Value {
-    let out = Command::new(python())
-        .arg(root().join("tests/iceberg_check.py"))
-        .arg(dir.join("lake"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "iceberg_check.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The table holds each of the lake's data files once and the same rows as its folders.
-fn assert_table_is_the_lake(c: &Value) {
-    assert_eq!(c["same_rows"], true, "{c}");
-    assert_eq!(c["rows"], c["hive_rows"], "{c}");
-    assert_eq!(
-        c["files"], c["distinct_files"],
-        "a file committed twice: {c}"
-    );
-    assert_eq!(c["committed_are_lake_files"], true, "{c}");
-    assert_eq!(c["partition_ok"], true, "{c}");
 }
 
 #[test]
@@ -65,8 +41,8 @@ fn run_lands_an_iceberg_table_that_pyiceberg_reads_and_a_rerun_adds_only_its_fil
     assert_eq!(rows1 + rejected1, 3000);
     assert!(rejected1 > 0, "the sample source makes bad records");
     assert!(s1.contains("iceberg "), "{s1}");
-    let c1 = check(d);
-    assert_table_is_the_lake(&c1);
+    let c1 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c1);
     assert_eq!(c1["rows"], rows1, "records minus the rejected: {c1}");
     assert_eq!(
         c1["partition_spec"],
@@ -114,8 +90,8 @@ fn run_lands_an_iceberg_table_that_pyiceberg_reads_and_a_rerun_adds_only_its_fil
         ],
     );
     let rows2 = summary_field(&s2, "rows out");
-    let c2 = check(d);
-    assert_table_is_the_lake(&c2);
+    let c2 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c2);
     assert_eq!(c2["rows"], rows1 + rows2, "{c2}");
     let files2 = c2["files"].as_u64().unwrap() - files1;
     let snapshots2 = c2["snapshots"].as_u64().unwrap() - c1["snapshots"].as_u64().unwrap();
@@ -126,7 +102,7 @@ fn run_lands_an_iceberg_table_that_pyiceberg_reads_and_a_rerun_adds_only_its_fil
 
     // Run once more with nothing new written by a crash: no commit adds anything twice.
     run(d, &["--records", "1", "--seed", "9", "--iceberg"]);
-    assert_table_is_the_lake(&check(d));
+    assert_iceberg_table_is_the_lake(&iceberg_check(d));
 }
 
 #[test]
@@ -171,7 +147,7 @@ fn files_written_before_a_kill_9_are_committed_by_the_next_run() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let killed = check(d);
+    let killed = iceberg_check(d);
     assert_eq!(
         killed["files"], 0,
         "nothing committed before the kill: {killed}"
@@ -190,8 +166,8 @@ fn files_written_before_a_kill_9_are_committed_by_the_next_run() {
     std::fs::copy(&first, &staging).unwrap();
 
     run(d, &["--records", "1000", "--seed", "3", "--iceberg"]);
-    let c = check(d);
-    assert_table_is_the_lake(&c);
+    let c = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c);
     assert!(c["files"].as_u64().unwrap() > killed["lake_files"].as_u64().unwrap());
 }
 
@@ -235,8 +211,8 @@ fn two_committers_at_once_add_every_file_once() {
             .unwrap();
         committed += summary_field(line, "iceberg");
     }
-    let c = check(d);
-    assert_table_is_the_lake(&c);
+    let c = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c);
     assert_eq!(c["rows"], rows, "{c}");
     assert_eq!(
         c["files"], committed,
@@ -280,18 +256,8 @@ fn embedded_replay_lands_an_iceberg_table_partitioned_by_its_event_time() {
     );
     let rows = summary_field(&summary, "lake rows");
     assert_eq!(rows, 3000, "{summary}");
-    let out = Command::new(python())
-        .arg(root().join("tests/iceberg_check.py"))
-        .args([d.join("lake").to_str().unwrap(), "order_lines"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_table_is_the_lake(&c);
+    let c = iceberg_check_table(d, "order_lines");
+    assert_iceberg_table_is_the_lake(&c);
     assert_eq!(c["rows"], rows);
     assert_eq!(c["partition_spec"], serde_json::json!(["day(ordered_at)"]));
     assert_eq!(c["days"].as_object().unwrap().len(), 30, "{c}");
@@ -391,7 +357,7 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     let s1 = run(d, &[&records("1")[..], &["--iceberg"]].concat());
     let rows1 = summary_field(&s1, "rows out");
     assert_eq!(rows1 + summary_field(&s1, "rejected"), 600);
-    let c1 = check(d);
+    let c1 = iceberg_check(d);
     let (street_id, street_type) = schema_field(&c1, "street_number");
     assert_eq!(street_type, "int");
     let last_id = c1["schema"]
@@ -410,8 +376,8 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     );
     let rows2 = summary_field(&s2, "rows out");
     assert_eq!(rows2 + summary_field(&s2, "rejected"), 600);
-    let c2 = check(d);
-    assert_table_is_the_lake(&c2);
+    let c2 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c2);
     assert_eq!(c2["rows"], rows1 + rows2, "{c2}");
     assert_eq!(
         schema_field(&c2, "street_number"),
@@ -449,7 +415,7 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("column nat was dropped"), "{err}");
-    let c3 = check(d);
+    let c3 = iceberg_check(d);
     assert_eq!(table_state(&c3), table_state(&c2));
     assert_eq!(c3["lake_files"], c2["lake_files"], "nothing written");
 
@@ -463,7 +429,7 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     );
     let s4 = run(d, &[&records("4")[..], &["--source-dir", &v4]].concat());
     let rows4 = summary_field(&s4, "rows out");
-    let c4 = check(d);
+    let c4 = iceberg_check(d);
     let out = firelake_command(d)
         .arg("run")
         .args(records("5"))
@@ -482,7 +448,7 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
         err.contains("add column cell_country string: refused by the schema policy freeze"),
         "{err}"
     );
-    let c5 = check(d);
+    let c5 = iceberg_check(d);
     assert_eq!(table_state(&c5), table_state(&c2));
     assert_eq!(c5["lake_files"], c4["lake_files"], "nothing written");
 
@@ -491,8 +457,8 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
         d,
         &[&records("6")[..], &["--iceberg", "--source-dir", &v4]].concat(),
     );
-    let c6 = check(d);
-    assert_table_is_the_lake(&c6);
+    let c6 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c6);
     assert_eq!(
         c6["rows"],
         rows1 + rows2 + rows4 + summary_field(&s6, "rows out"),
@@ -528,19 +494,9 @@ fn replay_with_a_changed_definition_evolves_the_iceberg_table() {
         assert!(out.status.success(), "{stderr}");
         summary_field(&String::from_utf8(out.stdout).unwrap(), "lake rows")
     };
-    let check = |d: &Path| -> Value {
-        let out = Command::new(python())
-            .arg(root().join("tests/iceberg_check.py"))
-            .args([d.join("lake").to_str().unwrap(), "order_lines"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
     lines("a.csv", 1);
     assert_eq!(replay("a.csv", &[]), 100);
-    let c1 = check(d);
+    let c1 = iceberg_check_table(d, "order_lines");
     let last_id = c1["schema"].as_array().unwrap().iter();
     let last_id = last_id.map(|f| f["id"].as_u64().unwrap()).max().unwrap();
     let (cart_id, _) = schema_field(&c1, "add_to_cart_order");
@@ -554,8 +510,8 @@ fn replay_with_a_changed_definition_evolves_the_iceberg_table() {
     std::fs::write(d.join("v2/order_lines.toml"), format!("{text}\n{note}")).unwrap();
     lines("b.csv", 1001);
     assert_eq!(replay("b.csv", &["--source-dir", "v2"]), 100);
-    let c2 = check(d);
-    assert_table_is_the_lake(&c2);
+    let c2 = iceberg_check_table(d, "order_lines");
+    assert_iceberg_table_is_the_lake(&c2);
     assert_eq!(c2["rows"], 200, "{c2}");
     assert_eq!(schema_field(&c2, "note"), (last_id + 1, "string".into()));
     assert_eq!(

@@ -9,20 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use common::{python, root};
+use common::{assert_iceberg_table_is_the_lake, firelake_command, iceberg_check};
 use serde_json::Value;
-
-/// `firelake` run in `dir` with no FIRELAKE_* settings of this environment.
-fn firelake(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_firelake"));
-    cmd.current_dir(dir).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("FIRELAKE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
 
 fn ok(out: Output, what: &str) -> String {
     assert!(
@@ -37,7 +25,7 @@ fn ok(out: Output, what: &str) -> String {
 fn run_iceberg(dir: &Path, records: &str, seed: &str) -> String {
     let args = ["run", "--records", records, "--seed", seed];
     let args = [&args[..], &["--flush-records", "300", "--iceberg"]].concat();
-    let out = firelake(dir)
+    let out = firelake_command(dir)
         .args(args)
         .args(["--iceberg-commit-files", "1"])
         .output();
@@ -45,28 +33,11 @@ fn run_iceberg(dir: &Path, records: &str, seed: &str) -> String {
 }
 
 fn maintain(dir: &Path, args: &[&str]) -> String {
-    let out = firelake(dir).arg("iceberg-maintain").args(args).output();
+    let out = firelake_command(dir)
+        .arg("iceberg-maintain")
+        .args(args)
+        .output();
     ok(out.unwrap(), &format!("firelake iceberg-maintain {args:?}"))
-}
-
-/// What pyiceberg reads from the lake's Iceberg table (tests/iceberg_check.py).
-fn check(dir: &Path) -> Value {
-    let out = Command::new(python())
-        .arg(root().join("tests/iceberg_check.py"))
-        .arg(dir.join("lake"))
-        .output()
-        .unwrap();
-    serde_json::from_str(&ok(out, "iceberg_check.py")).unwrap()
-}
-
-/// The table holds each of the lake's data files once and the same rows as its folders, and
-/// every file a reader of any of its snapshots opens exists.
-fn assert_table_is_the_lake(c: &Value) {
-    assert_eq!(c["same_rows"], true, "{c}");
-    assert_eq!(c["rows"], c["hive_rows"], "{c}");
-    assert_eq!(c["files"], c["distinct_files"], "{c}");
-    assert_eq!(c["committed_are_lake_files"], true, "{c}");
-    assert_eq!(c["missing"], serde_json::json!([]), "{c}");
 }
 
 fn metadata_dir(dir: &Path) -> PathBuf {
@@ -116,10 +87,11 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
     for seed in ["1", "2", "3"] {
         run_iceberg(d, "1500", seed);
     }
-    let c0 = check(d);
-    assert_table_is_the_lake(&c0);
+    let c0 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c0);
     let snaps0 = c0["snapshots"].as_u64().unwrap();
-    assert!(snaps0 >= 10, "a snapshot per file: {c0}");
+    // A snapshot per file, at least one file per shard (how flushes fall varies by run).
+    assert!(snaps0 >= 6, "a snapshot per file: {c0}");
     let meta0 = names(&c0["metadata_files"]);
     let data0 = data_files(d);
     let args = [
@@ -152,7 +124,7 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
     );
     assert!(dry.contains("Dry run, nothing changed."), "{dry}");
     assert_eq!(count_after(&dry, "would expire"), snaps0 - 3, "{dry}");
-    let c1 = check(d);
+    let c1 = iceberg_check(d);
     assert_eq!(c1["metadata_location"], c0["metadata_location"]);
     assert_eq!(c1["snapshot_ids"], c0["snapshot_ids"]);
     assert_eq!(names(&c1["metadata_files"]), meta0);
@@ -162,8 +134,8 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
     assert_eq!(count_after(&out, "expired"), snaps0 - 3, "{out}");
     assert_eq!(count_after(&out, "deleted"), snaps0 - 3, "{out}");
     assert!(out.contains("; 3 snapshots and"), "{out}");
-    let c2 = check(d);
-    assert_table_is_the_lake(&c2);
+    let c2 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c2);
     for same in ["rows", "files", "days", "non_null", "schema"] {
         assert_eq!(c2[same], c0[same], "{same}: {c2}");
     }
@@ -210,13 +182,16 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
         "--flush-records",
         "300",
     ];
-    ok(firelake(d).args(plain).output().unwrap(), "run");
+    ok(firelake_command(d).args(plain).output().unwrap(), "run");
     let data1 = data_files(d);
     assert!(data1.len() > data0.len());
     let again = maintain(d, &args);
     assert_eq!(count_after(&again, "expired"), 0, "{again}");
     assert_eq!(count_after(&again, "deleted"), 0, "{again}");
-    assert_eq!(check(d)["metadata_location"], c2["metadata_location"]);
+    assert_eq!(
+        iceberg_check(d)["metadata_location"],
+        c2["metadata_location"]
+    );
     assert_eq!(
         data_files(d),
         data1,
@@ -225,8 +200,8 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
 
     // A later run commits on the maintained table: the waiting files and its own.
     run_iceberg(d, "600", "5");
-    let c3 = check(d);
-    assert_table_is_the_lake(&c3);
+    let c3 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c3);
     assert!(c3["rows"].as_u64() > c2["rows"].as_u64(), "{c3}");
     assert!(c3["snapshots"].as_u64().unwrap() > 3, "{c3}");
 }
@@ -241,9 +216,12 @@ fn an_unreferenced_metadata_file_younger_than_the_grace_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     run_iceberg(d, "1500", "1");
-    let c0 = check(d);
+    let c0 = iceberg_check(d);
     let snaps0 = c0["snapshots"].as_u64().unwrap();
-    assert!(snaps0 >= 4, "{c0}");
+    assert!(
+        snaps0 >= 2,
+        "a snapshot per file, a file per shard at least: {c0}"
+    );
     // Every file of the folder two hours old; then a commit under way: a manifest list and a
     // metadata file written just now that no metadata references yet.
     let meta = metadata_dir(d);
@@ -265,16 +243,16 @@ fn an_unreferenced_metadata_file_younger_than_the_grace_is_kept() {
         "{out}"
     );
     assert!(fresh.iter().all(|f| meta.join(f).exists()));
-    let c1 = check(d);
-    assert_table_is_the_lake(&c1);
+    let c1 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c1);
     assert_eq!(c1["snapshots"], 1, "{c1}");
 
     // Once old enough (a grace of 0s here), they are orphans like any other.
     let out = maintain(d, &["--orphan-older-than", "0s"]);
     assert_eq!(count_after(&out, "deleted"), 2, "{out}");
     assert!(fresh.iter().all(|f| !meta.join(f).exists()));
-    let c2 = check(d);
-    assert_table_is_the_lake(&c2);
+    let c2 = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c2);
     assert_eq!(c2["metadata_location"], c1["metadata_location"]);
 }
 
@@ -285,7 +263,7 @@ fn maintenance_beside_a_committing_run_loses_no_commit() {
     run_iceberg(d, "600", "1");
     // A run committing a file at a time while maintenance expires all but the newest snapshot
     // again and again: the two race on the catalog's compare-and-swap.
-    let mut child = firelake(d)
+    let mut child = firelake_command(d)
         .args([
             "run",
             "--records",
@@ -314,8 +292,8 @@ fn maintenance_beside_a_committing_run_loses_no_commit() {
     assert!(status.success(), "{err}");
     assert!(rounds >= 2, "maintenance ran {rounds} times during the run");
     maintain(d, &["--expire-older-than", "0s", "--retain-last", "1"]);
-    let c = check(d);
-    assert_table_is_the_lake(&c);
+    let c = iceberg_check(d);
+    assert_iceberg_table_is_the_lake(&c);
     assert_eq!(c["snapshots"], 1, "{c}");
 }
 
@@ -324,7 +302,7 @@ fn a_lake_without_an_iceberg_table_or_a_moved_one_is_refused_and_bad_flags_are_u
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let status = |args: &[&str]| {
-        let out = firelake(d)
+        let out = firelake_command(d)
             .arg("iceberg-maintain")
             .args(args)
             .output()
@@ -341,7 +319,7 @@ fn a_lake_without_an_iceberg_table_or_a_moved_one_is_refused_and_bad_flags_are_u
 
     // A Hive-style lake without the Iceberg table: the same, and no catalog file made.
     ok(
-        firelake(d)
+        firelake_command(d)
             .args(["run", "--records", "300"])
             .output()
             .unwrap(),

@@ -242,3 +242,40 @@ pub fn produce_sample(
     assert!(ok, "firelake {args:?} failed:\n{out}\n{err}");
     out
 }
+
+/// What pyiceberg reads from the Iceberg table `table` of `dir/lake` (tests/iceberg_check.py:
+/// the table's rows and files beside the lake's Parquet data files read by pyarrow), as JSON.
+pub fn iceberg_check_table(dir: &std::path::Path, table: &str) -> serde_json::Value {
+    let out = std::process::Command::new(python())
+        .arg(root().join("tests/iceberg_check.py"))
+        .arg(dir.join("lake"))
+        .arg(table)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "iceberg_check.py {table}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// [`iceberg_check_table`] of the sample source's table `users`.
+pub fn iceberg_check(dir: &std::path::Path) -> serde_json::Value {
+    iceberg_check_table(dir, "users")
+}
+
+/// The Iceberg table holds each of the lake's data files once, the same rows as its folders,
+/// each file in the partition of its `p_date=` folder, and every file a reader of any of its
+/// snapshots opens exists.
+pub fn assert_iceberg_table_is_the_lake(c: &serde_json::Value) {
+    assert_eq!(c["same_rows"], true, "{c}");
+    assert_eq!(c["rows"], c["hive_rows"], "{c}");
+    assert_eq!(
+        c["files"], c["distinct_files"],
+        "a file committed twice: {c}"
+    );
+    assert_eq!(c["committed_are_lake_files"], true, "{c}");
+    assert_eq!(c["partition_ok"], true, "{c}");
+    assert_eq!(c["missing"], serde_json::json!([]), "{c}");
+}
