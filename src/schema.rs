@@ -77,14 +77,40 @@ fn diff(a: DiffArgs) -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Runtime::new()?;
     let lines = rt.block_on(async {
         let catalog = firelake_aws::open_catalog(a.catalog.as_deref(), &lake, &a.database).await?;
-        crate::schema_evolve::diff_lines(catalog.as_ref(), &def, a.table.as_deref())
-            .await
-            .map_err(Box::<dyn std::error::Error>::from)
+        let lines =
+            crate::schema_evolve::diff_lines(catalog.as_ref(), &def, a.table.as_deref()).await?;
+        #[cfg(feature = "iceberg")]
+        let lines = match lake.local_root() {
+            Some(root) => {
+                let iceberg = iceberg_diff_line(root, &a.database, &def).await?;
+                lines.into_iter().chain(iceberg).collect()
+            }
+            None => lines,
+        };
+        Ok::<_, Box<dyn std::error::Error>>(lines)
     })?;
     for line in lines {
         println!("{line}");
     }
     Ok(())
+}
+
+/// The change `--iceberg` applies to the lake's Iceberg table at its next start (none when
+/// the lake has no Iceberg table); a refused change is the error, as for the catalog's tables.
+#[cfg(feature = "iceberg")]
+async fn iceberg_diff_line(
+    root: &std::path::Path,
+    database: &str,
+    def: &firelake_core::SourceDef,
+) -> Result<Option<String>, firelake_iceberg::IcebergError> {
+    let policy = crate::schema_evolve::Policy::Evolve;
+    let plan = firelake_iceberg::Landing::plan_local(root, database, def, policy).await?;
+    Ok(plan.map(|p| match p.is_empty() {
+        true => format!("iceberg table {}: up to date", p.table),
+        false => format!(
+            "iceberg {p} (applied at the next start with --iceberg under --schema-policy evolve; refused under freeze)"
+        ),
+    }))
 }
 
 pub fn run(a: SchemaArgs) -> Result<(), Box<dyn std::error::Error>> {

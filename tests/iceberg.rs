@@ -430,6 +430,15 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
     let s4 = run(d, &[&records("4")[..], &["--source-dir", &v4]].concat());
     let rows4 = summary_field(&s4, "rows out");
     let c4 = iceberg_check(d);
+    // `schema diff` shows the Iceberg table's change beside the up-to-date catalog table,
+    // and changes nothing.
+    let diff = stdout_of(firelake_command(d).args(["schema", "diff", "--source-dir", &v4]));
+    assert!(diff.contains("table users: up to date"), "{diff}");
+    assert!(
+        diff.contains("iceberg table firelake.users: add column cell_country string (applied"),
+        "{diff}"
+    );
+    assert_eq!(table_state(&iceberg_check(d)), table_state(&c2));
     let out = firelake_command(d)
         .arg("run")
         .args(records("5"))
@@ -465,6 +474,11 @@ fn a_changed_definition_evolves_the_iceberg_table_and_a_refused_one_changes_noth
         "{c6}"
     );
     assert_eq!(schema_field(&c6, "cell_country").0, nat_id + 1, "{c6}");
+    let diff = stdout_of(firelake_command(d).args(["schema", "diff", "--source-dir", &v4]));
+    assert!(
+        diff.contains("iceberg table firelake.users: up to date"),
+        "{diff}"
+    );
 }
 
 /// `replay --iceberg` evolves the table at the same point as `run`: order lines replayed with

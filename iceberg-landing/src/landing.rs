@@ -103,17 +103,31 @@ impl Landing {
         def: &SourceDef,
         schema_policy: Policy,
     ) -> Result<(), IcebergError> {
+        Self::plan_local(lake_root, database, def, schema_policy)
+            .await
+            .map(|_| ())
+    }
+
+    /// The schema change the next start applies to the source's existing table (what
+    /// `firelake schema diff` shows), found without writing anything; `None` when the lake
+    /// has no such table (the catalog file is not created). Refusals are the error.
+    pub async fn plan_local(
+        lake_root: &Path,
+        database: &str,
+        def: &SourceDef,
+        schema_policy: Policy,
+    ) -> Result<Option<Plan>, IcebergError> {
         let lake_root = std::path::absolute(lake_root).map_err(IcebergError::io(lake_root))?;
         if !lake_root.join(LOCAL_CATALOG_FILE).exists() {
-            return Ok(());
+            return Ok(None);
         }
         let catalog = local_catalog(&lake_root, database).await?;
         let ident = TableIdent::new(NamespaceIdent::new(database.to_string()), def.table.clone());
         if !catalog.table_exists(&ident).await? {
-            return Ok(());
+            return Ok(None);
         }
         let table = catalog.load_table(&ident).await?;
-        start_check(&ident, &table, def, schema_policy).map(|_| ())
+        start_check(&ident, &table, def, schema_policy).map(Some)
     }
 
     /// `sqlite:///...` for a reader (pyiceberg's SQLAlchemy URL of the same file).
