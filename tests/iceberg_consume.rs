@@ -368,6 +368,45 @@ fn files_written_before_a_kill_9_of_the_consumer_are_committed_by_the_next_one()
 }
 
 #[test]
+fn a_sigterm_drain_commits_everything_the_consumer_wrote() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
+    let t = Setup::new();
+    let stream = t.stream("ice-drain", 2);
+    t.produce(&stream, 6000, 14);
+    // Nothing due during the run: whatever the table holds after the drain was committed by
+    // the committer's finish, after the consumer stopped.
+    let mut child = t
+        .consume(&stream, "60s", &["--iceberg", "--flush-records", "300"])
+        .args(["--iceberg-commit-interval", "1h"])
+        .args(["--iceberg-commit-files", "1000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&mut child, "a data file was written", || {
+        t.data_files() >= 1
+    });
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0, "kill failed");
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "a drain exits 0: {stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("SIGTERM: stopping"));
+    let c = t.check();
+    assert_table_is_the_lake(&c);
+    assert_eq!(committed(&stdout), c["files"].as_u64().unwrap(), "{stdout}");
+    assert_eq!(total(&stdout, "files"), c["files"].as_u64().unwrap());
+    assert_eq!(c["rows"], total(&stdout, "rows_out"), "{c}");
+}
+
+#[test]
 fn a_kill_9_after_a_commit_loses_nothing_and_commits_no_file_twice() {
     if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
         return;
