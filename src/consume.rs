@@ -27,16 +27,69 @@ pub struct ConsumeConfig {
     pub ignore_stale_checkpoints: bool,
     /// Serve Prometheus metrics here while consuming (docs/metrics.md).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Also commit the written files to the local lake's Iceberg table (`--iceberg`,
+    /// docs/iceberg.md): the committer runs beside the consumer and commits the rest when
+    /// it ends.
+    #[cfg(feature = "iceberg")]
+    pub iceberg: Option<firelake_iceberg::CommitPolicy>,
+    /// The database of the Iceberg catalog (namespace), as `run`'s `--database`.
+    #[cfg(feature = "iceberg")]
+    pub database: String,
+    /// What a changed definition does to the Iceberg table, applied when the committer opens
+    /// it, before anything is read.
+    #[cfg(feature = "iceberg")]
+    pub schema_policy: crate::schema_evolve::Policy,
+}
+
+/// What `consume` did: the consumer's totals, and the Iceberg summary line (`--iceberg`).
+pub struct Consumed {
+    pub metrics: Arc<ConsumerMetrics>,
+    pub iceberg: Option<String>,
 }
 
 pub async fn consume(
     def: Arc<SourceDef>,
     cfg: ConsumeConfig,
-) -> Result<Arc<ConsumerMetrics>, Box<dyn std::error::Error>> {
+) -> Result<Consumed, Box<dyn std::error::Error>> {
     let metrics = Arc::new(ConsumerMetrics::default());
     if let Some(addr) = cfg.metrics_addr {
         crate::metrics_server::serve(addr, metrics.clone(), def.clone()).await?;
     }
+    // Opened before anything is read, so a catalog that cannot be opened fails the run; it
+    // also finds and commits the files a crashed consumer wrote and never committed.
+    #[cfg(feature = "iceberg")]
+    let committer = match cfg.iceberg {
+        Some(policy) => Some(
+            crate::iceberg::Committer::start(
+                cfg.lake.local_root(),
+                &cfg.database,
+                def.clone(),
+                policy,
+                cfg.schema_policy,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    // An error of the consumer ends the process without the last commit: the next
+    // `--iceberg` start commits what it wrote (the lake's files are the truth).
+    consume_stream(def, cfg, metrics.clone()).await?;
+    #[cfg(feature = "iceberg")]
+    let iceberg = match committer {
+        Some(c) => Some(crate::iceberg::summary_line(c.finish().await?)),
+        None => None,
+    };
+    #[cfg(not(feature = "iceberg"))]
+    let iceberg = None;
+    Ok(Consumed { metrics, iceberg })
+}
+
+/// The consumer of `--from` until it ends (idle, a signal's drain, or an error).
+async fn consume_stream(
+    def: Arc<SourceDef>,
+    cfg: ConsumeConfig,
+    metrics: Arc<ConsumerMetrics>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let writer = Arc::new(LakeWriter::new(
         cfg.lake.clone(),
         cfg.catalog.clone(),
@@ -55,7 +108,7 @@ pub async fn consume(
             ignore_stale_checkpoints: cfg.ignore_stale_checkpoints,
         };
         consume_kinesis(client, cleaner, writer, opts).await?;
-        return Ok(metrics);
+        return Ok(());
     }
     if cfg.from.starts_with("kafka://") {
         use firelake_stream_consumer::kafka::{KafkaOptions, KafkaStart, consume_kafka};
@@ -78,7 +131,7 @@ pub async fn consume(
             tracing::warn!("--emf is the Kinesis consumer's; the Kafka consumer ignores it");
         }
         consume_kafka(cleaner, writer, opts).await?;
-        return Ok(metrics);
+        return Ok(());
     }
     Err(format!("--from {:?}: supported sources are kafka://HOST:PORT/TOPIC, kinesis://STREAM (the embedded stream is `firelake run`)", cfg.from).into())
 }
@@ -213,6 +266,16 @@ pub struct ConsumeArgs {
     pub flush: FlushArgs,
     #[command(flatten)]
     pub rejects: exit::RejectArgs,
+    /// Also commit the written files to an Apache Iceberg table in this catalog: `local`
+    /// (the default when the flag has no value) is the SQL catalog file
+    /// <lake>/_catalog/iceberg.sqlite of a local lake (docs/iceberg.md). Not with --redrive.
+    #[cfg(feature = "iceberg")]
+    #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
+          value_parser = crate::iceberg::parse_catalog)]
+    pub iceberg: Option<String>,
+    #[cfg(feature = "iceberg")]
+    #[command(flatten)]
+    pub iceberg_commit: crate::iceberg::CommitArgs,
     #[command(flatten)]
     pub schema: crate::schema_evolve::PolicyArgs,
 }
@@ -237,6 +300,10 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
         metrics_addr,
         flush,
         rejects,
+        #[cfg(feature = "iceberg")]
+        iceberg,
+        #[cfg(feature = "iceberg")]
+        iceberg_commit,
         schema,
     } = args;
     init_tracing("info");
@@ -249,6 +316,14 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let lake = Lake::from_url(&lake)?;
         let catalog = firelake_aws::open_catalog(catalog.as_deref(), &lake, &database).await?;
         let policy = schema.schema_policy;
+        // Every table is checked before any is changed: the Iceberg table's refusals first.
+        #[cfg(feature = "iceberg")]
+        if iceberg.is_some() {
+            if redrive_queue.is_some() {
+                return Err(ConsumeIcebergError::Redrive.into());
+            }
+            crate::iceberg::check_at_start(lake.local_root(), &database, &def, policy).await?;
+        }
         crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, policy).await?;
         let redrive_stream = from.clone();
         let cfg = ConsumeConfig {
@@ -267,6 +342,12 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             emf,
             ignore_stale_checkpoints,
             metrics_addr,
+            #[cfg(feature = "iceberg")]
+            iceberg: iceberg.map(|_| iceberg_commit.policy()),
+            #[cfg(feature = "iceberg")]
+            database,
+            #[cfg(feature = "iceberg")]
+            schema_policy: policy,
         };
         match &redrive_queue {
             Some(queue) => {
@@ -277,11 +358,14 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             None => consume(def, cfg).await.map(Some),
         }
     })?;
-    let Some(metrics) = metrics else {
+    let Some(Consumed { metrics, iceberg }) = metrics else {
         return Ok(());
     };
     print_consumed(&metrics, started_ms);
     println!("{}", metrics.nulled_line(&summary_def));
+    if let Some(iceberg) = iceberg {
+        println!("  iceberg        {iceberg}");
+    }
     use ConsumerMetrics as M;
     rejects.check(
         M::get(&metrics.rejected),
@@ -289,6 +373,16 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
         "under the table's _rejected/",
     )?;
     Ok(())
+}
+
+/// `--iceberg` with what it cannot go with.
+#[cfg(feature = "iceberg")]
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeIcebergError {
+    #[error(
+        "--iceberg is not for --redrive: run `firelake consume --iceberg` (or `run --iceberg`) on the lake after the redrive; it commits the files the redrive wrote"
+    )]
+    Redrive,
 }
 
 /// The totals line of a consume run.

@@ -30,8 +30,13 @@ pub const LOCAL_CATALOG_FILE: &str = "_catalog/iceberg.sqlite";
 pub const WAREHOUSE_DIR: &str = "_iceberg";
 /// The table property readers map file columns to field ids by (files carry no ids).
 const NAME_MAPPING: &str = "schema.name-mapping.default";
-/// Commits retried after another committer added some of the same files.
+/// Looks again after another committer added some of the same files, in a pass that is
+/// due: then the rest waits for the next pass (the other committer made progress).
 const DUPLICATE_RETRIES: usize = 5;
+/// The same in a forced pass (the end of a run), which must commit everything: two
+/// committers working down the same files one commit each lost more than 5 in a row
+/// (tests/iceberg_consume.rs), each loss a file the other committed.
+const FORCED_DUPLICATE_RETRIES: usize = 200;
 
 /// One written data file of the lake.
 #[derive(Debug, Clone)]
@@ -298,10 +303,17 @@ impl Landing {
 
     /// Commits the pending files if the policy says they are due (or `force`): one snapshot
     /// per batch of the policy's size. Another committer adding some of the same files first
-    /// makes this one look again and commit only what is still missing.
+    /// makes this one look again, after a short pause that differs between processes (so two
+    /// committers fall out of step), and commit only what is still missing; a due pass that
+    /// keeps losing leaves the rest to its next pass, a forced one keeps going.
     pub async fn commit_pending(&self, force: bool) -> Result<CommitReport, IcebergError> {
         let mut report = CommitReport::default();
-        for attempt in 0..=DUPLICATE_RETRIES {
+        let retries = if force {
+            FORCED_DUPLICATE_RETRIES
+        } else {
+            DUPLICATE_RETRIES
+        };
+        for attempt in 0..=retries {
             let pending = self.pending().await?;
             let bytes = pending.iter().map(|f| f.bytes).sum();
             let oldest = pending
@@ -314,10 +326,13 @@ impl Landing {
                 return Ok(report);
             }
             match self.commit_batches(&pending, &mut report).await {
-                Err(IcebergError::Iceberg(e))
-                    if is_duplicate(&e) && attempt < DUPLICATE_RETRIES =>
-                {
+                Err(IcebergError::Iceberg(e)) if is_duplicate(&e) && attempt < retries => {
                     tracing::info!(error = %e, "another committer added some of these files; looking again");
+                    tokio::time::sleep(duplicate_pause()).await;
+                }
+                Err(IcebergError::Iceberg(e)) if is_duplicate(&e) && !force => {
+                    tracing::info!(error = %e, "another committer keeps adding these files; the rest at the next pass");
+                    return Ok(report);
                 }
                 other => return other.map(|()| report),
             }
@@ -436,6 +451,17 @@ pub(crate) async fn local_catalog(
         .load(database, props)
         .await?;
     Ok(catalog)
+}
+
+/// 10-60 ms, varying with the process and the moment: after a lost race, two committers
+/// should not look again in step.
+fn duplicate_pause() -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = (nanos ^ std::process::id().wrapping_mul(2_654_435_761)) % 50;
+    Duration::from_millis(10 + u64::from(jitter))
 }
 
 /// The fast-append check that refuses files the table already references.
