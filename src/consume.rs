@@ -266,16 +266,9 @@ pub struct ConsumeArgs {
     pub flush: FlushArgs,
     #[command(flatten)]
     pub rejects: exit::RejectArgs,
-    /// Also commit the written files to an Apache Iceberg table in this catalog: `local`
-    /// (the default when the flag has no value) is the SQL catalog file
-    /// <lake>/_catalog/iceberg.sqlite of a local lake (docs/iceberg.md). Not with --redrive.
-    #[cfg(feature = "iceberg")]
-    #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
-          value_parser = crate::iceberg::parse_catalog)]
-    pub iceberg: Option<String>,
     #[cfg(feature = "iceberg")]
     #[command(flatten)]
-    pub iceberg_commit: crate::iceberg::CommitArgs,
+    pub iceberg: crate::iceberg::IcebergArgs,
     #[command(flatten)]
     pub schema: crate::schema_evolve::PolicyArgs,
 }
@@ -302,8 +295,6 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
         rejects,
         #[cfg(feature = "iceberg")]
         iceberg,
-        #[cfg(feature = "iceberg")]
-        iceberg_commit,
         schema,
     } = args;
     init_tracing("info");
@@ -318,7 +309,7 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let policy = schema.schema_policy;
         // Every table is checked before any is changed: the Iceberg table's refusals first.
         #[cfg(feature = "iceberg")]
-        if iceberg.is_some() {
+        if iceberg.enabled() {
             if redrive_queue.is_some() {
                 return Err(ConsumeIcebergError::Redrive.into());
             }
@@ -343,7 +334,7 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             ignore_stale_checkpoints,
             metrics_addr,
             #[cfg(feature = "iceberg")]
-            iceberg: iceberg.map(|_| iceberg_commit.policy()),
+            iceberg: iceberg.policy(),
             #[cfg(feature = "iceberg")]
             database,
             #[cfg(feature = "iceberg")]

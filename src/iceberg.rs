@@ -28,6 +28,31 @@ pub fn parse_catalog(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--iceberg [CATALOG]` and its commit batching, shared by `run`, `replay` and `consume`.
+#[derive(Args, Debug, Clone)]
+pub struct IcebergArgs {
+    /// Also land the table as an Apache Iceberg table in this catalog: `local` (the default
+    /// when the flag has no value) is the SQL catalog file <lake>/_catalog/iceberg.sqlite of a
+    /// local lake (docs/iceberg.md). `replay`: with the embedded target; `consume`: not with
+    /// --redrive.
+    #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
+          value_parser = parse_catalog)]
+    pub iceberg: Option<String>,
+    #[command(flatten)]
+    pub commit: CommitArgs,
+}
+
+impl IcebergArgs {
+    /// The commit policy when `--iceberg` is given.
+    pub fn policy(&self) -> Option<CommitPolicy> {
+        self.iceberg.as_ref().map(|_| self.commit.policy())
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.iceberg.is_some()
+    }
+}
+
 /// When written files are committed to the Iceberg table.
 #[derive(Args, Debug, Clone)]
 pub struct CommitArgs {

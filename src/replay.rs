@@ -89,15 +89,9 @@ pub struct ReplayArgs {
     publish_deadline: Duration,
     #[command(flatten)]
     rejects: crate::exit::RejectArgs,
-    /// Embedded target: also land the table as an Apache Iceberg table in this catalog
-    /// (`local`: <lake>/_catalog/iceberg.sqlite; docs/iceberg.md).
-    #[cfg(feature = "iceberg")]
-    #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
-          value_parser = crate::iceberg::parse_catalog)]
-    iceberg: Option<String>,
     #[cfg(feature = "iceberg")]
     #[command(flatten)]
-    iceberg_commit: crate::iceberg::CommitArgs,
+    iceberg: crate::iceberg::IcebergArgs,
 }
 
 fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
@@ -229,7 +223,7 @@ pub fn run(args: ReplayArgs) -> Result<(), Box<dyn std::error::Error>> {
         StreamTarget::Embedded => Lake::from_url(&args.lake)?,
         StreamTarget::Broker(ref url) => {
             #[cfg(feature = "iceberg")]
-            if args.iceberg.is_some() {
+            if args.iceberg.enabled() {
                 return Err(ReplayCliError::IcebergRemote(target.name()).into());
             }
             let shown = target.name();
@@ -303,7 +297,7 @@ async fn replay_embedded(
     };
     // Every table is checked before any is changed: the Iceberg table's refusals first.
     #[cfg(feature = "iceberg")]
-    if let (Some(_), Some(root)) = (&args.iceberg, lake.local_root()) {
+    if let (true, Some(root)) = (args.iceberg.enabled(), lake.local_root()) {
         let policy = args.schema.schema_policy;
         crate::iceberg::check_at_start(Some(root), &args.database, &def, policy).await?;
     }
@@ -320,13 +314,13 @@ async fn replay_embedded(
         metrics.clone(),
     ));
     #[cfg(feature = "iceberg")]
-    let committer = match args.iceberg {
-        Some(_) => Some(
+    let committer = match args.iceberg.policy() {
+        Some(policy) => Some(
             crate::iceberg::Committer::start(
                 lake.local_root(),
                 &args.database,
                 def.clone(),
-                args.iceberg_commit.policy(),
+                policy,
                 args.schema.schema_policy,
             )
             .await?,

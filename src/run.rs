@@ -323,16 +323,9 @@ pub struct RunArgs {
     pub flush: FlushArgs,
     #[command(flatten)]
     pub rejects: exit::RejectArgs,
-    /// Also land the table as an Apache Iceberg table in this catalog: `local` (the
-    /// default when the flag has no value) is the SQL catalog file
-    /// <lake>/_catalog/iceberg.sqlite (docs/iceberg.md).
-    #[cfg(feature = "iceberg")]
-    #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
-          value_parser = crate::iceberg::parse_catalog)]
-    pub iceberg: Option<String>,
     #[cfg(feature = "iceberg")]
     #[command(flatten)]
-    pub iceberg_commit: crate::iceberg::CommitArgs,
+    pub iceberg: crate::iceberg::IcebergArgs,
     #[command(flatten)]
     pub schema: crate::schema_evolve::PolicyArgs,
 }
@@ -353,8 +346,6 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         rejects,
         #[cfg(feature = "iceberg")]
         iceberg,
-        #[cfg(feature = "iceberg")]
-        iceberg_commit,
         schema,
     } = args;
     init_tracing("warn");
@@ -366,7 +357,7 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         let policy = schema.schema_policy;
         // Every table is checked before any is changed: the Iceberg table's refusals first.
         #[cfg(feature = "iceberg")]
-        if iceberg.is_some() {
+        if iceberg.enabled() {
             rt.block_on(crate::iceberg::check_at_start(
                 Some(root),
                 &database,
@@ -394,7 +385,7 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
         metrics_addr,
         #[cfg(feature = "iceberg")]
-        iceberg: iceberg.map(|_| iceberg_commit.policy()),
+        iceberg: iceberg.policy(),
         #[cfg(feature = "iceberg")]
         schema_policy: schema.schema_policy,
     };
