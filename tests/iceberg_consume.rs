@@ -5,7 +5,9 @@
 //! checkpoint, loses nothing and commits no file twice; two consumers commit to one table.
 
 mod common;
-use common::{python, python_tool, require_emulators, root, unique};
+use common::{
+    assert_iceberg_table_is_the_lake, iceberg_check, python, python_tool, require_emulators, unique,
+};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -109,17 +111,7 @@ impl Setup {
 
     /// What pyiceberg reads from the lake's Iceberg table.
     fn check(&self) -> Value {
-        let out = Command::new(python())
-            .arg(root().join("tests/iceberg_check.py"))
-            .arg(self.lake())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "iceberg_check.py: {}",
-            text(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        iceberg_check(self.dir.path())
     }
 
     /// The `.parquet` data files in the table's `p_date=` folders.
@@ -192,19 +184,6 @@ fn committed(stdout: &str) -> u64 {
         .find_map(|l| l.trim_start().strip_prefix("iceberg "))
         .unwrap_or_else(|| panic!("no iceberg line in {stdout}"));
     line.split_whitespace().next().unwrap().parse().unwrap()
-}
-
-/// The table holds each of the lake's data files once and the same rows as its folders.
-fn assert_table_is_the_lake(c: &Value) {
-    assert_eq!(c["same_rows"], true, "{c}");
-    assert_eq!(c["rows"], c["hive_rows"], "{c}");
-    assert_eq!(
-        c["files"], c["distinct_files"],
-        "a file committed twice: {c}"
-    );
-    assert_eq!(c["committed_are_lake_files"], true, "{c}");
-    assert_eq!(c["partition_ok"], true, "{c}");
-    assert_eq!(c["missing"], Value::Array(vec![]), "{c}");
 }
 
 /// Every valid user id on the streams, read independently (boto3, each shard from its start).
@@ -283,7 +262,7 @@ fn consume_iceberg_commits_every_file_it_writes_and_pyiceberg_reads_every_record
     assert_eq!(rows + rejected, 3000);
     assert!(rejected > 0, "the sample source makes bad records");
     let c = t.check();
-    assert_table_is_the_lake(&c);
+    assert_iceberg_table_is_the_lake(&c);
     assert_eq!(c["rows"], rows, "every record minus the rejected: {c}");
     let files = c["files"].as_u64().unwrap();
     assert!(files > 2, "{c}");
@@ -304,7 +283,7 @@ fn consume_iceberg_commits_every_file_it_writes_and_pyiceberg_reads_every_record
     let out2 = t.consume_all(&stream, &["--flush-records", "400"]);
     assert_eq!(total(&out2, "records_in"), 1000, "{out2}");
     let c2 = t.check();
-    assert_table_is_the_lake(&c2);
+    assert_iceberg_table_is_the_lake(&c2);
     assert_eq!(c2["rows"], rows + total(&out2, "rows_out"), "{c2}");
     assert_eq!(
         c2["files"].as_u64().unwrap(),
@@ -361,7 +340,7 @@ fn files_written_before_a_kill_9_of_the_consumer_are_committed_by_the_next_one()
 
     let out = t.consume_all(&stream, &["--flush-records", "300"]);
     let c = t.check();
-    assert_table_is_the_lake(&c);
+    assert_iceberg_table_is_the_lake(&c);
     assert!(c["files"].as_u64().unwrap() > written, "{c}");
     assert_eq!(committed(&out), c["files"].as_u64().unwrap(), "{out}");
     assert_every_record(&t.lake(), &stream_ids(&[&stream]));
@@ -400,7 +379,7 @@ fn a_sigterm_drain_commits_everything_the_consumer_wrote() {
     );
     assert!(text(&out.stderr).contains("SIGTERM: stopping"));
     let c = t.check();
-    assert_table_is_the_lake(&c);
+    assert_iceberg_table_is_the_lake(&c);
     assert_eq!(committed(&stdout), c["files"].as_u64().unwrap(), "{stdout}");
     assert_eq!(total(&stdout, "files"), c["files"].as_u64().unwrap());
     assert_eq!(c["rows"], total(&stdout, "rows_out"), "{c}");
@@ -439,7 +418,7 @@ fn a_kill_9_after_a_commit_loses_nothing_and_commits_no_file_twice() {
     t.produce(&stream, 500, 13);
     let out = t.consume_all(&stream, &commit_each);
     let c = t.check();
-    assert_table_is_the_lake(&c);
+    assert_iceberg_table_is_the_lake(&c);
     assert_eq!(
         c["files"].as_u64().unwrap(),
         committed_before + committed(&out),
@@ -503,7 +482,7 @@ fn two_consumers_commit_to_one_table_at_once_every_file_once() {
         commits += committed(&stdout);
     }
     let c = t.check();
-    assert_table_is_the_lake(&c);
+    assert_iceberg_table_is_the_lake(&c);
     assert_eq!(c["rows"], rows, "{c}");
     assert_eq!(
         c["files"], commits,
