@@ -84,15 +84,23 @@ fn age(path: &Path, ago: Duration) {
 fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_row() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for seed in ["1", "2", "3"] {
+    for seed in ["1", "2", "3", "4", "5", "6"] {
         run_iceberg(d, "1500", seed);
     }
     let c0 = iceberg_check(d);
     assert_iceberg_table_is_the_lake(&c0);
     let snaps0 = c0["snapshots"].as_u64().unwrap();
     // A snapshot per file, at least one file per shard (how flushes fall varies by run).
-    assert!(snaps0 >= 6, "a snapshot per file: {c0}");
+    assert!(snaps0 >= 12, "a snapshot per file: {c0}");
     let meta0 = names(&c0["metadata_files"]);
+    // The metadata log keeps 10 earlier versions: the older ones are orphans, and the
+    // expiry's own version pushes one more out.
+    let json0 = meta0
+        .iter()
+        .filter(|n| n.ends_with(".metadata.json"))
+        .count() as u64;
+    assert!(json0 > 11, "{c0}");
+    let out_of_log = json0 + 1 - 11;
     let data0 = data_files(d);
     let args = [
         "--expire-older-than",
@@ -113,14 +121,20 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
         .lines()
         .filter(|l| l.starts_with("would delete "))
         .collect();
+    let lists = would_delete
+        .iter()
+        .filter(|l| l.contains("/metadata/snap-"));
     assert_eq!(
-        would_delete.len() as u64,
+        lists.count() as u64,
         snaps0 - 3,
         "one manifest list each: {dry}"
     );
-    assert!(
-        would_delete.iter().all(|l| l.contains("/metadata/snap-")),
-        "{dry}"
+    let versions = would_delete.iter().filter(|l| l.contains(".metadata.json"));
+    assert_eq!(versions.count() as u64, out_of_log, "{dry}");
+    assert_eq!(
+        would_delete.len() as u64,
+        snaps0 - 3 + out_of_log,
+        "nothing else: {dry}"
     );
     assert!(dry.contains("Dry run, nothing changed."), "{dry}");
     assert_eq!(count_after(&dry, "would expire"), snaps0 - 3, "{dry}");
@@ -132,7 +146,11 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
     // The real run: 3 snapshots left, their manifest lists and every manifest still there.
     let out = maintain(d, &args);
     assert_eq!(count_after(&out, "expired"), snaps0 - 3, "{out}");
-    assert_eq!(count_after(&out, "deleted"), snaps0 - 3, "{out}");
+    assert_eq!(
+        count_after(&out, "deleted"),
+        snaps0 - 3 + out_of_log,
+        "{out}"
+    );
     assert!(out.contains("; 3 snapshots and"), "{out}");
     let c2 = iceberg_check(d);
     assert_iceberg_table_is_the_lake(&c2);
@@ -156,8 +174,15 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
     );
     assert_eq!(
         meta2.len() as u64,
-        meta0.len() as u64 - (snaps0 - 3) + 1,
-        "the expired manifest lists deleted, the expiry's metadata file added: {c2}"
+        meta0.len() as u64 - (snaps0 - 3) - out_of_log + 1,
+        "the expired manifest lists and the versions out of the log deleted, the expiry's \
+         metadata file added: {c2}"
+    );
+    let json2 = meta2.iter().filter(|n| n.ends_with(".metadata.json"));
+    assert_eq!(
+        json2.count(),
+        11,
+        "the current version and 10 earlier: {c2}"
     );
     let expired: BTreeSet<_> = ids0.difference(&ids2).collect();
     for name in &meta2 {
@@ -167,7 +192,11 @@ fn maintenance_expires_snapshots_deletes_their_manifest_lists_and_keeps_every_ro
             "{name} kept"
         );
     }
-    assert!(meta0.difference(&meta2).all(|n| n.starts_with("snap-")));
+    assert!(
+        meta0
+            .difference(&meta2)
+            .all(|n| n.starts_with("snap-") || n.ends_with(".metadata.json"))
+    );
     assert_eq!(data_files(d), data0, "no data file touched");
 
     // Files written and not committed (a run without --iceberg): data of the lake that the

@@ -12,6 +12,7 @@ use firelake_core::SourceDef;
 use firelake_core::schema_evolution::{Plan, Policy, StartError};
 use futures::TryStreamExt;
 use iceberg::io::LocalFsStorageFactory;
+use iceberg::spec::TableProperties;
 use iceberg::spec::{
     DataContentType, DataFile, DataFileBuilder, DataFileFormat, Literal, Struct, Type,
 };
@@ -30,6 +31,12 @@ pub const LOCAL_CATALOG_FILE: &str = "_catalog/iceberg.sqlite";
 pub const WAREHOUSE_DIR: &str = "_iceberg";
 /// The table property readers map file columns to field ids by (files carry no ids).
 const NAME_MAPPING: &str = "schema.name-mapping.default";
+/// How many earlier metadata versions the table's metadata log keeps (Iceberg's default is
+/// 100). Every version lists every retained snapshot, so at a commit a minute the earlier
+/// versions, not the current one, are most of the metadata folder; `iceberg-maintain`
+/// deletes the versions that fell out of the log.
+const PREVIOUS_VERSIONS_KEPT: &str = "10";
+const PREVIOUS_VERSIONS: &str = TableProperties::PROPERTY_METADATA_PREVIOUS_VERSIONS_MAX;
 /// Looks again after another committer added some of the same files, in a pass that is
 /// due: then the rest waits for the next pass (the other committer made progress).
 const DUPLICATE_RETRIES: usize = 5;
@@ -169,7 +176,13 @@ impl Landing {
             .location(file_url(&location))
             .schema(schema)
             .partition_spec(spec::partition_spec(&self.def)?)
-            .properties([(NAME_MAPPING.to_string(), mapping)])
+            .properties([
+                (NAME_MAPPING.to_string(), mapping),
+                (
+                    PREVIOUS_VERSIONS.to_string(),
+                    PREVIOUS_VERSIONS_KEPT.to_string(),
+                ),
+            ])
             .build();
         match self.catalog.create_table(ns, creation).await {
             Err(e) if !self.catalog.table_exists(&self.ident).await? => Err(e.into()),
@@ -179,8 +192,9 @@ impl Landing {
 
     /// Brings the table's schema to the definition with the core diff's rules, before
     /// anything is written: a refused change, or any change under freeze, is the error and
-    /// changes nothing. Then the name mapping is made to match the schema (it is a commit of
-    /// its own, so one lost to a crash is made at the next start).
+    /// changes nothing. Then the name mapping is made to match the schema, and a table made
+    /// before firelake kept its metadata log short gets the length (a commit of their own, so
+    /// one lost to a crash is made at the next start).
     async fn evolve(&self, table: Table, schema_policy: Policy) -> Result<(), IcebergError> {
         let plan = start_check(&self.ident, &table, &self.def, schema_policy)?;
         if schema_policy == Policy::Freeze {
@@ -192,13 +206,12 @@ impl Landing {
         } else {
             self.update_schema(table, &plan).await?
         };
-        let schema = table.metadata().current_schema();
-        let held = table.metadata().properties().get(NAME_MAPPING);
-        if !evolution::mapping_is_current(held.map(String::as_str), schema) {
+        let missing = missing_properties(&table);
+        if !missing.is_empty() {
             let tx = Transaction::new(&table);
-            let set = tx
-                .update_table_properties()
-                .set(NAME_MAPPING.to_string(), evolution::name_mapping(schema));
+            let set = missing
+                .into_iter()
+                .fold(tx.update_table_properties(), |set, (k, v)| set.set(k, v));
             set.apply(tx)?.commit(&self.catalog).await?;
         }
         Ok(())
@@ -391,6 +404,26 @@ impl Landing {
     }
 }
 
+/// The table properties firelake keeps that `table` lacks or holds out of date: the name
+/// mapping of its current schema, and the metadata log's length on a table made before
+/// firelake set it (a length set by hand is kept).
+fn missing_properties(table: &Table) -> Vec<(String, String)> {
+    let props = table.metadata().properties();
+    let schema = table.metadata().current_schema();
+    let mut missing = Vec::new();
+    let held = props.get(NAME_MAPPING).map(String::as_str);
+    if !evolution::mapping_is_current(held, schema) {
+        missing.push((NAME_MAPPING.to_string(), evolution::name_mapping(schema)));
+    }
+    if !props.contains_key(PREVIOUS_VERSIONS) {
+        missing.push((
+            PREVIOUS_VERSIONS.to_string(),
+            PREVIOUS_VERSIONS_KEPT.to_string(),
+        ));
+    }
+    missing
+}
+
 /// A table partitioned by another timestamp (a replay's `--event-time`) would get files
 /// whose folder day is not the day of its partition column: refused. The column is found
 /// by name: in an evolved table ids do not follow the definition's order.
@@ -518,6 +551,32 @@ mod tests {
 
     async fn table(l: &Landing) -> Table {
         l.catalog.load_table(&l.ident).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_metadata_log_is_kept_short_on_new_tables_and_on_ones_made_before() {
+        let lake = tempfile::tempdir().unwrap();
+        let l = open(lake.path(), users("int32", &[]), Policy::Evolve)
+            .await
+            .unwrap();
+        let held = |t: &Table| t.metadata().properties().get(PREVIOUS_VERSIONS).cloned();
+        assert_eq!(held(&table(&l).await).as_deref(), Some("10"));
+        // A table made before firelake set the length (Iceberg's default, 100) gets it at the
+        // next start; under freeze nothing is written.
+        let t = table(&l).await;
+        let tx = Transaction::new(&t);
+        let unset = tx
+            .update_table_properties()
+            .remove(PREVIOUS_VERSIONS.into());
+        unset.apply(tx).unwrap().commit(&l.catalog).await.unwrap();
+        let l = open(lake.path(), users("int32", &[]), Policy::Freeze)
+            .await
+            .unwrap();
+        assert_eq!(held(&table(&l).await), None);
+        let l = open(lake.path(), users("int32", &[]), Policy::Evolve)
+            .await
+            .unwrap();
+        assert_eq!(held(&table(&l).await).as_deref(), Some("10"));
     }
 
     #[tokio::test]
