@@ -58,27 +58,19 @@ pub async fn consume(
     // Opened before anything is read, so a catalog that cannot be opened fails the run; it
     // also finds and commits the files a crashed consumer wrote and never committed.
     #[cfg(feature = "iceberg")]
-    let committer = match cfg.iceberg {
-        Some(policy) => Some(
-            crate::iceberg::Committer::start(
-                cfg.lake.local_root(),
-                &cfg.database,
-                def.clone(),
-                policy,
-                cfg.schema_policy,
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    let committer = crate::iceberg::Committer::start_if(
+        cfg.iceberg,
+        cfg.lake.local_root(),
+        &cfg.database,
+        def.clone(),
+        cfg.schema_policy,
+    )
+    .await?;
     // An error of the consumer ends the process without the last commit: the next
     // `--iceberg` start commits what it wrote (the lake's files are the truth).
     consume_stream(def, cfg, metrics.clone()).await?;
     #[cfg(feature = "iceberg")]
-    let iceberg = match committer {
-        Some(c) => Some(crate::iceberg::summary_line(c.finish().await?)),
-        None => None,
-    };
+    let iceberg = crate::iceberg::finish_line(committer).await?;
     #[cfg(not(feature = "iceberg"))]
     let iceberg = None;
     Ok(Consumed { metrics, iceberg })

@@ -138,6 +138,22 @@ impl Committer {
         })
     }
 
+    /// [`Committer::start`] when `policy` is given (`--iceberg`), none otherwise.
+    pub async fn start_if(
+        policy: Option<CommitPolicy>,
+        lake_root: Option<&Path>,
+        database: &str,
+        def: Arc<SourceDef>,
+        schema_policy: Policy,
+    ) -> Result<Option<Committer>, RunIcebergError> {
+        match policy {
+            Some(p) => Ok(Some(
+                Self::start(lake_root, database, def, p, schema_policy).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// After the consumer finished: everything written is committed.
     pub async fn finish(self) -> Result<(CommitReport, String), RunIcebergError> {
         let _ = self.done.send(true);
@@ -167,7 +183,15 @@ pub async fn check_at_start(
     Ok(Landing::check_local(root, database, def, schema_policy).await?)
 }
 
-/// The summary line of `run` and `replay`.
+/// After the consumer finished, the summary line of what `committer` (if any) committed.
+pub async fn finish_line(committer: Option<Committer>) -> Result<Option<String>, RunIcebergError> {
+    match committer {
+        Some(c) => Ok(Some(summary_line(c.finish().await?))),
+        None => Ok(None),
+    }
+}
+
+/// The summary line of `run`, `replay` and `consume`.
 pub fn summary_line((r, at): (CommitReport, String)) -> String {
     let unreadable = match r.unreadable {
         0 => String::new(),

@@ -314,19 +314,14 @@ async fn replay_embedded(
         metrics.clone(),
     ));
     #[cfg(feature = "iceberg")]
-    let committer = match args.iceberg.policy() {
-        Some(policy) => Some(
-            crate::iceberg::Committer::start(
-                lake.local_root(),
-                &args.database,
-                def.clone(),
-                policy,
-                args.schema.schema_policy,
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    let committer = crate::iceberg::Committer::start_if(
+        args.iceberg.policy(),
+        lake.local_root(),
+        &args.database,
+        def.clone(),
+        args.schema.schema_policy,
+    )
+    .await?;
     let consumer = tokio::spawn(consume_embedded(
         stream.clone(),
         plan.cleaner.clone(),
@@ -346,10 +341,7 @@ async fn replay_embedded(
     let mut target = EmbeddedTarget::new(stream, consumer);
     let report = replay(plan, &mut target, watch).await?;
     #[cfg(feature = "iceberg")]
-    let iceberg = match committer {
-        Some(c) => Some(crate::iceberg::summary_line(c.finish().await?)),
-        None => None,
-    };
+    let iceberg = crate::iceberg::finish_line(committer).await?;
     #[cfg(not(feature = "iceberg"))]
     let iceberg = None;
     let partitions = match catalog.partitions(&def.table).await {

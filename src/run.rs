@@ -127,19 +127,14 @@ pub async fn run_embedded(
     ));
     // Opened before anything is written, so a catalog that cannot be opened fails the run.
     #[cfg(feature = "iceberg")]
-    let committer = match cfg.iceberg {
-        Some(policy) => Some(
-            crate::iceberg::Committer::start(
-                cfg.lake.local_root(),
-                &cfg.database,
-                def.clone(),
-                policy,
-                cfg.schema_policy,
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    let committer = crate::iceberg::Committer::start_if(
+        cfg.iceberg,
+        cfg.lake.local_root(),
+        &cfg.database,
+        def.clone(),
+        cfg.schema_policy,
+    )
+    .await?;
     let consumer = tokio::spawn(consume_embedded(
         stream.clone(),
         cleaner.clone(),
@@ -165,10 +160,7 @@ pub async fn run_embedded(
     }
     progress.finish_and_clear();
     #[cfg(feature = "iceberg")]
-    let iceberg = match committer {
-        Some(c) => Some(crate::iceberg::summary_line(c.finish().await?)),
-        None => None,
-    };
+    let iceberg = crate::iceberg::finish_line(committer).await?;
     #[cfg(not(feature = "iceberg"))]
     let iceberg = None;
 
