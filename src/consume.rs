@@ -27,11 +27,11 @@ pub struct ConsumeConfig {
     pub ignore_stale_checkpoints: bool,
     /// Serve Prometheus metrics here while consuming (docs/metrics.md).
     pub metrics_addr: Option<std::net::SocketAddr>,
-    /// Also commit the written files to the local lake's Iceberg table (`--iceberg`,
+    /// Also commit the written files to the lake's Iceberg table (`--iceberg`,
     /// docs/iceberg.md): the committer runs beside the consumer and commits the rest when
     /// it ends.
     #[cfg(feature = "iceberg")]
-    pub iceberg: Option<firelake_iceberg::CommitPolicy>,
+    pub iceberg: Option<crate::iceberg::IcebergTarget>,
     /// The database of the Iceberg catalog (namespace), as `run`'s `--database`.
     #[cfg(feature = "iceberg")]
     pub database: String,
@@ -59,8 +59,8 @@ pub async fn consume(
     // also finds and commits the files a crashed consumer wrote and never committed.
     #[cfg(feature = "iceberg")]
     let committer = crate::iceberg::Committer::start_if(
-        cfg.iceberg,
-        cfg.lake.local_root(),
+        cfg.iceberg.clone(),
+        &cfg.lake,
         &cfg.database,
         def.clone(),
         cfg.schema_policy,
@@ -297,15 +297,18 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let started_ms = firelake_core::stream::now_ms();
     let metrics = rt.block_on(async {
         let lake = Lake::from_url(&lake)?;
+        #[cfg(feature = "iceberg")]
+        let catalog_url = catalog.clone();
         let catalog = firelake_aws::open_catalog(catalog.as_deref(), &lake, &database).await?;
         let policy = schema.schema_policy;
         // Every table is checked before any is changed: the Iceberg table's refusals first.
         #[cfg(feature = "iceberg")]
-        if iceberg.enabled() {
+        if let Some(target) = iceberg.target() {
             if redrive_queue.is_some() {
                 return Err(ConsumeIcebergError::Redrive.into());
             }
-            crate::iceberg::check_at_start(lake.local_root(), &database, &def, policy).await?;
+            iceberg.refuse_shared_glue_database(catalog_url.as_deref())?;
+            crate::iceberg::check_at_start(&lake, &target.catalog, &database, &def, policy).await?;
         }
         crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, policy).await?;
         let redrive_stream = from.clone();
@@ -326,7 +329,7 @@ pub fn run(args: ConsumeArgs) -> Result<(), Box<dyn std::error::Error>> {
             ignore_stale_checkpoints,
             metrics_addr,
             #[cfg(feature = "iceberg")]
-            iceberg: iceberg.policy(),
+            iceberg: iceberg.target(),
             #[cfg(feature = "iceberg")]
             database,
             #[cfg(feature = "iceberg")]

@@ -3,29 +3,21 @@
 //! written files to the table in batches while the run goes on and commits the rest at the
 //! end, so the table holds every file the lake holds, each once.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use firelake_core::SourceDef;
-use firelake_iceberg::{CommitPolicy, CommitReport, IcebergError, Landing, policy};
+use firelake_core::{Lake, SourceDef};
+use firelake_iceberg::{CommitPolicy, CommitReport, IcebergError, Landing, TableCatalog, policy};
 
 use crate::flags::{count, parse_duration};
 use crate::schema_evolve::Policy;
 
-/// The one catalog this version offers: the SQL (SQLite) catalog file inside a local lake.
-pub const LOCAL: &str = "local";
-
-/// `--iceberg [local]`.
-pub fn parse_catalog(s: &str) -> Result<String, String> {
-    match s {
-        LOCAL => Ok(s.to_string()),
-        _ => Err(format!(
-            "{s:?} is not an Iceberg catalog this version offers: use `local` (the SQL catalog \
-             file <lake>/_catalog/iceberg.sqlite; docs/iceberg.md)"
-        )),
-    }
+/// The table `--iceberg` names and how its commits are batched.
+#[derive(Debug, Clone)]
+pub struct IcebergTarget {
+    pub catalog: TableCatalog,
+    pub policy: CommitPolicy,
 }
 
 /// `--iceberg [CATALOG]` and its commit batching, shared by `run`, `replay` and `consume`.
@@ -33,23 +25,43 @@ pub fn parse_catalog(s: &str) -> Result<String, String> {
 pub struct IcebergArgs {
     /// Also land the table as an Apache Iceberg table in this catalog: `local` (the default
     /// when the flag has no value) is the SQL catalog file <lake>/_catalog/iceberg.sqlite of a
-    /// local lake (docs/iceberg.md). `replay`: with the embedded target; `consume`: not with
-    /// --redrive.
+    /// local lake; glue://DATABASE the Glue Data Catalog, for an s3:// lake (docs/iceberg.md).
+    /// `replay`: with the embedded target; `consume`: not with --redrive.
     #[arg(long, env = "FIRELAKE_ICEBERG", num_args = 0..=1, default_missing_value = "local",
-          value_parser = parse_catalog)]
-    pub iceberg: Option<String>,
+          value_parser = TableCatalog::parse)]
+    pub iceberg: Option<TableCatalog>,
     #[command(flatten)]
     pub commit: CommitArgs,
 }
 
 impl IcebergArgs {
-    /// The commit policy when `--iceberg` is given.
-    pub fn policy(&self) -> Option<CommitPolicy> {
-        self.iceberg.as_ref().map(|_| self.commit.policy())
+    /// The table and its commit policy when `--iceberg` is given.
+    pub fn target(&self) -> Option<IcebergTarget> {
+        self.iceberg.as_ref().map(|catalog| IcebergTarget {
+            catalog: catalog.clone(),
+            policy: self.commit.policy(),
+        })
     }
 
     pub fn enabled(&self) -> bool {
         self.iceberg.is_some()
+    }
+
+    /// The Iceberg table and the Hive-style table of one source cannot be the same Glue
+    /// table: refused when `--iceberg` names the Glue database `--catalog` names.
+    pub fn refuse_shared_glue_database(
+        &self,
+        hive_catalog: Option<&str>,
+    ) -> Result<(), RunIcebergError> {
+        match (
+            &self.iceberg,
+            hive_catalog.and_then(|c| c.strip_prefix("glue://")),
+        ) {
+            (Some(TableCatalog::Glue { database }), Some(hive)) if hive == database => {
+                Err(RunIcebergError::SharedGlueDatabase(database.clone()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -83,9 +95,9 @@ impl CommitArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum RunIcebergError {
     #[error(
-        "--iceberg local needs a local lake (file://PATH or a path): the SQL catalog file lives inside it"
+        "--iceberg glue://{0} and --catalog glue://{0} would keep the Iceberg and the Hive-style table under one Glue name: name another Glue database for --iceberg (e.g. glue://{0}_iceberg)"
     )]
-    NotLocal,
+    SharedGlueDatabase(String),
     #[error("Iceberg table: {0}")]
     Iceberg(#[from] IcebergError),
     #[error("the Iceberg committer failed: {0}")]
@@ -105,15 +117,15 @@ impl Committer {
     /// written, so a refusal leaves the table as it was) and starts committing due batches.
     /// Files a crashed run wrote and never committed are found and committed like this run's.
     pub async fn start(
-        lake_root: Option<&Path>,
+        lake: &Lake,
+        target: IcebergTarget,
         database: &str,
         def: Arc<SourceDef>,
-        policy: CommitPolicy,
         schema_policy: Policy,
     ) -> Result<Committer, RunIcebergError> {
-        let root = lake_root.ok_or(RunIcebergError::NotLocal)?;
-        let landing =
-            Arc::new(Landing::open_local(root, database, def, policy, schema_policy).await?);
+        let IcebergTarget { catalog, policy } = target;
+        let landing = Landing::open(lake, &catalog, database, def, policy, schema_policy).await?;
+        let landing = Arc::new(landing);
         let (done, mut finished) = tokio::sync::watch::channel(false);
         // Often enough that a batch is committed soon after it is due, never busy.
         let poll = (policy.max_wait / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
@@ -138,17 +150,17 @@ impl Committer {
         })
     }
 
-    /// [`Committer::start`] when `policy` is given (`--iceberg`), none otherwise.
+    /// [`Committer::start`] when `target` is given (`--iceberg`), none otherwise.
     pub async fn start_if(
-        policy: Option<CommitPolicy>,
-        lake_root: Option<&Path>,
+        target: Option<IcebergTarget>,
+        lake: &Lake,
         database: &str,
         def: Arc<SourceDef>,
         schema_policy: Policy,
     ) -> Result<Option<Committer>, RunIcebergError> {
-        match policy {
-            Some(p) => Ok(Some(
-                Self::start(lake_root, database, def, p, schema_policy).await?,
+        match target {
+            Some(t) => Ok(Some(
+                Self::start(lake, t, database, def, schema_policy).await?,
             )),
             None => Ok(None),
         }
@@ -161,11 +173,7 @@ impl Committer {
         // The committer looked at unreadable files on every pass: count the last pass only.
         total.unreadable = 0;
         add(&mut total, self.landing.commit_pending(true).await?);
-        let at = format!(
-            "{} in {}",
-            self.landing.ident(),
-            self.landing.catalog_file().display()
-        );
+        let at = format!("{} in {}", self.landing.ident(), self.landing.kept_in());
         Ok((total, at))
     }
 }
@@ -174,13 +182,13 @@ impl Committer {
 /// freeze, another partition column), found without writing: called before the Hive-style
 /// tables are evolved, so a refusal leaves every table as it was.
 pub async fn check_at_start(
-    lake_root: Option<&Path>,
+    lake: &Lake,
+    catalog: &TableCatalog,
     database: &str,
     def: &SourceDef,
     schema_policy: Policy,
 ) -> Result<(), RunIcebergError> {
-    let root = lake_root.ok_or(RunIcebergError::NotLocal)?;
-    Ok(Landing::check_local(root, database, def, schema_policy).await?)
+    Ok(Landing::check(lake, catalog, database, def, schema_policy).await?)
 }
 
 /// After the consumer finished, the summary line of what `committer` (if any) committed.

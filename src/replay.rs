@@ -297,9 +297,9 @@ async fn replay_embedded(
     };
     // Every table is checked before any is changed: the Iceberg table's refusals first.
     #[cfg(feature = "iceberg")]
-    if let (true, Some(root)) = (args.iceberg.enabled(), lake.local_root()) {
+    if let Some(target) = args.iceberg.target() {
         let policy = args.schema.schema_policy;
-        crate::iceberg::check_at_start(Some(root), &args.database, &def, policy).await?;
+        crate::iceberg::check_at_start(lake, &target.catalog, &args.database, &def, policy).await?;
     }
     crate::schema_evolve::apply_at_start(catalog.as_ref(), &def, None, args.schema.schema_policy)
         .await?;
@@ -315,8 +315,8 @@ async fn replay_embedded(
     ));
     #[cfg(feature = "iceberg")]
     let committer = crate::iceberg::Committer::start_if(
-        args.iceberg.policy(),
-        lake.local_root(),
+        args.iceberg.target(),
+        lake,
         &args.database,
         def.clone(),
         args.schema.schema_policy,

@@ -30,7 +30,7 @@ pub struct RunConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Also commit the written files to an Iceberg table (`--iceberg`, docs/iceberg.md).
     #[cfg(feature = "iceberg")]
-    pub iceberg: Option<firelake_iceberg::CommitPolicy>,
+    pub iceberg: Option<crate::iceberg::IcebergTarget>,
     /// What a changed definition does to the Iceberg table (`--schema-policy`), applied when
     /// the committer opens it, before anything is written.
     #[cfg(feature = "iceberg")]
@@ -128,8 +128,8 @@ pub async fn run_embedded(
     // Opened before anything is written, so a catalog that cannot be opened fails the run.
     #[cfg(feature = "iceberg")]
     let committer = crate::iceberg::Committer::start_if(
-        cfg.iceberg,
-        cfg.lake.local_root(),
+        cfg.iceberg.clone(),
+        &cfg.lake,
         &cfg.database,
         def.clone(),
         cfg.schema_policy,
@@ -344,19 +344,20 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let def = source.load()?;
     let lake = Lake::from_url(&lake)?;
     let rt = tokio::runtime::Runtime::new()?;
+    // Every table is checked before any is changed: the Iceberg table's refusals first.
+    #[cfg(feature = "iceberg")]
+    if let Some(target) = iceberg.target() {
+        rt.block_on(crate::iceberg::check_at_start(
+            &lake,
+            &target.catalog,
+            &database,
+            &def,
+            schema.schema_policy,
+        ))?;
+    }
     if let Some(root) = lake.local_root() {
         let catalog = LocalCatalog::beside_lake(root, &database);
         let policy = schema.schema_policy;
-        // Every table is checked before any is changed: the Iceberg table's refusals first.
-        #[cfg(feature = "iceberg")]
-        if iceberg.enabled() {
-            rt.block_on(crate::iceberg::check_at_start(
-                Some(root),
-                &database,
-                &def,
-                policy,
-            ))?;
-        }
         rt.block_on(crate::schema_evolve::apply_at_start(
             &catalog, &def, None, policy,
         ))?;
@@ -377,7 +378,7 @@ pub fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
         metrics_addr,
         #[cfg(feature = "iceberg")]
-        iceberg: iceberg.policy(),
+        iceberg: iceberg.target(),
         #[cfg(feature = "iceberg")]
         schema_policy: schema.schema_policy,
     };

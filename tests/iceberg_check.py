@@ -3,6 +3,10 @@ local SQL catalog inside the lake, and the same lake's Hive-style folders with p
 prints what tests/iceberg.rs compares, as JSON.
 
 usage: iceberg_check.py LAKE [TABLE] [DATABASE]
+
+With ICEBERG_CHECK_S3=s3://BUCKET/PREFIX and ICEBERG_CHECK_GLUE=DATABASE (the AWS emulators'
+AWS_ENDPOINT_URL), the table is loaded from the Glue Data Catalog instead, and the S3 lake is
+first copied into LAKE (with boto3) to be read as folders.
 """
 
 import json
@@ -18,15 +22,44 @@ import pyarrow.parquet as pq
 from pyiceberg.catalog.sql import SqlCatalog
 
 
+def glue_catalog(s3_lake, lake):
+    """The Glue catalog on the emulators, after copying the S3 lake's objects into `lake`."""
+    import boto3
+    from pyiceberg.catalog.glue import GlueCatalog
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    region = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    bucket, _, prefix = s3_lake.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            to = os.path.join(lake, os.path.relpath(o["Key"], prefix))
+            os.makedirs(os.path.dirname(to), exist_ok=True)
+            s3.download_file(bucket, o["Key"], to)
+    props = {"glue.endpoint": endpoint, "glue.region": region, "s3.endpoint": endpoint, "s3.region": region}
+    for key, env in [("access-key-id", "AWS_ACCESS_KEY_ID"), ("secret-access-key", "AWS_SECRET_ACCESS_KEY")]:
+        if env in os.environ:
+            props[f"glue.{key}"] = props[f"s3.{key}"] = os.environ[env]
+    return GlueCatalog("glue", **props)
+
+
 def main():
     lake = os.path.abspath(sys.argv[1])
     table_name = sys.argv[2] if len(sys.argv) > 2 else "users"
     database = sys.argv[3] if len(sys.argv) > 3 else "firelake"
-    catalog = SqlCatalog(
-        database,
-        uri=f"sqlite:///{lake}/_catalog/iceberg.sqlite",
-        warehouse=f"file://{lake}/_iceberg",
-    )
+    # Data file paths as the table names them, for comparing with the lake's local files.
+    s3_lake = os.environ.get("ICEBERG_CHECK_S3")
+    if s3_lake:
+        database = os.environ["ICEBERG_CHECK_GLUE"]
+        catalog = glue_catalog(s3_lake, lake)
+        table_prefix = s3_lake.rstrip("/") + "/"
+    else:
+        catalog = SqlCatalog(
+            database,
+            uri=f"sqlite:///{lake}/_catalog/iceberg.sqlite",
+            warehouse=f"file://{lake}/_iceberg",
+        )
+        table_prefix = "file://" + lake + "/"
     table = catalog.load_table(f"{database}.{table_name}")
     ice = table.scan().to_arrow()
 
@@ -87,7 +120,9 @@ def main():
                 "files": len(paths),
                 "distinct_files": len(set(paths)),
                 "lake_files": len(lake_files),
-                "committed_are_lake_files": sorted(p.removeprefix("file://") for p in paths)
+                "committed_are_lake_files": sorted(
+                    os.path.join(lake, p.removeprefix(table_prefix)) for p in paths
+                )
                 == lake_files,
                 "partition_spec": [f"{f.transform}({ts_column})" for f in spec.fields],
                 "partition_ok": partition_ok,
@@ -122,7 +157,7 @@ def missing_files(table):
     missing = set()
 
     def gone(location):
-        if os.path.exists(location.removeprefix("file://")):
+        if table.io.new_input(location).exists():
             return False
         missing.add(location)
         return True

@@ -300,7 +300,10 @@ fn consume_iceberg_commits_every_file_it_writes_and_pyiceberg_reads_every_record
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = text(&out.stderr);
-    assert!(err.contains("--iceberg local needs a local lake"), "{err}");
+    assert!(
+        err.contains("--iceberg local keeps the table in a catalog file inside a local lake"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
@@ -490,4 +493,124 @@ fn two_consumers_commit_to_one_table_at_once_every_file_once() {
     );
     assert!(c["files"].as_u64().unwrap() >= 20, "{c}");
     assert_every_record(&t.lake(), &stream_ids(&[&s1, &s2]));
+}
+
+/// What pyiceberg reads from the Glue catalog's table `glue_db.users` over the S3 lake
+/// `s3_lake` (copied into the local folder `into` to be compared as folders).
+fn glue_check(into: &Path, s3_lake: &str, glue_db: &str) -> Value {
+    let out = Command::new(python())
+        .arg(common::root().join("tests/iceberg_check.py"))
+        .arg(into)
+        .env("ICEBERG_CHECK_S3", s3_lake)
+        .env("ICEBERG_CHECK_GLUE", glue_db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "iceberg_check.py: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A Glue database name of this run (Glue names are lower-case letters, digits and `_`).
+fn glue_name(prefix: &str) -> String {
+    unique(prefix).replace('-', "_")
+}
+
+#[test]
+fn an_s3_lake_lands_its_iceberg_table_in_glue_and_pyiceberg_reads_it_there() {
+    if firelake_testkit::skip(firelake_testkit::Needs::Aws) {
+        return;
+    }
+    let t = Setup::new();
+    let stream = t.stream("ice-glue", 2);
+    let bucket = unique("ice-glue");
+    python_tool("aws_tool.py", &["create-bucket", &bucket]);
+    let s3_lake = format!("s3://{bucket}/lake");
+    let (hive_db, ice_db) = (glue_name("hive"), glue_name("ice"));
+    let consume = |extra: &[&str]| {
+        let out = firelake(t.dir.path())
+            .args(["consume", "--from", &format!("kinesis://{stream}")])
+            .args([
+                "--lake",
+                &s3_lake,
+                "--catalog",
+                &format!("glue://{hive_db}"),
+            ])
+            .args(["--iceberg", &format!("glue://{ice_db}")])
+            .args(["--exit-when-idle", "2s", "--flush-interval", "1s"])
+            .args(["--read-batch", "100", "--flush-records", "400"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "consume: {stdout}\n{}",
+            text(&out.stderr)
+        );
+        stdout
+    };
+    t.produce(&stream, 2000, 31);
+    let out = consume(&[]);
+    assert_eq!(total(&out, "records_in"), 2000, "{out}");
+    assert!(out.contains(&format!("in glue://{ice_db}")), "{out}");
+    let rows = total(&out, "rows_out");
+    let c = glue_check(&t.dir.path().join("copy1"), &s3_lake, &ice_db);
+    assert_iceberg_table_is_the_lake(&c);
+    assert_eq!(c["rows"], rows, "records minus the rejected: {c}");
+    assert_eq!(c["files"].as_u64().unwrap(), committed(&out), "{c}");
+    assert_eq!(c["partition_spec"], serde_json::json!(["day(ingested_at)"]));
+    let location = c["metadata_location"].as_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{s3_lake}/_iceberg/users/metadata/")),
+        "{location}"
+    );
+    assert_every_record(&t.dir.path().join("copy1"), &stream_ids(&[&stream]));
+
+    // A second run over more records commits only its own files.
+    t.produce(&stream, 1000, 32);
+    let out2 = consume(&[]);
+    assert_eq!(total(&out2, "records_in"), 1000, "{out2}");
+    let c2 = glue_check(&t.dir.path().join("copy2"), &s3_lake, &ice_db);
+    assert_iceberg_table_is_the_lake(&c2);
+    assert_eq!(c2["rows"], rows + total(&out2, "rows_out"), "{c2}");
+    assert_eq!(
+        c2["files"].as_u64().unwrap(),
+        committed(&out) + committed(&out2),
+        "{out2}"
+    );
+
+    // Refused with one line, before anything is read: one Glue name for both tables, and a
+    // Glue table over a local lake.
+    let refused = |args: &[&str], says: &str| {
+        let out = firelake(t.dir.path())
+            .args(["consume", "--from", &format!("kinesis://{stream}")])
+            .args(["--exit-when-idle", "1s"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    };
+    let shared = format!("glue://{hive_db}");
+    refused(
+        &[
+            "--lake",
+            &s3_lake,
+            "--catalog",
+            &shared,
+            "--iceberg",
+            &shared,
+        ],
+        "would keep the Iceberg and the Hive-style table under one Glue name",
+    );
+    let local = format!("file://{}", t.lake().display());
+    refused(
+        &["--lake", &local, "--iceberg", &format!("glue://{ice_db}")],
+        "keeps the table over an s3:// lake",
+    );
 }

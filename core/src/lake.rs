@@ -331,18 +331,30 @@ impl Lake {
 
     /// Every object under `prefix` (recursively), sorted by key.
     pub async fn list(&self, prefix: &str) -> Result<Vec<LakeObject>, LakeError> {
+        let listed = self.list_written(prefix).await?;
+        Ok(listed.into_iter().map(|(o, _)| o).collect())
+    }
+
+    /// [`Lake::list`] with each object's last write time (the Iceberg committer's batching).
+    pub async fn list_written(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(LakeObject, std::time::SystemTime)>, LakeError> {
         let p = ObjectPath::from(prefix);
-        let mut out: Vec<LakeObject> = self
+        let mut out: Vec<(LakeObject, std::time::SystemTime)> = self
             .store
             .list(Some(&p))
-            .map_ok(|m| LakeObject {
-                key: m.location.to_string(),
-                size: m.size,
+            .map_ok(|m| {
+                let object = LakeObject {
+                    key: m.location.to_string(),
+                    size: m.size,
+                };
+                (object, m.last_modified.into())
             })
             .try_collect()
             .await
             .map_err(Self::err(prefix))?;
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.sort_by(|a, b| a.0.key.cmp(&b.0.key));
         Ok(out)
     }
 

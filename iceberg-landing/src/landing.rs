@@ -1,34 +1,28 @@
-//! The I/O: the local SQL catalog, the table, and committing the lake's written data files.
+//! The I/O: the table in its catalog, and committing the lake's written data files.
 //! The lake's files are the truth: a commit adds the files of the table's `p_date=` folders
 //! that the table does not reference yet, so a crash between writing and committing loses
 //! nothing (the next commit finds the files) and a repeated commit adds nothing twice.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use firelake_core::SourceDef;
 use firelake_core::schema_evolution::{Plan, Policy, StartError};
+use firelake_core::{Lake, SourceDef};
 use futures::TryStreamExt;
-use iceberg::io::LocalFsStorageFactory;
 use iceberg::spec::TableProperties;
 use iceberg::spec::{
     DataContentType, DataFile, DataFileBuilder, DataFileFormat, Literal, Struct, Type,
 };
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
-use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
-use iceberg_catalog_sql::{SqlCatalog, SqlCatalogBuilder};
+use iceberg::{Catalog, ErrorKind, TableCreation, TableIdent};
 
+pub use crate::catalogs::{LOCAL_CATALOG_FILE, TableCatalog, WAREHOUSE_DIR};
 use crate::policy::CommitPolicy;
 use crate::widening::Widening;
 use crate::{IcebergError, evolution, positions, spec};
-
-/// The SQL catalog file inside a local lake.
-pub const LOCAL_CATALOG_FILE: &str = "_catalog/iceberg.sqlite";
-/// Where table metadata goes inside a local lake (`_`: Hive-style readers skip it).
-pub const WAREHOUSE_DIR: &str = "_iceberg";
 /// The table property readers map file columns to field ids by (files carry no ids).
 const NAME_MAPPING: &str = "schema.name-mapping.default";
 /// How many earlier metadata versions the table's metadata log keeps (Iceberg's default is
@@ -49,7 +43,8 @@ const FORCED_DUPLICATE_RETRIES: usize = 200;
 #[derive(Debug, Clone)]
 pub struct LakeFile {
     pub url: String,
-    pub path: PathBuf,
+    /// The file's key in the lake.
+    pub key: String,
     pub bytes: u64,
     pub day: i32,
     pub written: SystemTime,
@@ -66,38 +61,41 @@ pub struct CommitReport {
     pub unreadable: u64,
 }
 
-/// An Iceberg landing table of a local lake, in the lake's SQL catalog.
+/// An Iceberg landing table of a lake, in its catalog.
 pub struct Landing {
-    catalog: SqlCatalog,
+    catalog: Box<dyn Catalog>,
     ident: TableIdent,
-    lake_root: PathBuf,
+    lake: Lake,
+    /// Where the table is kept, for people (the catalog file, or glue://DATABASE).
+    kept_in: String,
     def: Arc<SourceDef>,
     policy: CommitPolicy,
 }
 
-fn file_url(p: &Path) -> String {
-    format!("file://{}", p.display())
+/// A local lake at `lake_root` (created if missing).
+fn local_lake(lake_root: &Path) -> Result<Lake, IcebergError> {
+    Ok(Lake::from_url(&lake_root.display().to_string())?)
 }
 
 impl Landing {
-    /// Opens (creating if needed) the catalog `<lake>/_catalog/iceberg.sqlite` (catalog and
-    /// namespace named `database`) and the source's table in it, and brings an existing
-    /// table's schema to the definition under `schema_policy` (a refusal changes nothing).
-    pub async fn open_local(
-        lake_root: &Path,
+    /// Opens (creating if needed) the source's table in `catalog` (for the local catalog, the
+    /// file `<lake>/_catalog/iceberg.sqlite`, catalog and namespace named `database`), and
+    /// brings an existing table's schema to the definition under `schema_policy` (a refusal
+    /// changes nothing).
+    pub async fn open(
+        lake: &Lake,
+        catalog: &TableCatalog,
         database: &str,
         def: Arc<SourceDef>,
         policy: CommitPolicy,
         schema_policy: Policy,
     ) -> Result<Landing, IcebergError> {
-        let lake_root = std::path::absolute(lake_root).map_err(IcebergError::io(lake_root))?;
-        let catalog = local_catalog(&lake_root, database).await?;
-        let ns = NamespaceIdent::new(database.to_string());
-        let ident = TableIdent::new(ns, def.table.clone());
+        let ident = TableIdent::new(catalog.namespace(database), def.table.clone());
         let landing = Landing {
-            catalog,
+            catalog: catalog.open(lake, database).await?,
             ident,
-            lake_root,
+            lake: lake.clone(),
+            kept_in: catalog.describe(lake),
             def,
             policy,
         };
@@ -105,17 +103,38 @@ impl Landing {
         Ok(landing)
     }
 
+    /// [`Landing::open`] of a local lake's table in its SQL catalog file.
+    pub async fn open_local(
+        lake_root: &Path,
+        database: &str,
+        def: Arc<SourceDef>,
+        policy: CommitPolicy,
+        schema_policy: Policy,
+    ) -> Result<Landing, IcebergError> {
+        let lake = local_lake(lake_root)?;
+        Self::open(
+            &lake,
+            &TableCatalog::Local,
+            database,
+            def,
+            policy,
+            schema_policy,
+        )
+        .await
+    }
+
     /// What [`Landing::open_local`] would refuse for an existing table (another partition
     /// column, a refused schema change, any change under freeze), found without writing
     /// anything (a lake without the catalog file has nothing to refuse): run before the
     /// Hive-style tables are changed, so a refusal leaves every table as it was.
-    pub async fn check_local(
-        lake_root: &Path,
+    pub async fn check(
+        lake: &Lake,
+        catalog: &TableCatalog,
         database: &str,
         def: &SourceDef,
         schema_policy: Policy,
     ) -> Result<(), IcebergError> {
-        Self::plan_local(lake_root, database, def, schema_policy)
+        Self::plan(lake, catalog, database, def, schema_policy)
             .await
             .map(|_| ())
     }
@@ -123,6 +142,28 @@ impl Landing {
     /// The schema change the next start applies to the source's existing table (what
     /// `firelake schema diff` shows), found without writing anything; `None` when the lake
     /// has no such table (the catalog file is not created). Refusals are the error.
+    pub async fn plan(
+        lake: &Lake,
+        catalog: &TableCatalog,
+        database: &str,
+        def: &SourceDef,
+        schema_policy: Policy,
+    ) -> Result<Option<Plan>, IcebergError> {
+        if let (TableCatalog::Local, Some(root)) = (catalog, lake.local_root())
+            && !root.join(LOCAL_CATALOG_FILE).exists()
+        {
+            return Ok(None);
+        }
+        let ident = TableIdent::new(catalog.namespace(database), def.table.clone());
+        let catalog = catalog.open(lake, database).await?;
+        if !catalog.table_exists(&ident).await? {
+            return Ok(None);
+        }
+        let table = catalog.load_table(&ident).await?;
+        start_check(&ident, &table, def, schema_policy).map(Some)
+    }
+
+    /// [`Landing::plan`] of a local lake's SQL catalog file.
     pub async fn plan_local(
         lake_root: &Path,
         database: &str,
@@ -133,18 +174,14 @@ impl Landing {
         if !lake_root.join(LOCAL_CATALOG_FILE).exists() {
             return Ok(None);
         }
-        let catalog = local_catalog(&lake_root, database).await?;
-        let ident = TableIdent::new(NamespaceIdent::new(database.to_string()), def.table.clone());
-        if !catalog.table_exists(&ident).await? {
-            return Ok(None);
-        }
-        let table = catalog.load_table(&ident).await?;
-        start_check(&ident, &table, def, schema_policy).map(Some)
+        let lake = local_lake(&lake_root)?;
+        Self::plan(&lake, &TableCatalog::Local, database, def, schema_policy).await
     }
 
-    /// `sqlite:///...` for a reader (pyiceberg's SQLAlchemy URL of the same file).
-    pub fn catalog_file(&self) -> PathBuf {
-        self.lake_root.join(LOCAL_CATALOG_FILE)
+    /// Where the table is kept: the local catalog file (pyiceberg's `sqlite:///` URL of it),
+    /// or `glue://DATABASE`.
+    pub fn kept_in(&self) -> &str {
+        &self.kept_in
     }
 
     pub fn ident(&self) -> &TableIdent {
@@ -168,12 +205,14 @@ impl Landing {
             let table = self.catalog.load_table(&self.ident).await?;
             return self.evolve(table, schema_policy).await;
         }
-        let location = self.lake_root.join(WAREHOUSE_DIR).join(&self.def.table);
+        let location = self
+            .lake
+            .url_of(&format!("{WAREHOUSE_DIR}/{}", self.def.table));
         let schema = spec::schema(&self.def)?;
         let mapping = evolution::name_mapping(&schema);
         let creation = TableCreation::builder()
             .name(self.def.table.clone())
-            .location(file_url(&location))
+            .location(location)
             .schema(schema)
             .partition_spec(spec::partition_spec(&self.def)?)
             .properties([
@@ -212,7 +251,7 @@ impl Landing {
             let set = missing
                 .into_iter()
                 .fold(tx.update_table_properties(), |set, (k, v)| set.set(k, v));
-            set.apply(tx)?.commit(&self.catalog).await?;
+            set.apply(tx)?.commit(self.catalog.as_ref()).await?;
         }
         Ok(())
     }
@@ -224,7 +263,7 @@ impl Landing {
     async fn update_schema(&self, table: Table, plan: &Plan) -> Result<Table, IcebergError> {
         let changes = evolution::changes(plan);
         let catalog = Widening {
-            inner: &self.catalog,
+            inner: self.catalog.as_ref(),
             widen: &changes.widen,
         };
         let base = catalog.widened(table)?;
@@ -264,44 +303,22 @@ impl Landing {
     }
 
     /// The data files in the table's `p_date=` folders, oldest name first. Temporary files
-    /// (`.tmp`) and `_`-prefixed folders (rejected records) are not data files.
-    pub fn lake_files(&self) -> Result<Vec<LakeFile>, IcebergError> {
-        let table_dir = self.lake_root.join(&self.def.table);
-        let prefix = format!("{}=", self.def.partition_column);
-        let mut out = Vec::new();
-        let Ok(days) = std::fs::read_dir(&table_dir) else {
-            return Ok(out);
-        };
-        for day_dir in days.flatten() {
-            let name = day_dir.file_name().to_string_lossy().into_owned();
-            let Some(day) = name
-                .strip_prefix(&prefix)
-                .and_then(firelake_core::time::parse_day)
-            else {
-                continue;
-            };
-            let dir = day_dir.path();
-            for f in std::fs::read_dir(&dir)
-                .map_err(IcebergError::io(&dir))?
-                .flatten()
-            {
-                let path = f.path();
-                let fname = f.file_name().to_string_lossy().into_owned();
-                if !fname.ends_with(".parquet") || fname.starts_with('.') {
-                    continue;
-                }
-                let meta = f.metadata().map_err(IcebergError::io(&path))?;
-                let written = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                let url = file_url(&path);
-                out.push(LakeFile {
-                    url,
-                    path,
-                    bytes: meta.len(),
-                    day,
-                    written,
-                });
-            }
-        }
+    /// (`.tmp`, a local write's `NAME.parquet#N` staging copy) and `_`-prefixed folders
+    /// (rejected records) are not data files.
+    pub async fn lake_files(&self) -> Result<Vec<LakeFile>, IcebergError> {
+        let table_dir = format!("{}/", self.def.table);
+        let listed = self.lake.list_written(&table_dir).await?;
+        let files = listed.into_iter().filter_map(|(o, written)| {
+            let day = data_file_day(&o.key, &self.def.table, &self.def.partition_column)?;
+            Some(LakeFile {
+                url: self.lake.url_of(&o.key),
+                key: o.key,
+                bytes: o.size,
+                day,
+                written,
+            })
+        });
+        let mut out: Vec<LakeFile> = files.collect();
         out.sort_by(|a, b| a.url.cmp(&b.url));
         Ok(out)
     }
@@ -309,7 +326,7 @@ impl Landing {
     /// Written files the table does not reference yet.
     pub async fn pending(&self) -> Result<Vec<LakeFile>, IcebergError> {
         let committed = self.committed().await?;
-        let mut files = self.lake_files()?;
+        let mut files = self.lake_files().await?;
         files.retain(|f| !committed.contains(&f.url));
         Ok(files)
     }
@@ -365,7 +382,7 @@ impl Landing {
             let spec_id = table.metadata().default_partition_spec_id();
             let (mut files, mut urls) = (Vec::new(), Vec::new());
             for f in batch {
-                match data_file(f, spec_id) {
+                match data_file(&self.lake, f, spec_id).await {
                     Ok(d) => {
                         files.push(d);
                         urls.push(f.url.clone());
@@ -394,7 +411,7 @@ impl Landing {
                 .set_snapshot_properties(summary);
             // Retries on a conflicting commit (the catalog's compare-and-swap) are the
             // transaction's own, on the refreshed table, checking duplicates again.
-            append.apply(tx)?.commit(&self.catalog).await?;
+            append.apply(tx)?.commit(self.catalog.as_ref()).await?;
             report.commits += 1;
             report.files += urls.len() as u64;
             report.rows += rows;
@@ -460,32 +477,6 @@ fn start_check(
     Ok(plan)
 }
 
-/// The SQL catalog file of a local lake (`lake_root` absolute), created if missing.
-pub(crate) async fn local_catalog(
-    lake_root: &Path,
-    database: &str,
-) -> Result<SqlCatalog, IcebergError> {
-    let db = lake_root.join(LOCAL_CATALOG_FILE);
-    let dir = db.parent().expect("catalog file has a folder");
-    std::fs::create_dir_all(dir).map_err(IcebergError::io(dir))?;
-    let props = HashMap::from([
-        (
-            "uri".to_string(),
-            format!("sqlite://{}?mode=rwc", db.display()),
-        ),
-        (
-            "warehouse".to_string(),
-            file_url(&lake_root.join(WAREHOUSE_DIR)),
-        ),
-        ("sql_bind_style".to_string(), "QMark".to_string()),
-    ]);
-    let catalog = SqlCatalogBuilder::default()
-        .with_storage_factory(Arc::new(LocalFsStorageFactory))
-        .load(database, props)
-        .await?;
-    Ok(catalog)
-}
-
 /// 10-60 ms, varying with the process and the moment: after a lost race, two committers
 /// should not look again in step.
 fn duplicate_pause() -> Duration {
@@ -502,17 +493,65 @@ fn is_duplicate(e: &iceberg::Error) -> bool {
     e.kind() == ErrorKind::DataInvalid && e.message().contains("already referenced")
 }
 
+/// The day of a data file's key `TABLE/COLUMN=YYYY-MM-DD/NAME.parquet`; `None` for anything
+/// else under the table's folder (rejected records, staging copies, hidden files).
+fn data_file_day(key: &str, table: &str, column: &str) -> Option<i32> {
+    let rest = key.strip_prefix(table)?.strip_prefix('/')?;
+    let (folder, name) = rest.split_once('/')?;
+    if name.contains('/') || name.starts_with('.') || !name.ends_with(".parquet") {
+        return None;
+    }
+    let day = folder.strip_prefix(column)?.strip_prefix('=')?;
+    firelake_core::time::parse_day(day)
+}
+
+/// The Parquet footer's row count: the footer's last 8 bytes give the metadata's length, read
+/// in the same request when it is under 64 KiB (it almost always is).
+async fn footer_rows(lake: &Lake, key: &str, size: u64) -> Result<i64, String> {
+    use parquet58::file::metadata::{FooterTail, ParquetMetaDataReader};
+    const FOOTER: u64 = 8;
+    const GUESS: u64 = 64 << 10;
+    if size < FOOTER + 4 {
+        return Err(format!("{size} bytes is too short for a Parquet file"));
+    }
+    let start = size.saturating_sub(GUESS);
+    let tail = lake
+        .get_range(key, start..size)
+        .await
+        .map_err(|e| e.to_string())?;
+    let footer = FooterTail::try_from(&tail[tail.len() - 8..]).map_err(|e| e.to_string())?;
+    let len = footer.metadata_length() as u64;
+    if len + FOOTER > size {
+        return Err(format!(
+            "its footer says {len} bytes of metadata in a {size}-byte file"
+        ));
+    }
+    let meta_start = size - FOOTER - len;
+    let metadata = if meta_start >= start {
+        let at = (meta_start - start) as usize;
+        ParquetMetaDataReader::decode_metadata(&tail[at..tail.len() - 8])
+    } else {
+        let bytes = lake
+            .get_range(key, meta_start..size - FOOTER)
+            .await
+            .map_err(|e| e.to_string())?;
+        ParquetMetaDataReader::decode_metadata(&bytes)
+    };
+    Ok(metadata
+        .map_err(|e| e.to_string())?
+        .file_metadata()
+        .num_rows())
+}
+
 /// A data file entry: its row count from the Parquet footer, its day as the partition value.
-fn data_file(f: &LakeFile, spec_id: i32) -> Result<DataFile, IcebergError> {
-    let file = std::fs::File::open(&f.path).map_err(IcebergError::io(&f.path))?;
-    let reader = parquet58::file::reader::SerializedFileReader::new(file).map_err(|e| {
-        IcebergError::Unreadable {
-            path: f.path.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    use parquet58::file::reader::FileReader;
-    let rows = reader.metadata().file_metadata().num_rows();
+async fn data_file(lake: &Lake, f: &LakeFile, spec_id: i32) -> Result<DataFile, IcebergError> {
+    let unreadable = |reason: String| IcebergError::Unreadable {
+        path: f.url.clone(),
+        reason,
+    };
+    let rows = footer_rows(lake, &f.key, f.bytes)
+        .await
+        .map_err(unreadable)?;
     DataFileBuilder::default()
         .content(DataContentType::Data)
         .file_path(f.url.clone())
@@ -522,10 +561,7 @@ fn data_file(f: &LakeFile, spec_id: i32) -> Result<DataFile, IcebergError> {
         .record_count(rows.max(0) as u64)
         .file_size_in_bytes(f.bytes)
         .build()
-        .map_err(|e| IcebergError::Unreadable {
-            path: f.path.clone(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -568,7 +604,12 @@ mod tests {
         let unset = tx
             .update_table_properties()
             .remove(PREVIOUS_VERSIONS.into());
-        unset.apply(tx).unwrap().commit(&l.catalog).await.unwrap();
+        unset
+            .apply(tx)
+            .unwrap()
+            .commit(l.catalog.as_ref())
+            .await
+            .unwrap();
         let l = open(lake.path(), users("int32", &[]), Policy::Freeze)
             .await
             .unwrap();
@@ -617,7 +658,9 @@ mod tests {
         // Dropped, or frozen: refused, the table as it was; the check alone says so too.
         let root = lake.path();
         let check = |def: Arc<SourceDef>, p| async move {
-            Landing::check_local(root, "firelake", &def, p).await
+            Landing::plan_local(root, "firelake", &def, p)
+                .await
+                .map(|_| ())
         };
         assert!(
             check(users("int64", &["nat"]), Policy::Freeze)
@@ -688,10 +731,80 @@ mod tests {
         assert!(evolution::mapping_is_current(mapping, schema));
     }
 
+    #[test]
+    fn only_parquet_files_of_the_day_folders_are_data_files() {
+        let day = |k| data_file_day(k, "users", "p_date");
+        let d = firelake_core::time::parse_day("2025-06-01").unwrap();
+        assert_eq!(day("users/p_date=2025-06-01/a.parquet"), Some(d));
+        for not in [
+            "users/p_date=2025-06-01/a.parquet#1",
+            "users/p_date=2025-06-01/.a.parquet",
+            "users/p_date=2025-06-01/a.parquet.tmp",
+            "users/p_date=2025-06-01/x/a.parquet",
+            "users/_rejected/p_date=2025-06-01/a.parquet",
+            "users/p_date=bad/a.parquet",
+            "users_curated/p_date=2025-06-01/a.parquet",
+            "users/a.parquet",
+        ] {
+            assert_eq!(day(not), None, "{not}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_row_count_comes_from_the_footer_whatever_its_size() {
+        let lake = Lake::from_url("memory://").unwrap();
+        // Not Parquet: the reason says so, nothing panics.
+        lake.put(
+            "x/junk.parquet",
+            bytes::Bytes::from_static(b"not parquet at all"),
+        )
+        .await
+        .unwrap();
+        let e = footer_rows(&lake, "x/junk.parquet", 18).await.unwrap_err();
+        assert!(!e.is_empty());
+        let e = footer_rows(&lake, "x/junk.parquet", 5).await.unwrap_err();
+        assert!(e.contains("too short"), "{e}");
+        // Metadata inside the first read, and metadata longer than it (a second read).
+        for (rows, padding) in [(7, 0), (1234, 200 << 10)] {
+            let file = parquet_file(rows, padding);
+            let size = file.len() as u64;
+            lake.put("x/a.parquet", file.into()).await.unwrap();
+            assert_eq!(footer_rows(&lake, "x/a.parquet", size).await, Ok(rows));
+        }
+    }
+
+    /// A Parquet file of `rows` ids whose footer carries `padding` bytes of key-value metadata.
+    fn parquet_file(rows: i64, padding: usize) -> Vec<u8> {
+        use parquet58::data_type::Int64Type;
+        use parquet58::file::metadata::KeyValue;
+        use parquet58::file::properties::WriterProperties;
+        use parquet58::file::writer::SerializedFileWriter;
+        let schema =
+            parquet58::schema::parser::parse_message_type("message m { required int64 id; }");
+        let pad = KeyValue::new("pad".into(), "x".repeat(padding));
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![pad]))
+            .build();
+        let mut buf = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut buf, Arc::new(schema.unwrap()), Arc::new(props))
+            .unwrap();
+        let mut group = w.next_row_group().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        let ids: Vec<i64> = (0..rows).collect();
+        column
+            .typed::<Int64Type>()
+            .write_batch(&ids, None, None)
+            .unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+        w.close().unwrap();
+        buf
+    }
+
     #[tokio::test]
     async fn the_check_of_a_lake_without_a_catalog_writes_nothing() {
         let lake = tempfile::tempdir().unwrap();
-        Landing::check_local(
+        Landing::plan_local(
             lake.path(),
             "firelake",
             &users("int32", &[]),

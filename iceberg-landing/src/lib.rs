@@ -6,8 +6,10 @@
 //! orphans ([`orphans`]); the I/O is in [`landing`] and [`maintain`] (snapshot expiry and
 //! orphan clean-up).
 
+pub mod catalogs;
 mod dry_run;
 pub mod evolution;
+mod glue;
 pub mod landing;
 pub mod maintain;
 pub mod orphans;
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use firelake_core::schema_evolution::StartError;
 
+pub use catalogs::TableCatalog;
 pub use landing::{CommitReport, Landing};
 pub use maintain::{MaintainOptions, MaintainReport, maintain_local};
 pub use policy::CommitPolicy;
@@ -55,7 +58,17 @@ pub enum IcebergError {
         expected: PathBuf,
     },
     #[error("data file {path} cannot be committed: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
+    Unreadable { path: String, reason: String },
+    #[error(transparent)]
+    Lake(#[from] firelake_core::lake::LakeError),
+    #[error(
+        "--iceberg local keeps the table in a catalog file inside a local lake, and {lake} is not local: name a Glue database for an s3:// lake (--iceberg glue://DATABASE)"
+    )]
+    LocalNeedsLocalLake { lake: String },
+    #[error(
+        "--iceberg glue://... keeps the table over an s3:// lake, and {lake} is not one: land the lake in S3 (--lake s3://BUCKET/PREFIX), or use --iceberg local for a local lake"
+    )]
+    GlueNeedsS3 { lake: String },
 }
 
 impl IcebergError {

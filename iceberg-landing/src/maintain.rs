@@ -12,8 +12,8 @@ use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 
+use crate::catalogs::{LOCAL_CATALOG_FILE, WAREHOUSE_DIR, local_catalog};
 use crate::dry_run::DryRun;
-use crate::landing::{LOCAL_CATALOG_FILE, WAREHOUSE_DIR, local_catalog};
 use crate::orphans::{self, Listed};
 use crate::{IcebergError, IcebergError as E};
 
