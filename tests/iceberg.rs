@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use common::{
     assert_iceberg_table_is_the_lake, firelake_command, iceberg_check, iceberg_check_table, root,
-    stdout_of, summary_field,
+    schema_field, stdout_of, summary_field, users_def,
 };
 use serde_json::Value;
 
@@ -296,41 +296,6 @@ fn embedded_replay_lands_an_iceberg_table_partitioned_by_its_event_time() {
         c["days"].as_object().unwrap().len() + 1,
         "30 days and _rejected"
     );
-}
-
-/// The built-in `users` definition with `street_number` as `street_type` and the columns
-/// `extra` appended, in `dir/<version>/users.toml`; the folder, for `--source-dir`.
-fn users_def(dir: &Path, version: &str, street_type: &str, extra: &[(&str, &str)]) -> String {
-    let street = "name = \"street_number\"\npointer = \"/location/street/number\"\ntype = ";
-    let users = std::fs::read_to_string(root().join("sources/users.toml")).unwrap();
-    assert!(users.contains(&format!("{street}\"int32\"")));
-    let mut text = users.replace(
-        &format!("{street}\"int32\""),
-        &format!("{street}\"{street_type}\""),
-    );
-    for (name, pointer) in extra {
-        text.push_str(&format!(
-            "\n[[columns]]\nname = \"{name}\"\npointer = \"{pointer}\"\ntype = \"string\"\n"
-        ));
-    }
-    let defs = dir.join(version);
-    std::fs::create_dir_all(&defs).unwrap();
-    std::fs::write(defs.join("users.toml"), text).unwrap();
-    defs.display().to_string()
-}
-
-/// A field of the table's current schema (pyiceberg's view): (id, type).
-fn schema_field(c: &Value, name: &str) -> (u64, String) {
-    let f = c["schema"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == name)
-        .unwrap_or_else(|| panic!("no column {name} in {c}"));
-    (
-        f["id"].as_u64().unwrap(),
-        f["type"].as_str().unwrap().into(),
-    )
 }
 
 /// What a refused start must leave as it was: the table's schema, metadata and snapshots.

@@ -6,7 +6,8 @@
 
 mod common;
 use common::{
-    assert_iceberg_table_is_the_lake, iceberg_check, python, python_tool, require_emulators, unique,
+    assert_iceberg_table_is_the_lake, iceberg_check, python, python_tool, require_emulators,
+    schema_field, unique, users_def,
 };
 
 use std::collections::BTreeSet;
@@ -14,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
 /// `firelake` in `dir`, without the FIRELAKE_* settings of this environment that are options
@@ -207,32 +206,7 @@ fn stream_ids(streams: &[&str]) -> BTreeSet<String> {
 /// The user ids of every row of the lake's data files (with repeats). The table is these
 /// files (`assert_table_is_the_lake`), so these are the table's rows.
 fn lake_ids(lake: &Path) -> Vec<String> {
-    let mut ids = Vec::new();
-    let Ok(days) = std::fs::read_dir(lake.join("users")) else {
-        return ids;
-    };
-    for day in days
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with("p_date="))
-    {
-        for f in std::fs::read_dir(day.path()).unwrap().flatten() {
-            if !f.file_name().to_string_lossy().ends_with(".parquet") {
-                continue;
-            }
-            let file = std::fs::File::open(f.path()).unwrap();
-            for b in ParquetRecordBatchReaderBuilder::try_new(file)
-                .unwrap()
-                .build()
-                .unwrap()
-            {
-                let b = b.unwrap();
-                let col = b.column_by_name("user_id").unwrap();
-                let col = col.as_any().downcast_ref::<StringArray>().unwrap();
-                ids.extend((0..col.len()).map(|i| col.value(i).to_string()));
-            }
-        }
-    }
-    ids
+    firelake_testkit::lake::string_column(&lake.join("users"), "user_id")
 }
 
 /// Every record of the streams is in the table (at least once).
@@ -580,6 +554,21 @@ fn an_s3_lake_lands_its_iceberg_table_in_glue_and_pyiceberg_reads_it_there() {
         c2["files"].as_u64().unwrap(),
         committed(&out) + committed(&out2),
         "{out2}"
+    );
+
+    // The definition gains a column and widens one: the Glue table's schema follows (a
+    // schema commit through Glue), the earlier rows read the new column as null.
+    let v2 = users_def(t.dir.path(), "v2", "int64", &[("nat", "/nat")]);
+    t.produce(&stream, 500, 33);
+    let out3 = consume(&["--source-dir", &v2]);
+    let c3 = glue_check(&t.dir.path().join("copy3"), &s3_lake, &ice_db);
+    assert_iceberg_table_is_the_lake(&c3);
+    assert_eq!(schema_field(&c3, "street_number").1, "long", "{c3}");
+    let nat = c3["non_null"]["nat"].as_u64().unwrap();
+    assert!(nat > 0 && nat <= total(&out3, "rows_out"), "{c3}");
+    assert_eq!(
+        c3["rows"],
+        c2["rows"].as_u64().unwrap() + total(&out3, "rows_out")
     );
 
     // Refused with one line, before anything is read: one Glue name for both tables, and a

@@ -15,8 +15,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arrow::array::{Array, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
 
 /// Runs tests/reshard.sh SCENARIO and returns its JSON summary.
@@ -82,29 +80,7 @@ fn stream_ids(stream: &str) -> BTreeSet<String> {
 
 /// The user ids of every row in the lake's `users` table (with repeats).
 fn lake_ids(lake: &Path) -> Vec<String> {
-    let mut ids = Vec::new();
-    let Ok(days) = std::fs::read_dir(lake.join("users")) else {
-        return ids;
-    };
-    for day in days
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with("p_date="))
-    {
-        for f in std::fs::read_dir(day.path()).unwrap().flatten() {
-            let file = std::fs::File::open(f.path()).unwrap();
-            for b in ParquetRecordBatchReaderBuilder::try_new(file)
-                .unwrap()
-                .build()
-                .unwrap()
-            {
-                let b = b.unwrap();
-                let col = b.column_by_name("user_id").unwrap();
-                let col = col.as_any().downcast_ref::<StringArray>().unwrap();
-                ids.extend((0..col.len()).map(|i| col.value(i).to_string()));
-            }
-        }
-    }
-    ids
+    firelake_testkit::lake::string_column(&lake.join("users"), "user_id")
 }
 
 struct Setup {

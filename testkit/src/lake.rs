@@ -50,6 +50,30 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The string column `column` of every row of a Hive-style table folder: its `p_date=` days'
+/// `.parquet` files (not a write's staging copy or temporary file), with repeats.
+pub fn string_column(table_dir: &Path, column: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let Ok(folders) = std::fs::read_dir(table_dir) else {
+        return values;
+    };
+    for day in folders
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("p_date="))
+    {
+        for file in parquet_files(&day.path()) {
+            for b in read_batches(&file) {
+                let col = b
+                    .column_by_name(column)
+                    .unwrap_or_else(|| panic!("no {column}"));
+                let col = col.as_any().downcast_ref::<StringArray>().unwrap();
+                values.extend((0..col.len()).map(|i| col.value(i).to_string()));
+            }
+        }
+    }
+    values
+}
+
 /// Every batch of one Parquet file.
 pub fn read_batches(file: &Path) -> Vec<RecordBatch> {
     let f = std::fs::File::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

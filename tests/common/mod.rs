@@ -279,3 +279,43 @@ pub fn assert_iceberg_table_is_the_lake(c: &serde_json::Value) {
     assert_eq!(c["partition_ok"], true, "{c}");
     assert_eq!(c["missing"], serde_json::json!([]), "{c}");
 }
+
+/// The built-in `users` definition with `street_number` as `street_type` and the columns
+/// `extra` appended, in `dir/<version>/users.toml`; the folder, for `--source-dir`.
+pub fn users_def(
+    dir: &std::path::Path,
+    version: &str,
+    street_type: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let street = "name = \"street_number\"\npointer = \"/location/street/number\"\ntype = ";
+    let users = std::fs::read_to_string(root().join("sources/users.toml")).unwrap();
+    assert!(users.contains(&format!("{street}\"int32\"")));
+    let mut text = users.replace(
+        &format!("{street}\"int32\""),
+        &format!("{street}\"{street_type}\""),
+    );
+    for (name, pointer) in extra {
+        text.push_str(&format!(
+            "\n[[columns]]\nname = \"{name}\"\npointer = \"{pointer}\"\ntype = \"string\"\n"
+        ));
+    }
+    let defs = dir.join(version);
+    std::fs::create_dir_all(&defs).unwrap();
+    std::fs::write(defs.join("users.toml"), text).unwrap();
+    defs.display().to_string()
+}
+
+/// A field of the table's current schema (pyiceberg's view): (id, type).
+pub fn schema_field(c: &serde_json::Value, name: &str) -> (u64, String) {
+    let f = c["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no column {name} in {c}"));
+    (
+        f["id"].as_u64().unwrap(),
+        f["type"].as_str().unwrap().into(),
+    )
+}
