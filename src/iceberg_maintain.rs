@@ -1,11 +1,10 @@
-//! `firelake iceberg-maintain`: snapshot expiry and orphan metadata clean-up of a local lake's
+//! `firelake iceberg-maintain`: snapshot expiry and orphan metadata clean-up of a lake's
 //! Iceberg table (docs/iceberg.md, "Maintenance"). The work is the iceberg crate's
 //! (`firelake_iceberg::maintain`); this module parses the flags and prints the summary.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use firelake_iceberg::{MaintainOptions, MaintainReport, maintain_local};
+use firelake_iceberg::{MaintainOptions, MaintainReport, TableCatalog, maintain};
 
 use crate::SourceArgs;
 use crate::flags::{count, parse_duration};
@@ -16,9 +15,14 @@ const DEFAULT_EXPIRE_OLDER_THAN: &str = "120h";
 /// `firelake iceberg-maintain`'s options.
 #[derive(clap::Args)]
 pub struct MaintainArgs {
-    /// The local lake whose Iceberg table is maintained: file://PATH or a path.
-    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake", value_parser = local_lake)]
-    lake: PathBuf,
+    /// The lake whose Iceberg table is maintained: file://PATH, a path, or s3://BUCKET/PREFIX.
+    #[arg(long, env = "FIRELAKE_LAKE", default_value = "file://./lake", value_parser = lake_url)]
+    lake: String,
+    /// The catalog the table was landed in (`--iceberg` of `run`, `replay`, `consume`): `local`
+    /// (the SQL catalog file inside a local lake) or glue://DATABASE (an s3:// lake).
+    #[arg(long = "iceberg", env = "FIRELAKE_ICEBERG", default_value = "local",
+          value_parser = TableCatalog::parse)]
+    catalog: TableCatalog,
     #[command(flatten)]
     source: SourceArgs,
     /// Catalog name and namespace the table was landed with (`run --database`).
@@ -42,17 +46,18 @@ pub struct MaintainArgs {
     dry_run: bool,
 }
 
-/// `file://PATH` or a plain path; another scheme is a usage error (the SQL catalog file
-/// lives inside a local lake). Nothing is created: a missing lake has no table to maintain.
-fn local_lake(s: &str) -> Result<PathBuf, String> {
-    let path = s.strip_prefix("file://").unwrap_or(s);
-    if path.is_empty() || path.contains("://") {
-        return Err(format!(
-            "{s:?} is not a local lake (file://PATH or a path): Iceberg maintenance works on \
-             the SQL catalog file inside a local lake (docs/iceberg.md)"
-        ));
+/// `file://PATH`, a plain path or `s3://BUCKET/PREFIX`: `memory://` holds no table and
+/// another scheme is no lake. Nothing is created: a missing lake has no table to maintain.
+fn lake_url(s: &str) -> Result<String, String> {
+    let local = !s.contains("://") || s.starts_with("file://");
+    match s.strip_prefix("s3://") {
+        Some(rest) if !rest.is_empty() => Ok(s.to_string()),
+        None if local && !s.trim_start_matches("file://").is_empty() => Ok(s.to_string()),
+        _ => Err(format!(
+            "{s:?} is not a lake with an Iceberg table: use file://PATH, a path, or \
+             s3://BUCKET/PREFIX (docs/iceberg.md)"
+        )),
     }
-    Ok(PathBuf::from(path))
 }
 
 pub fn run(args: MaintainArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -64,13 +69,19 @@ pub fn run(args: MaintainArgs) -> Result<(), Box<dyn std::error::Error>> {
         dry_run: args.dry_run,
     };
     let rt = tokio::runtime::Runtime::new()?;
-    let report = rt.block_on(maintain_local(&args.lake, &args.database, &def.table, opts))?;
+    let report = rt.block_on(maintain(
+        &args.lake,
+        &args.catalog,
+        &args.database,
+        &def.table,
+        opts,
+    ))?;
     if report.dry_run {
         for id in &report.expired {
             println!("would expire snapshot {id}");
         }
-        for (path, bytes) in &report.deleted {
-            println!("would delete {} ({bytes} bytes)", path.display());
+        for (url, bytes) in &report.deleted {
+            println!("would delete {url} ({bytes} bytes)");
         }
     }
     println!("{}", summary(&report, &opts));
@@ -101,7 +112,7 @@ fn summary(r: &MaintainReport, o: &MaintainOptions) -> String {
          however old), {deleted} {} orphan metadata files, {} bytes freed{young}; {} snapshots \
          and {} metadata files left. Data files are never deleted.",
         r.table,
-        r.catalog_file.display(),
+        r.kept_in,
         r.expired.len(),
         humantime(o.expire_older_than),
         o.retain_last,
@@ -128,11 +139,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_local_lakes() {
-        assert_eq!(local_lake("file:///x/lake"), Ok(PathBuf::from("/x/lake")));
-        assert_eq!(local_lake("./lake"), Ok(PathBuf::from("./lake")));
-        for bad in ["s3://b/lake", "memory://", "file://", ""] {
-            assert!(local_lake(bad).is_err(), "{bad}");
+    fn lakes_that_can_hold_a_table() {
+        for ok in ["file:///x/lake", "./lake", "s3://b/lake", "s3://b"] {
+            assert_eq!(lake_url(ok), Ok(ok.to_string()));
+        }
+        for bad in ["memory://", "file://", "", "s3://", "gs://b/lake"] {
+            assert!(lake_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -141,7 +141,7 @@ enum Command {
     /// List a table's catalog partitions with their locations, file counts and sizes.
     #[cfg(feature = "compact")]
     Catalog(compact::CatalogCommandArgs),
-    /// Expire old snapshots of a local lake's Iceberg table and delete the metadata files
+    /// Expire old snapshots of a lake's Iceberg table and delete the metadata files
     /// nothing references any more; data files are never deleted (docs/iceberg.md).
     #[cfg(feature = "iceberg")]
     IcebergMaintain(iceberg_maintain::MaintainArgs),

@@ -571,6 +571,40 @@ fn an_s3_lake_lands_its_iceberg_table_in_glue_and_pyiceberg_reads_it_there() {
         c2["rows"].as_u64().unwrap() + total(&out3, "rows_out")
     );
 
+    // Maintenance of the Glue table: every snapshot but the newest expired, the orphaned
+    // metadata files deleted from S3; pyiceberg reads the same rows and every file it opens
+    // exists.
+    let snapshots = c3["snapshots"].as_u64().unwrap();
+    assert!(snapshots >= 3, "a commit at least per run: {c3}");
+    let maintained = firelake(t.dir.path())
+        .args(["iceberg-maintain", "--lake", &s3_lake])
+        .args([
+            "--iceberg",
+            &format!("glue://{ice_db}"),
+            "--source-dir",
+            &v2,
+        ])
+        .args(["--expire-older-than", "0s", "--retain-last", "1"])
+        .args(["--orphan-older-than", "0s"])
+        .output()
+        .unwrap();
+    let said = text(&maintained.stdout);
+    assert!(
+        maintained.status.success(),
+        "{said}{}",
+        text(&maintained.stderr)
+    );
+    assert!(
+        said.contains(&format!("expired {} snapshots", snapshots - 1)),
+        "{said}"
+    );
+    let c4 = glue_check(&t.dir.path().join("copy4"), &s3_lake, &ice_db);
+    assert_iceberg_table_is_the_lake(&c4);
+    assert_eq!(c4["snapshots"], 1, "{c4}");
+    assert_eq!(c4["rows"], c3["rows"], "{c4}");
+    let files = |c: &Value| c["metadata_files"].as_array().unwrap().len();
+    assert!(files(&c4) < files(&c3), "metadata deleted: {c3} -> {c4}");
+
     // Refused with one line, before anything is read: one Glue name for both tables, and a
     // Glue table over a local lake.
     let refused = |args: &[&str], says: &str| {

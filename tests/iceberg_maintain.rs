@@ -374,8 +374,16 @@ fn a_lake_without_an_iceberg_table_or_a_moved_one_is_refused_and_bad_flags_are_u
     assert!(err.contains("is not maintained"), "{err}");
     assert_eq!(std::fs::read_dir(&moved_meta).unwrap().count(), before);
 
+    // An S3 lake's table is in Glue, not in a catalog file.
+    let (code, err) = status(&["--lake", "s3://bucket/lake"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("name a Glue database for an s3:// lake"),
+        "{err}"
+    );
     for bad in [
-        &["--lake", "s3://bucket/lake"][..],
+        &["--lake", "memory://"][..],
+        &["--iceberg", "glue://Not-A-Name"],
         &["--retain-last", "0"],
         &["--orphan-older-than", "soon"],
     ] {

@@ -24,7 +24,7 @@ use firelake_core::schema_evolution::StartError;
 
 pub use catalogs::TableCatalog;
 pub use landing::{CommitReport, Landing};
-pub use maintain::{MaintainOptions, MaintainReport, maintain_local};
+pub use maintain::{MaintainOptions, MaintainReport, maintain, maintain_local};
 pub use policy::CommitPolicy;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,18 +44,16 @@ pub enum IcebergError {
     )]
     OtherPartition { table: String, column: String },
     #[error(
-        "no Iceberg table {table} in {}: land one on this lake first (`firelake run --iceberg` or `replay --iceberg`), or name the lake, --source and --database it was landed with",
-        catalog.display()
+        "no Iceberg table {table} in {kept_in}: land one on this lake first (`firelake run --iceberg` or `replay --iceberg`), or name the lake, --source, --database and --iceberg catalog it was landed with"
     )]
-    NoTable { table: String, catalog: PathBuf },
+    NoTable { table: String, kept_in: String },
     #[error(
-        "Iceberg table {table}'s current metadata {location} is not in {}: the table of a moved lake or another lake's table is not maintained",
-        expected.display()
+        "Iceberg table {table}'s current metadata {location} is not in {expected}: the table of a moved lake or another lake's table is not maintained"
     )]
     MetadataElsewhere {
         table: String,
         location: String,
-        expected: PathBuf,
+        expected: String,
     },
     #[error("data file {path} cannot be committed: {reason}")]
     Unreadable { path: String, reason: String },

@@ -1,18 +1,19 @@
-//! Table maintenance of a local lake's Iceberg table (docs/iceberg.md, "Maintenance"): expire
-//! old snapshots through the catalog (the crate's `expire_snapshots`, committed with the SQL
-//! catalog's compare-and-swap), then delete the metadata folder's orphans, the files the
+//! Table maintenance of a lake's Iceberg table (docs/iceberg.md, "Maintenance"): expire old
+//! snapshots through the catalog (the crate's `expire_snapshots`, committed with the catalog's
+//! compare-and-swap), then delete the metadata folder's orphans, the files the
 //! current metadata no longer reaches ([`crate::orphans`] decides which). Data files are never
 //! touched: they are the lake's Hive-style files too, and they are not in the metadata folder.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use firelake_core::Lake;
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
-use iceberg::{Catalog, NamespaceIdent, TableIdent};
+use iceberg::{Catalog, TableIdent};
 
-use crate::catalogs::{LOCAL_CATALOG_FILE, WAREHOUSE_DIR, local_catalog};
+use crate::catalogs::{LOCAL_CATALOG_FILE, TableCatalog, WAREHOUSE_DIR};
 use crate::dry_run::DryRun;
 use crate::orphans::{self, Listed};
 use crate::{IcebergError, IcebergError as E};
@@ -34,13 +35,14 @@ pub struct MaintainOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MaintainReport {
     pub table: String,
-    pub catalog_file: PathBuf,
+    /// Where the table is kept: the local catalog file, or glue://DATABASE.
+    pub kept_in: String,
     pub dry_run: bool,
     /// The expired snapshots' ids.
     pub expired: Vec<i64>,
     pub snapshots_left: usize,
-    /// The orphan files deleted, with their sizes.
-    pub deleted: Vec<(PathBuf, u64)>,
+    /// The orphan files deleted (URLs), with their sizes.
+    pub deleted: Vec<(String, u64)>,
     /// Unreferenced files kept because they are younger than the grace.
     pub kept_young: usize,
     /// Files of the metadata folder after the run.
@@ -63,29 +65,49 @@ pub async fn maintain_local(
     opts: MaintainOptions,
 ) -> Result<MaintainReport, IcebergError> {
     let lake_root = std::path::absolute(lake_root).map_err(E::io(lake_root))?;
-    let catalog_file = lake_root.join(LOCAL_CATALOG_FILE);
-    let ident = TableIdent::new(NamespaceIdent::new(database.to_string()), table.to_string());
-    let no_table = || E::NoTable {
-        table: ident.to_string(),
-        catalog: catalog_file.clone(),
-    };
-    if !catalog_file.is_file() {
-        return Err(no_table());
+    let url = lake_root.display().to_string();
+    maintain(&url, &TableCatalog::Local, database, table, opts).await
+}
+
+/// Maintains the table `table` of the lake `lake_url` in `catalog` (namespace: the Glue
+/// database, or `database` for the local catalog). A lake without the table is
+/// [`E::NoTable`]: nothing is created, not the local lake's folder or catalog file.
+pub async fn maintain(
+    lake_url: &str,
+    catalog: &TableCatalog,
+    database: &str,
+    table: &str,
+    opts: MaintainOptions,
+) -> Result<MaintainReport, IcebergError> {
+    let ident = TableIdent::new(catalog.namespace(database), table.to_string());
+    if let (TableCatalog::Local, Some(root)) = (catalog, local_path(lake_url))
+        && !root.join(LOCAL_CATALOG_FILE).is_file()
+    {
+        let kept_in = root.join(LOCAL_CATALOG_FILE).display().to_string();
+        return Err(E::NoTable {
+            table: ident.to_string(),
+            kept_in,
+        });
     }
-    let catalog = local_catalog(&lake_root, database).await?;
-    if !catalog.table_exists(&ident).await? {
-        return Err(no_table());
+    let lake = Lake::from_url(lake_url)?;
+    let kept_in = catalog.describe(&lake);
+    let tables = catalog.open(&lake, database).await?;
+    if !tables.table_exists(&ident).await? {
+        return Err(E::NoTable {
+            table: ident.to_string(),
+            kept_in,
+        });
     }
-    let before = catalog.load_table(&ident).await?;
-    let dir = metadata_dir(&lake_root, &before)?;
-    let after = expire(&catalog, &before, &opts).await?;
+    let before = tables.load_table(&ident).await?;
+    let dir = metadata_dir(&lake, &before)?;
+    let after = expire(tables.as_ref(), &before, &opts).await?;
     let expired = expired_ids(&before, &after);
     let mut referenced = references(&after).await?;
     referenced.extend(orphans::referenced_names(before.metadata_location()));
-    let listed = list(&dir)?;
-    current_is_listed(&before, &listed, &dir)?;
+    let listed = list(&lake, &dir).await?;
+    current_is_listed(&lake, &before, &listed, &dir)?;
     let found = orphans::orphans(&listed, &referenced, opts.orphan_older_than);
-    let deleted = delete(&dir, &found.delete, opts.dry_run)?;
+    let deleted = delete(&lake, &dir, &found.delete, opts.dry_run).await?;
     if !found.too_young.is_empty() {
         tracing::info!(
             files = found.too_young.len(),
@@ -96,7 +118,7 @@ pub async fn maintain_local(
     let unwritten = usize::from(opts.dry_run && !expired.is_empty());
     Ok(MaintainReport {
         table: ident.to_string(),
-        catalog_file,
+        kept_in,
         dry_run: opts.dry_run,
         expired,
         snapshots_left: after.metadata().snapshots().len(),
@@ -106,23 +128,28 @@ pub async fn maintain_local(
     })
 }
 
-/// The table's metadata folder, `<lake>/_iceberg/<table>/metadata`, which must be the folder
+/// The folder of a local lake URL (`file://PATH` or a path), without creating it.
+fn local_path(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    (!path.is_empty() && !path.contains("://")).then(|| std::path::PathBuf::from(path))
+}
+
+/// The table's metadata folder's key, `_iceberg/<table>/metadata`, which must be the folder
 /// of its current metadata file: a table whose metadata is elsewhere (another lake's, a moved
 /// lake's absolute paths) is refused rather than its files judged by the wrong folder.
-fn metadata_dir(lake_root: &Path, table: &Table) -> Result<PathBuf, IcebergError> {
+fn metadata_dir(lake: &Lake, table: &Table) -> Result<String, IcebergError> {
     let name = table.identifier().name();
-    let expected = lake_root.join(WAREHOUSE_DIR).join(name).join("metadata");
+    let dir = format!("{WAREHOUSE_DIR}/{name}/metadata");
     let location = table.metadata_location().unwrap_or_default();
-    let current = Path::new(location.strip_prefix("file://").unwrap_or(location));
-    let found = current.parent().and_then(|d| d.canonicalize().ok());
-    match (found, expected.canonicalize().ok()) {
-        (Some(a), Some(b)) if a == b => Ok(expected),
-        _ => Err(E::MetadataElsewhere {
-            table: table.identifier().to_string(),
-            location: location.to_string(),
-            expected,
-        }),
+    let parent = location.rsplit_once('/').map(|(folder, _)| folder);
+    if parent == Some(lake.url_of(&dir).as_str()) {
+        return Ok(dir);
     }
+    Err(E::MetadataElsewhere {
+        table: table.identifier().to_string(),
+        location: location.to_string(),
+        expected: lake.url_of(&dir),
+    })
 }
 
 /// The table after expiry. The plan is made first without committing (through [`DryRun`]):
@@ -210,22 +237,19 @@ async fn references(table: &Table) -> Result<HashSet<String>, IcebergError> {
     ))
 }
 
-/// The regular files directly in `dir` (sub-folders and links are not looked into), with
-/// their ages; a time in the future is age zero.
-fn list(dir: &Path) -> Result<Vec<Listed>, IcebergError> {
+/// The files directly in the lake's folder `dir` (not in sub-folders), with their ages; a
+/// time in the future is age zero.
+async fn list(lake: &Lake, dir: &str) -> Result<Vec<Listed>, IcebergError> {
     let now = SystemTime::now();
+    let prefix = format!("{dir}/");
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(E::io(dir))? {
-        let entry = entry.map_err(E::io(dir))?;
-        let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(E::io(&path))?;
-        if !meta.is_file() {
+    for (o, written) in lake.list_written(&prefix).await? {
+        let Some(name) = o.key.strip_prefix(&prefix).filter(|n| !n.contains('/')) else {
             continue;
-        }
-        let written = meta.modified().map_err(E::io(&path))?;
+        };
         out.push(Listed {
-            name: entry.file_name().to_string_lossy().into_owned(),
-            bytes: meta.len(),
+            name: name.to_string(),
+            bytes: o.size,
             age: now.duration_since(written).unwrap_or(Duration::ZERO),
         });
     }
@@ -235,7 +259,12 @@ fn list(dir: &Path) -> Result<Vec<Listed>, IcebergError> {
 
 /// The table's current metadata file must be among the listed files: otherwise the listing
 /// is not this table's folder, and nothing in it may be judged.
-fn current_is_listed(table: &Table, listed: &[Listed], dir: &Path) -> Result<(), IcebergError> {
+fn current_is_listed(
+    lake: &Lake,
+    table: &Table,
+    listed: &[Listed],
+    dir: &str,
+) -> Result<(), IcebergError> {
     let current = orphans::referenced_names(table.metadata_location());
     if listed.iter().any(|f| current.contains(&f.name)) {
         return Ok(());
@@ -243,26 +272,26 @@ fn current_is_listed(table: &Table, listed: &[Listed], dir: &Path) -> Result<(),
     Err(E::MetadataElsewhere {
         table: table.identifier().to_string(),
         location: table.metadata_location().unwrap_or_default().to_string(),
-        expected: dir.to_path_buf(),
+        expected: lake.url_of(dir),
     })
 }
 
-/// Deletes the orphans from `dir` (none when `dry`); one already gone (another maintenance
-/// run) is not counted.
-fn delete(dir: &Path, files: &[Listed], dry: bool) -> Result<Vec<(PathBuf, u64)>, IcebergError> {
+/// Deletes the orphans from the lake's folder `dir` (none when `dry`); deleting one already
+/// gone (another maintenance run) is not an error.
+async fn delete(
+    lake: &Lake,
+    dir: &str,
+    files: &[Listed],
+    dry: bool,
+) -> Result<Vec<(String, u64)>, IcebergError> {
     let mut deleted = Vec::new();
     for f in files {
-        let path = dir.join(&f.name);
+        let key = format!("{dir}/{}", f.name);
         if !dry {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::info!(path = %path.display(), bytes = f.bytes, "orphan metadata file deleted")
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(E::io(&path)(e)),
-            }
+            lake.delete(&key).await?;
+            tracing::info!(key, bytes = f.bytes, "orphan metadata file deleted");
         }
-        deleted.push((path, f.bytes));
+        deleted.push((lake.url_of(&key), f.bytes));
     }
     Ok(deleted)
 }
