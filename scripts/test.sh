@@ -6,13 +6,16 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 
+# Each step's heading says when it started (UTC), so a slow CI run shows where it went.
+step() { echo "== $1 ($(date -u +%T))"; }
+
 # First, so a formatting or lint failure fails the run in seconds, not after the build.
-echo "== lint: rustfmt, clippy -D warnings, terraform fmt"
+step "lint: rustfmt, clippy -D warnings, terraform fmt"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 terraform fmt -check -recursive infra
 
-echo "== python venv"
+step "python venv"
 source "$REPO/scripts/python-env.sh"
 "$VENV/bin/python" -c 'import duckdb, pyarrow; print("duckdb", duckdb.__version__, "pyarrow", pyarrow.__version__)'
 
@@ -32,7 +35,7 @@ fi
 export FIRELAKE_SHARED=$(cd "$FIRELAKE_SHARED" && pwd)
 echo "FIRELAKE_SHARED=$FIRELAKE_SHARED"
 
-echo "== local AWS emulators"
+step "local AWS emulators"
 source "$REPO/tests/emulators.sh"
 
 # tansu (the Kafka broker) builds from source: in the background, beside the workspace build.
@@ -44,18 +47,18 @@ if [ -z "${FIRELAKE_TANSU:-}" ]; then
     EMU_PIDS="$EMU_PIDS $TANSU_INSTALL"   # stopped with the emulators if the run ends early
 fi
 
-echo "== parquet codecs of each binary built alone"
+step "parquet codecs of each binary built alone"
 bash "$REPO/scripts/check_parquet_codecs.sh"
 
-echo "== cargo features: what the Firehose Lambda and a minimal firelake link"
+step "cargo features: what the Firehose Lambda and a minimal firelake link"
 bash "$REPO/scripts/check_features.sh"
 
-echo "== cargo build"
+step "cargo build"
 cargo build --workspace --locked --all-targets
 
 df -h . | tail -1 | awk '{print "disk after the build: " $4 " free"}'
 
-echo "== Kafka broker (tansu)"
+step "Kafka broker (tansu)"
 if [ -n "$TANSU_INSTALL" ] && ! wait "$TANSU_INSTALL"; then
     echo "error: installing tansu failed:" >&2
     cat "$TANSU_LOG" >&2
@@ -63,18 +66,18 @@ if [ -n "$TANSU_INSTALL" ] && ! wait "$TANSU_INSTALL"; then
 fi
 source "$REPO/tests/kafka_broker.sh"
 
-echo "== cargo test"
+step "cargo test"
 cargo test --workspace --locked --no-fail-fast "$@"
 
-echo "== Firehose Lambda binary under cargo lambda watch"
+step "Firehose Lambda binary under cargo lambda watch"
 bash tests/lambda_watch.sh
 
-echo "== infra: asl-validator (the nightly workflow's States Language)"
+step "infra: asl-validator (the nightly workflow's States Language)"
 ASL_VALIDATOR=$(bash infra/tests/install_asl_validator.sh)
 export ASL_VALIDATOR
 
-echo "== infra: Terraform held to the code and the source definitions; the nightly workflow run locally"
+step "infra: Terraform held to the code and the source definitions; the nightly workflow run locally"
 FIRELAKE_BIN=$REPO/target/debug/firelake "$PY" -m pytest -q -p no:cacheprovider infra/tests
 
-echo "== infra: checkov"
+step "infra: checkov"
 bash infra/tests/checkov.sh

@@ -5,7 +5,7 @@
 //! group, one killed with SIGKILL mid-way, the other taking its partitions over.
 
 mod common;
-use common::{firelake, kv_field, unique};
+use common::{assert_iceberg_table_is_the_lake, firelake, iceberg_check, kv_field, unique};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -182,6 +182,8 @@ fn produce_consume_parquet_round_trip() {
                 "3s",
                 "--flush-records",
                 "2000",
+                // The files are committed to the lake's Iceberg table too.
+                "--iceberg",
             ],
         )
     };
@@ -225,12 +227,20 @@ fn produce_consume_parquet_round_trip() {
         "the group committed everything: {committed:?}"
     );
     assert_commits_covered(&v, &committed);
+    // The Iceberg table (pyiceberg) is the lake's files, its rows the records minus the
+    // rejected, its snapshots naming the Kafka partitions they cover.
+    let c = iceberg_check(dir.path());
+    assert_iceberg_table_is_the_lake(&c);
+    assert_eq!(c["rows"], ids.values().sum::<usize>(), "{c}");
+    assert_eq!(c["files"], v.data_files, "{c}");
+    assert!(c["positions"].to_string().contains(&topic), "{c}");
 
     // The group continues where it committed: nothing is read or written twice.
     let (ok, out, err) = consume("round-trip");
     assert!(ok, "{err}");
     assert_eq!(kv_field(&out, "records_in"), 0, "{out}");
     assert_eq!(read_lake(&lake, &topic).ids, ids);
+    assert_eq!(iceberg_check(dir.path())["snapshots"], c["snapshots"]);
 }
 
 struct Member {

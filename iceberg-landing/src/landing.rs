@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 
 use firelake_core::schema_evolution::{Plan, Policy, StartError};
 use firelake_core::{Lake, SourceDef};
-use futures::TryStreamExt;
 use iceberg::spec::TableProperties;
 use iceberg::spec::{
     DataContentType, DataFile, DataFileBuilder, DataFileFormat, Literal, Struct, Type,
@@ -70,6 +69,10 @@ pub struct Landing {
     kept_in: String,
     def: Arc<SourceDef>,
     policy: CommitPolicy,
+    /// The data files each manifest of the table lists, by manifest location: a manifest is
+    /// never rewritten, so a pass reads only the manifests the last one did not see (on S3
+    /// one GET each; `fast_append` keeps every earlier manifest in every snapshot).
+    manifests: tokio::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 /// A local lake at `lake_root` (created if missing).
@@ -98,6 +101,7 @@ impl Landing {
             kept_in: catalog.describe(lake),
             def,
             policy,
+            manifests: Default::default(),
         };
         landing.ensure_table(schema_policy).await?;
         Ok(landing)
@@ -288,18 +292,29 @@ impl Landing {
         }
     }
 
-    /// The table's data files (every file of its current snapshot).
+    /// The table's data files (every live file of its current snapshot's manifests).
     pub async fn committed(&self) -> Result<HashSet<String>, IcebergError> {
         let table = self.catalog.load_table(&self.ident).await?;
-        if table.metadata().current_snapshot().is_none() {
+        let Some(snapshot) = table.metadata().current_snapshot() else {
             return Ok(HashSet::new());
+        };
+        let list = table.manifest_list_reader(snapshot).load().await?;
+        let mut known = self.manifests.lock().await;
+        let mut current = HashMap::new();
+        for m in list.entries() {
+            let files = match known.remove(&m.manifest_path) {
+                Some(files) => files,
+                None => {
+                    let manifest = m.load_manifest(table.file_io()).await?;
+                    let live = manifest.entries().iter().filter(|e| e.is_alive());
+                    live.map(|e| e.file_path().to_string()).collect()
+                }
+            };
+            current.insert(m.manifest_path.clone(), files);
         }
-        let tasks = table.scan().build()?.plan_files().await?;
-        let paths = tasks
-            .map_ok(|t| t.data_file_path().to_string())
-            .try_collect::<HashSet<_>>()
-            .await?;
-        Ok(paths)
+        // Manifests no longer in the table (none with appends only) are forgotten.
+        *known = current;
+        Ok(known.values().flatten().cloned().collect())
     }
 
     /// The data files in the table's `p_date=` folders, oldest name first. Temporary files
