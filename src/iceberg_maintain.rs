@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use firelake_core::Lake;
 use firelake_iceberg::{MaintainOptions, MaintainReport, TableCatalog, maintain};
 
 use crate::SourceArgs;
@@ -46,13 +47,11 @@ pub struct MaintainArgs {
     dry_run: bool,
 }
 
-/// `file://PATH`, a plain path or `s3://BUCKET/PREFIX`: `memory://` holds no table and
-/// another scheme is no lake. Nothing is created: a missing lake has no table to maintain.
+/// A lake URL as every command takes it (`Lake::check_url`), but not `memory://`: it holds no
+/// table. Nothing is created: a missing lake has no table to maintain.
 fn lake_url(s: &str) -> Result<String, String> {
-    let local = !s.contains("://") || s.starts_with("file://");
-    match s.strip_prefix("s3://") {
-        Some(rest) if !rest.is_empty() => Ok(s.to_string()),
-        None if local && !s.trim_start_matches("file://").is_empty() => Ok(s.to_string()),
+    match Lake::check_url(s) {
+        Ok(()) if !s.starts_with("memory://") => Ok(s.to_string()),
         _ => Err(format!(
             "{s:?} is not a lake with an Iceberg table: use file://PATH, a path, or \
              s3://BUCKET/PREFIX (docs/iceberg.md)"

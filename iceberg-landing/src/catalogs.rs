@@ -81,7 +81,7 @@ impl TableCatalog {
             (TableCatalog::Local, None) => Err(IcebergError::LocalNeedsLocalLake {
                 lake: lake.url().to_string(),
             }),
-            (TableCatalog::Glue { database }, _) if lake.url().starts_with("s3://") => {
+            (TableCatalog::Glue { .. }, _) if lake.url().starts_with("s3://") => {
                 Ok(Box::new(glue_catalog().await))
             }
             (TableCatalog::Glue { .. }, _) => Err(IcebergError::GlueNeedsS3 {
